@@ -1,0 +1,1 @@
+"""Provisioning backends: one interface (`LaneBackend`), an Azure and a local implementation."""

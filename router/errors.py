@@ -1,0 +1,171 @@
+"""One error hierarchy for the whole router.
+
+Every error that can reach a client carries its HTTP status and a stable machine code; the
+JSON body of every error response is built by `RouterError.body()` and nowhere else. SDK and
+HTTP errors are translated into these at the edges, so the core never sees them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class RouterError(Exception):
+    """Base of every error the router raises on purpose."""
+
+    status: int = 500
+    code: str = "internal_error"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body of the error response: {"error", "message", ...details}."""
+        return {"error": self.code, "message": self.message, **self.details}
+
+
+# --- Configuration -------------------------------------------------------------------------
+
+class SettingsError(RouterError):
+    """A setting is missing or malformed; raised at start, names the setting."""
+
+    code = "bad_setting"
+
+
+# --- Client input (4xx) --------------------------------------------------------------------
+
+class BadRequest(RouterError):
+    """The request itself is malformed."""
+
+    status = 400
+    code = "bad_request"
+
+
+class BadVersion(BadRequest):
+    """The version header or query value is not an accepted version."""
+
+    code = "bad_version"
+
+
+class PayloadTooLarge(RouterError):
+    """The request body is over the configured limit."""
+
+    status = 413
+    code = "payload_too_large"
+
+
+class UnknownLane(RouterError):
+    """No release was ever posted for the requested lane."""
+
+    status = 404
+    code = "unknown_lane"
+
+
+class NotFound(RouterError):
+    """The addressed resource (release, instance) does not exist."""
+
+    status = 404
+    code = "not_found"
+
+
+class LaneGone(RouterError):
+    """The lane was closed, is retiring or was deleted: it takes no new starts."""
+
+    status = 410
+    code = "lane_gone"
+
+
+class Conflict(RouterError):
+    """The request conflicts with the version map's current state."""
+
+    status = 409
+    code = "conflict"
+
+
+class VersionNotNewer(Conflict):
+    """A release is not newer than the patch already deployed on its lane."""
+
+    code = "version_not_newer"
+
+
+class QuotaReached(Conflict):
+    """A new lane would exceed ROUTER_MAX_LANES."""
+
+    code = "lane_quota_reached"
+
+
+class IllegalTransition(Conflict):
+    """A version-map operation is not allowed in the lane's current state."""
+
+    code = "illegal_transition"
+
+
+class PackageRejected(RouterError):
+    """The package location is not allowed (host not listed, not https)."""
+
+    status = 422
+    code = "package_rejected"
+
+
+# --- Lanes (5xx) ---------------------------------------------------------------------------
+
+class LaneFailed(RouterError):
+    """The lane's provisioning or deployment failed; carries the failure."""
+
+    status = 503
+    code = "lane_failed"
+
+
+class LaneUnreachable(RouterError):
+    """The lane's app did not answer usefully after retries."""
+
+    status = 502
+    code = "lane_unreachable"
+
+
+class LaneTimeout(RouterError):
+    """The lane's app did not answer in time after retries."""
+
+    status = 504
+    code = "lane_timeout"
+
+
+# --- Provisioning --------------------------------------------------------------------------
+
+class ProvisioningError(RouterError):
+    """A provisioning backend could not do what was asked."""
+
+    status = 502
+    code = "provisioning_failed"
+
+
+class TransientProvisioningError(ProvisioningError):
+    """Worth retrying: throttled, or the platform failed on its side."""
+
+    code = "provisioning_transient"
+
+
+class AppNameTaken(ProvisioningError):
+    """The lane's app name is already used by someone else."""
+
+    code = "app_name_taken"
+
+
+class AppLimitReached(ProvisioningError):
+    """The subscription or plan cannot hold another app."""
+
+    code = "app_limit_reached"
+
+
+class ProvisioningForbidden(ProvisioningError):
+    """The router's identity lacks the permission for the operation."""
+
+    code = "provisioning_forbidden"
+
+
+class PackageError(ProvisioningError):
+    """The package could not be fetched, verified or unpacked."""
+
+    code = "package_error"
