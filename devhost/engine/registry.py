@@ -1,0 +1,40 @@
+"""The functions of one app, as the durable engine needs them.
+
+The host layer builds a Registry from the app's discovered functions; the engine only calls
+these handles and never looks at decorators or bindings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class OrchestratorFunction:
+    name: str
+    handle: Callable[[str], str]  # SDK Orchestrator.handle: context JSON -> OrchestratorState JSON
+
+
+@dataclass(frozen=True)
+class ActivityFunction:
+    name: str
+    func: Callable[..., Any]  # the raw user function, sync or async
+    input_param: str  # keyword argument that receives the input
+
+
+@dataclass(frozen=True)
+class EntityFunction:
+    name: str
+    handle: Callable[[str], str]  # SDK Entity.handle: batch JSON -> results JSON
+
+
+@dataclass
+class Registry:
+    orchestrators: dict[str, OrchestratorFunction] = field(default_factory=dict)
+    activities: dict[str, ActivityFunction] = field(default_factory=dict)
+    entities: dict[str, EntityFunction] = field(default_factory=dict)  # keyed by lower-cased name
+
+    def entity(self, name: str) -> EntityFunction | None:
+        # The SDK lower-cases entity names in instance ids, so lookups ignore case.
+        return self.entities.get(name.lower())
