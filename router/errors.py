@@ -77,6 +77,13 @@ class LaneGone(RouterError):
     code = "lane_gone"
 
 
+class InstanceNotRunning(RouterError):
+    """The addressed instance has completed, failed or was terminated: it takes no events."""
+
+    status = 410
+    code = "instance_not_running"
+
+
 class Conflict(RouterError):
     """The request conflicts with the version map's current state."""
 
@@ -130,6 +137,12 @@ class LaneTimeout(RouterError):
 
     status = 504
     code = "lane_timeout"
+
+
+class LaneKeyRejected(LaneUnreachable):
+    """The lane refused the router's system key (rotated or stale): re-read it and retry."""
+
+    code = "lane_key_rejected"
 
 
 # --- Provisioning --------------------------------------------------------------------------
