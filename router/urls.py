@@ -1,0 +1,200 @@
+"""The router-facing face of a lane's instances: URLs, headers and query strings.
+
+Clients manage an instance through the router (`/api/instances/{lane}/{id}...`), never through
+the lane: a lane's host name and system key must not reach them. This module builds the
+router's management URLs, filters headers and query strings crossing the router, and rewrites
+whatever a lane says about itself (URLs in headers and bodies) into router terms. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+
+# Where a lane's Durable HTTP API lives, relative to the lane app's base URL.
+DURABLE_API_PATH = "/runtime/webhooks/durabletask"
+
+# The management actions a router URL can name after `/instances/{lane}/{id}`.
+ROUTER_ACTIONS = ("raiseEvent", "terminate", "suspend", "resume")
+
+# Hop-by-hop headers (RFC 9110 7.6.1) and headers that describe one connection or one body,
+# which the router re-creates itself; plus credentials, which never cross the router.
+_DROPPED_HEADERS = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "te",
+        "trailer",
+        "upgrade",
+        "host",
+        "content-length",
+        "x-functions-key",
+        "authorization",
+        "cookie",
+        "set-cookie",
+    }
+)
+
+# Query parameters that select credentials or another task hub on the lane: a client must not
+# be able to point the router's system key at anything but the lane's own hub.
+_DROPPED_QUERY = frozenset({"code", "systemkey", "taskhub", "connection"})
+
+REMOVED_URL = "<removed>"
+REDACTED = "<redacted>"
+LANE_HOST = "<lane>"
+
+_URL = re.compile(r"https?://[^\s\"'<>\\]+", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class RouterRoutes:
+    """Where one lane's instance-management routes live on the router."""
+
+    base_url: str  # the router's public scheme://host[:port], as the client reached it
+    route_prefix: str  # host.json extensions.http.routePrefix, usually "api"
+    lane: str  # the lane key, "MAJOR.MINOR"
+
+    def instance_url(self, instance_id: str, action: str | None = None, event_name: str | None = None) -> str:
+        """The router URL of an instance, or of one of its management actions."""
+        url = f"{self._instances_root()}/{_segment(instance_id)}"
+        if action is None:
+            return url
+        if action not in ROUTER_ACTIONS:
+            raise ValueError(f"unknown instance action {action!r}")
+        if action == "raiseEvent":
+            return f"{url}/raiseEvent/{_segment(event_name or '')}"
+        return f"{url}/{action}"
+
+    def _instances_root(self) -> str:
+        prefix = self.route_prefix.strip("/")
+        root = self.base_url.rstrip("/")
+        if prefix:
+            root = f"{root}/{prefix}"
+        return f"{root}/instances/{_segment(self.lane)}"
+
+
+def check_status_payload(routes: RouterRoutes, instance_id: str) -> dict[str, str]:
+    """The management URLs the router returns for an instance, shaped like the Durable one.
+
+    Placeholders `{eventName}` and `{text}` are left for the client to fill in, as in the
+    payload of Azure's `create_check_status_response`.
+    """
+    status_url = routes.instance_url(instance_id)
+    return {
+        "id": instance_id,
+        "statusQueryGetUri": status_url,
+        "sendEventPostUri": f"{status_url}/raiseEvent/{{eventName}}",
+        "terminatePostUri": f"{status_url}/terminate?reason={{text}}",
+        "suspendPostUri": f"{status_url}/suspend?reason={{text}}",
+        "resumePostUri": f"{status_url}/resume?reason={{text}}",
+        "purgeHistoryDeleteUri": status_url,
+    }
+
+
+def filter_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Headers that may cross the router, either way; repeated ones are joined with ", "."""
+    pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
+    # Headers named by Connection are hop-by-hop too (RFC 9110 7.6.1).
+    named_by_connection = {
+        token.strip().lower()
+        for name, value in pairs
+        if name.lower() == "connection"
+        for token in value.split(",")
+    }
+    kept: dict[str, str] = {}
+    lowered: dict[str, str] = {}
+    for name, value in pairs:
+        key = name.lower()
+        if key in _DROPPED_HEADERS or key in named_by_connection or key.startswith("proxy-"):
+            continue
+        if key in lowered:
+            original = lowered[key]
+            kept[original] = f"{kept[original]}, {value}"
+        else:
+            lowered[key] = name
+            kept[name] = value
+    return kept
+
+
+def filter_query(query: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Query parameters that may be forwarded to a lane: no key, no other task hub."""
+    pairs = query.items() if isinstance(query, Mapping) else query
+    return {name: value for name, value in pairs if name.lower() not in _DROPPED_QUERY}
+
+
+@dataclass(frozen=True)
+class LaneUrlRewriter:
+    """Rewrites what a lane says about itself into router terms.
+
+    A lane URL naming an instance (or its raiseEvent/terminate/suspend/resume action) becomes
+    the router URL for it when `routes` is known; any other lane URL is removed. The lane's host
+    and system key are scrubbed from whatever text remains.
+    """
+
+    lane_base_url: str
+    system_key: str = field(repr=False)
+    routes: RouterRoutes | None = None
+
+    def rewrite_url(self, url: str) -> str | None:
+        """The router URL for a lane URL, or None when the router has no equivalent."""
+        parts = urlsplit(url)
+        lane = urlsplit(self.lane_base_url)
+        if parts.netloc.lower() != lane.netloc.lower() or self.routes is None:
+            return None
+        instances_root = f"{lane.path.rstrip('/')}{DURABLE_API_PATH}/instances/"
+        if not parts.path.startswith(instances_root):
+            return None
+        # Keep the lane's own (already percent-encoded) segments, so `{eventName}` survives.
+        segments = parts.path[len(instances_root):].split("/")
+        instance_id, action = segments[0], segments[1:]
+        if not instance_id or not _is_router_action(action):
+            return None
+        prefix = self.routes.route_prefix.strip("/")
+        root = self.routes.base_url.rstrip("/") + (f"/{prefix}" if prefix else "")
+        path = "/".join([f"{root}/instances/{_segment(self.routes.lane)}", instance_id, *action])
+        query = filter_query(parse_qsl(parts.query, keep_blank_values=True))
+        # `{text}` placeholders must stay readable, as in the lane's own payload.
+        return f"{path}?{urlencode(query, safe='{}')}" if query else path
+
+    def scrub_text(self, text: str) -> str:
+        """Text with lane URLs rewritten or removed, and the lane host and key scrubbed."""
+        text = _URL.sub(self._replace_url, text)
+        if self.system_key:
+            text = text.replace(self.system_key, REDACTED)
+        netloc = urlsplit(self.lane_base_url).netloc
+        if netloc:
+            text = re.sub(re.escape(netloc), LANE_HOST, text, flags=re.IGNORECASE)
+        return text
+
+    def scrub_json(self, value: Any) -> Any:
+        """A JSON value with every string (keys included) scrubbed."""
+        if isinstance(value, str):
+            return self.scrub_text(value)
+        if isinstance(value, list):
+            return [self.scrub_json(item) for item in value]
+        if isinstance(value, dict):
+            return {self.scrub_text(k): self.scrub_json(v) for k, v in value.items()}
+        return value
+
+    def _replace_url(self, match: re.Match[str]) -> str:
+        url = match.group(0)
+        if urlsplit(url).netloc.lower() != urlsplit(self.lane_base_url).netloc.lower():
+            return url
+        rewritten = self.rewrite_url(url)
+        return REMOVED_URL if rewritten is None else rewritten
+
+
+def _is_router_action(action: list[str]) -> bool:
+    if not action:
+        return True
+    if action[0] == "raiseEvent":
+        return len(action) == 2 and action[1] != ""
+    return len(action) == 1 and action[0] in ROUTER_ACTIONS
+
+
+def _segment(value: str) -> str:
+    return quote(value, safe="")
