@@ -1,0 +1,50 @@
+"""What the Azure backend needs to know, as plain data. The router's settings build it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from provisioning.naming import DEFAULT_APP_PREFIX
+
+ARM_ENDPOINT = "https://management.azure.com"
+
+
+@dataclass(frozen=True)
+class TrackingStore:
+    """A tracking store shared by every lane, so instances of all versions are queried in one place.
+
+    `connection_name` names the app setting (or identity-based `<name>__accountName` group) the
+    Durable extension reads the store's connection from. When `account_name` is set the backend
+    writes the identity-based setting itself; otherwise the setting is expected to be provided out
+    of band (a Key Vault reference, say) and the backend leaves it alone.
+    """
+
+    connection_name: str
+    name_prefix: str = ""
+    account_name: str = ""
+
+
+@dataclass(frozen=True)
+class AzureConfig:
+    """Where lane apps go and how they are set up."""
+
+    subscription_id: str
+    resource_group: str
+    location: str
+    plan_id: str  # ARM id of the App Service plan every lane app runs on
+    app_prefix: str = DEFAULT_APP_PREFIX
+    lane_storage_account: str = ""  # identity-based AzureWebJobsStorage when set
+    tracking_store: TrackingStore | None = None
+    python_version: str = "3.11"
+    base_url: str = ARM_ENDPOINT
+    # How long to wait between polls of a long-running operation without Retry-After.
+    polling_interval: float = 10.0
+    # azure-core's retry policy: 429 and 5xx are retried, Retry-After is honoured.
+    retry_total: int = 6
+    retry_backoff_factor: float = 0.8
+    retry_backoff_max: int = 60
+
+    @property
+    def scope(self) -> str:
+        """What makes app names differ between two routers using the same prefix."""
+        return f"{self.subscription_id}/{self.resource_group}"
