@@ -1,0 +1,55 @@
+"""Sample order app 1.0.0: the first release of lane 1.0.
+
+`process_order` reserves stock, waits for the pickup (a durable timer whose length comes from
+the input, so a demo can make it seconds and production hours), then ships. Its output names the
+app version that finished it, which shows where an in-flight instance resumed after a deploy.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any, Generator
+
+import azure.durable_functions as df
+import azure.functions as func
+
+APP_VERSION = "1.0.0"
+
+app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
+
+
+@app.orchestration_trigger(context_name="context")
+def process_order(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    order = context.get_input() or {}
+    order_id = str(order.get("order_id") or context.instance_id)
+    reservation = yield context.call_activity(
+        "reserve_stock", {"item": order.get("item", "widget"), "quantity": int(order.get("quantity", 1))}
+    )
+    context.set_custom_status({"step": "waiting_for_pickup", "order_id": order_id})
+    # Time comes from the context, never the clock, so the timer replays to the same instant.
+    pickup_at = context.current_utc_datetime + timedelta(seconds=float(order.get("wait_seconds", 5)))
+    yield context.create_timer(pickup_at)
+    shipment = yield context.call_activity("ship_order", order_id)
+    context.set_custom_status({"step": "done", "order_id": order_id})
+    return {
+        "order_id": order_id,
+        "reservation": reservation,
+        "shipment": shipment,
+        "app_version": APP_VERSION,
+    }
+
+
+@app.activity_trigger(input_name="request")
+def reserve_stock(request: dict) -> str:
+    return f"reserved {request['quantity']} x {request['item']}"
+
+
+@app.activity_trigger(input_name="order_id")
+def ship_order(order_id: str) -> str:
+    return f"order {order_id} shipped"
+
+
+@app.route(route="version", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def version(req: func.HttpRequest) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps({"version": APP_VERSION}), mimetype="application/json")
