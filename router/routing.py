@@ -1,0 +1,114 @@
+"""The routing decision: which lane a start request goes to (SPEC 3 and 5).
+
+`decide` is pure: the version map, the version the client asked for (or none) and the settings
+in; a `Forward`, a `Hold` or a `RouterError` carrying the HTTP status and body out.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import semver
+
+from router.errors import BadRequest, BadVersion, LaneFailed, LaneGone, PayloadTooLarge, UnknownLane
+from router.settings import Settings
+from router.version_map import Lane, LaneState, VersionMap
+from router.versions import ACCEPTED_FORMS, lane_key, parse_version
+
+
+@dataclass(frozen=True)
+class Forward:
+    """Forward the start to the lane's app now."""
+
+    lane: str
+    version: str  # the version deployed on the lane
+    app_url: str
+    draining: bool  # a start forwarded to a draining lane resets its drain grace period
+
+
+@dataclass(frozen=True)
+class Hold:
+    """The lane is still provisioning: hold the request durably until it is active."""
+
+    lane: str
+    start_lazy_lane: bool  # the first request of a lazy lane also starts its provisioning
+
+
+Decision = Forward | Hold
+
+
+def decide(vmap: VersionMap, requested: semver.Version | None, settings: Settings) -> Decision:
+    if requested is None:
+        if settings.require_version:
+            raise BadVersion(
+                f"The {settings.version_header} header (or ?version=) is required. "
+                f"Accepted forms: {ACCEPTED_FORMS}.",
+                accepted=ACCEPTED_FORMS,
+            )
+        if vmap.current is None:
+            raise UnknownLane("No release is active yet.", knownLanes=vmap.known_lanes())
+        key = vmap.current
+    else:
+        key = lane_key(requested)
+    lane = vmap.lanes.get(key)
+    if lane is None:
+        raise UnknownLane(
+            f"No release was posted for lane {key} (version {requested}).",
+            lane=key,
+            knownLanes=vmap.known_lanes(),
+        )
+    return _decide_for_lane(vmap, lane, settings)
+
+
+def _decide_for_lane(vmap: VersionMap, lane: Lane, settings: Settings) -> Decision:
+    if lane.state is LaneState.PROVISIONING:
+        return Hold(lane.key, start_lazy_lane=not lane.started)
+    if lane.state is LaneState.FAILED:
+        raise LaneFailed(
+            f"Lane {lane.key} failed to provision: {lane.error}", lane=lane.key, failure=lane.error
+        )
+    if lane.state in (LaneState.RETIRING, LaneState.DELETED):
+        raise _gone(vmap, lane, f"Lane {lane.key} is {lane.state.value} and takes no new orchestrations.")
+    if lane.state is LaneState.DRAINING:
+        if lane.closed:
+            raise _gone(vmap, lane, f"Lane {lane.key} was closed by an administrator.")
+        if not settings.draining_lanes_accept_starts:
+            raise _gone(vmap, lane, f"Lane {lane.key} is superseded and takes no new orchestrations.")
+    assert lane.app_url is not None and lane.deployed_version is not None
+    return Forward(
+        lane=lane.key,
+        version=lane.deployed_version,
+        app_url=lane.app_url,
+        draining=lane.state is LaneState.DRAINING,
+    )
+
+
+def _gone(vmap: VersionMap, lane: Lane, message: str) -> LaneGone:
+    current = vmap.current_version()
+    hint = f" The current version is {current}." if current else ""
+    return LaneGone(message + hint, lane=lane.key, state=lane.state.value, currentVersion=current)
+
+
+def requested_version(header_value: str | None, query_value: str | None, settings: Settings) -> semver.Version | None:
+    """The version a request carries: the header wins over `?version=`; none at all is None."""
+    text = header_value if header_value not in (None, "") else query_value
+    if text in (None, ""):
+        return None
+    return parse_version(text, allow_prerelease=settings.allow_prerelease)
+
+
+def check_start_body(body: bytes, settings: Settings) -> None:
+    """A start's body is the orchestration input: JSON, within the size limit (or empty)."""
+    if len(body) > settings.max_body_bytes:
+        raise PayloadTooLarge(
+            f"The request body is {len(body)} bytes; the limit is {settings.max_body_bytes} bytes "
+            "(ROUTER_MAX_BODY_BYTES).",
+            size=len(body),
+            limit=settings.max_body_bytes,
+        )
+    if body.strip():
+        try:
+            json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BadRequest(f"The request body is not valid JSON: {exc}.") from None

@@ -1,0 +1,67 @@
+"""Versions as clients send them, and the lane a version belongs to.
+
+Accepted: `MAJOR.MINOR.PATCH` or `MAJOR.MINOR` (patch 0), an optional leading `v`, build
+metadata (ignored), and a pre-release only when allowed. The lane key is `MAJOR.MINOR`: patch
+releases share their lane's app.
+"""
+
+from __future__ import annotations
+
+import re
+
+import semver
+
+from router.errors import BadVersion
+
+ACCEPTED_FORMS = "MAJOR.MINOR.PATCH or MAJOR.MINOR, optionally prefixed with 'v' (e.g. 1.2.3, v1.2)"
+_MAX_LEN = 64
+_MAJOR_MINOR = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)(?=$|[-+])")
+
+
+def parse_version(text: str | None, *, allow_prerelease: bool = False) -> semver.Version:
+    """Parse a client- or pipeline-supplied version; BadVersion quotes the bad value."""
+    if text is None or not text.strip():
+        raise BadVersion(f"A version is required. Accepted forms: {ACCEPTED_FORMS}.", accepted=ACCEPTED_FORMS)
+    raw = text.strip()
+    if len(raw) > _MAX_LEN:
+        raise BadVersion(
+            f"Version '{raw[:_MAX_LEN]}...' is too long. Accepted forms: {ACCEPTED_FORMS}.",
+            accepted=ACCEPTED_FORMS,
+        )
+    candidate = raw[1:] if raw[:1] in ("v", "V") else raw
+    # A missing patch means .0: "1.2" and "1.2-beta" become "1.2.0" and "1.2.0-beta".
+    if _MAJOR_MINOR.match(candidate):
+        candidate = _MAJOR_MINOR.sub(lambda m: f"{m.group(0)}.0", candidate, count=1)
+    try:
+        version = semver.Version.parse(candidate)
+    except (ValueError, TypeError):
+        raise BadVersion(
+            f"Version '{raw}' is not valid. Accepted forms: {ACCEPTED_FORMS}.",
+            value=raw,
+            accepted=ACCEPTED_FORMS,
+        ) from None
+    if version.prerelease and not allow_prerelease:
+        raise BadVersion(
+            f"Version '{raw}' is a pre-release, which this router does not accept "
+            f"(ROUTER_ALLOW_PRERELEASE=false). Accepted forms: {ACCEPTED_FORMS}.",
+            value=raw,
+            accepted=ACCEPTED_FORMS,
+        )
+    return version.replace(build=None)
+
+
+def lane_key(version: semver.Version) -> str:
+    """The lane a version belongs to: MAJOR.MINOR."""
+    return f"{version.major}.{version.minor}"
+
+
+def parse_lane_key(text: str) -> str:
+    """Validate a lane key given in a URL (`1.2`); BadVersion otherwise."""
+    if not _MAJOR_MINOR.fullmatch(text or ""):
+        raise BadVersion(f"Lane '{text}' is not valid: expected MAJOR.MINOR, e.g. 1.2.", value=text)
+    return text
+
+
+def lane_sort_key(lane: str) -> tuple[int, int]:
+    major, minor = lane.split(".")
+    return int(major), int(minor)
