@@ -182,3 +182,22 @@ class PackageError(ProvisioningError):
     """The package could not be fetched, verified or unpacked."""
 
     code = "package_error"
+
+
+def error_from_body(status: int, body: dict[str, Any]) -> RouterError:
+    """Rebuild the typed error carried across a process boundary as an error body."""
+    code = body.get("error")
+    cls = next((c for c in _all_subclasses(RouterError) if c.code == code), RouterError)
+    details = {k: v for k, v in body.items() if k not in ("error", "message")}
+    error = cls(str(body.get("message", "")), **details)
+    if cls is RouterError:
+        error.status, error.code = status, str(code or RouterError.code)
+    return error
+
+
+def _all_subclasses(cls: type[RouterError]) -> list[type[RouterError]]:
+    found = []
+    for sub in cls.__subclasses__():
+        found.append(sub)
+        found.extend(_all_subclasses(sub))
+    return found

@@ -112,14 +112,14 @@ class VersionMap:
     # --- serialization -----------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        return {"current": self.current, "lanes": {k: _lane_to_dict(v) for k, v in self.lanes.items()}}
+        return {"current": self.current, "lanes": {k: lane_to_dict(v) for k, v in self.lanes.items()}}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> "VersionMap":
         if not data:
             return cls()
         return cls(
-            lanes={k: _lane_from_dict(v) for k, v in data.get("lanes", {}).items()},
+            lanes={k: lane_from_dict(v) for k, v in data.get("lanes", {}).items()},
             current=data.get("current"),
         )
 
@@ -127,7 +127,7 @@ class VersionMap:
         """The admin view (GET /api/versionmap): everything but nothing secret."""
         lanes = {}
         for key in self.known_lanes():
-            lane = _lane_to_dict(self.lanes[key])
+            lane = lane_to_dict(self.lanes[key])
             lane["current"] = key == self.current
             lanes[key] = lane
         return {
@@ -439,14 +439,14 @@ def _parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def _lane_to_dict(lane: Lane) -> dict[str, Any]:
+def lane_to_dict(lane: Lane) -> dict[str, Any]:
     data = asdict(lane)
     data["state"] = lane.state.value
     data["history"] = [asdict(e) for e in lane.history]
     return data
 
 
-def _lane_from_dict(data: dict[str, Any]) -> Lane:
+def lane_from_dict(data: dict[str, Any]) -> Lane:
     data = copy.deepcopy(data)
     data.pop("current", None)
     return Lane(

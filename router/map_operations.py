@@ -1,0 +1,85 @@
+"""The version-map entity's operations: names, JSON arguments and results (pure).
+
+The entity is the single writer of routing state. Each operation parses its JSON arguments,
+applies one state-machine step from `version_map`, and answers a JSON result: `{"ok": true,
+"value": ...}` or `{"ok": false, "status": n, "error": {...}}`. Errors are returned rather than
+raised so callers (orchestrators, HTTP) keep the typed code and status across the entity boundary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any, Callable
+
+from router import version_map as vm
+from router.errors import BadRequest, RouterError, error_from_body
+from router.version_map import Release, VersionMap
+
+Args = dict[str, Any]
+
+
+def _register_release(vmap: VersionMap, args: Args, max_lanes: int) -> tuple[VersionMap, Any]:
+    release = Release(**args["release"])
+    vmap, outcome = vm.register_release(vmap, release, max_lanes=max_lanes, at=args["at"])
+    return vmap, asdict(outcome)
+
+
+def _lane_op(operation: Callable[..., VersionMap], *names: str) -> Callable[[VersionMap, Args, int], tuple[VersionMap, Any]]:
+    def apply(vmap: VersionMap, args: Args, max_lanes: int) -> tuple[VersionMap, Any]:
+        kwargs = {name: args[name] for name in names}
+        if "max_lanes" in operation.__code__.co_varnames:
+            kwargs["max_lanes"] = max_lanes
+        new_map = operation(vmap, args["lane"], at=args["at"], **kwargs)
+        return new_map, vm.lane_to_dict(new_map.lanes[args["lane"]])
+
+    return apply
+
+
+def _get(vmap: VersionMap, args: Args, max_lanes: int) -> tuple[VersionMap, Any]:
+    return vmap, vmap.to_dict()
+
+
+OPERATIONS: dict[str, Callable[[VersionMap, Args, int], tuple[VersionMap, Any]]] = {
+    "get": _get,
+    "register_release": _register_release,
+    "start_lazy_lane": _lane_op(vm.start_lazy_lane),
+    "reserve_lane": _lane_op(vm.reserve_lane),
+    "record_app": _lane_op(vm.record_app, "app_name", "app_url"),
+    "activate": _lane_op(vm.activate, "version"),
+    "deploy_patch": _lane_op(vm.deploy_patch, "version"),
+    "record_deploy_error": _lane_op(vm.record_deploy_error, "error"),
+    "fail": _lane_op(vm.fail, "error", "app_exists"),
+    "close": _lane_op(vm.close),
+    "record_forward": _lane_op(vm.record_forward),
+    "record_drain_check": _lane_op(
+        vm.record_drain_check, "remaining", "oldest_created", "cache_seconds", "grace_seconds"
+    ),
+    "retire": _lane_op(vm.retire, "force"),
+    "mark_deleted": _lane_op(vm.mark_deleted),
+    "set_current": _lane_op(vm.set_current),
+}
+
+
+def apply_operation(
+    state: dict[str, Any] | None, operation: str, args: Args | None, *, max_lanes: int
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """Apply one named operation to the entity's JSON state: (new state, result)."""
+    vmap = VersionMap.from_dict(state)
+    try:
+        handler = OPERATIONS.get(operation)
+        if handler is None:
+            raise BadRequest(f"Unknown version-map operation '{operation}'.", operations=sorted(OPERATIONS))
+        new_map, value = handler(vmap, dict(args or {}), max_lanes)
+    except RouterError as error:
+        return state, {"ok": False, "status": error.status, "error": error.body()}
+    except (KeyError, TypeError, ValueError) as error:
+        bad = BadRequest(f"Bad arguments for version-map operation '{operation}': {error!r}.")
+        return state, {"ok": False, "status": bad.status, "error": bad.body()}
+    return (state if new_map is vmap else new_map.to_dict()), {"ok": True, "value": value}
+
+
+def raise_for_result(result: dict[str, Any]) -> Any:
+    """Turn an operation's result back into its value or the typed RouterError it carried."""
+    if result.get("ok"):
+        return result.get("value")
+    raise error_from_body(int(result.get("status", 500)), dict(result.get("error") or {}))
