@@ -1,0 +1,199 @@
+"""Packages for the local backend: locate, fetch, verify and unpack a Functions app zip.
+
+A package URL may carry a SAS token in its query, so messages name a package by scheme, host
+and path only (`describe_location`), never by its full URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import shutil
+import uuid
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Iterable
+from urllib.parse import unquote, urlsplit
+
+import httpx
+
+from provisioning.base import Package
+from router.errors import PackageError
+
+MAX_PACKAGE_BYTES = 512 * 1024 * 1024
+REQUIRED_FILES = ("host.json", "function_app.py")
+_READY_MARKER = ".unpacked"
+
+
+@dataclass(frozen=True)
+class LocalPackage:
+    """A package file on this machine and its sha256; `temporary` when we downloaded it."""
+
+    path: Path
+    sha256: str
+    temporary: bool = False
+
+
+def describe_location(url: str) -> str:
+    """The package location without query or credentials, fit for logs and messages."""
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https"):
+        return f"{parts.scheme}://{parts.hostname or ''}{parts.path}"
+    return url.split("?", 1)[0]
+
+
+def host_is_allowed(host: str, allowed_hosts: Iterable[str]) -> bool:
+    """Exact host match, or a `*.suffix` entry matching any subdomain of the suffix."""
+    host = host.lower().rstrip(".")
+    for allowed in allowed_hosts:
+        allowed = allowed.lower().strip().rstrip(".")
+        if allowed.startswith("*."):
+            if host.endswith(allowed[1:]) and host != allowed[2:]:
+                return True
+        elif host == allowed:
+            return True
+    return False
+
+
+def local_path_of(url: str) -> Path | None:
+    """The file a local package location names (a path or file:// URL), else None."""
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise PackageError(f"file URL {describe_location(url)!r} names a remote host; use a local path")
+        return Path(unquote(parts.path))
+    if parts.scheme == "" or (len(parts.scheme) == 1 and url[1:3] in (":\\", ":/")):
+        return Path(url).expanduser()
+    return None
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 16), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_sha256(package: Package, actual: str) -> None:
+    """Raise PackageError naming expected and actual digests when they differ."""
+    if package.sha256 is None:
+        return
+    expected = package.sha256.strip().lower()
+    if expected != actual:
+        raise PackageError(
+            f"package {describe_location(package.url)} has sha256 {actual}, expected {expected}",
+            expected_sha256=expected,
+            actual_sha256=actual,
+        )
+
+
+async def fetch_package(package: Package, downloads_dir: Path, allowed_hosts: Iterable[str]) -> LocalPackage:
+    """Make `package` a local file: a local path as is, an allowed https URL downloaded."""
+    where = describe_location(package.url)
+    path = local_path_of(package.url)
+    if path is not None:
+        if not path.is_file():
+            raise PackageError(f"package file {str(path)!r} does not exist")
+        return LocalPackage(path=path.resolve(), sha256=await asyncio.to_thread(sha256_of, path))
+    parts = urlsplit(package.url)
+    if parts.scheme != "https":
+        raise PackageError(f"package location {where!r} must be https (or, locally, a file path)")
+    host = parts.hostname or ""
+    allowed = tuple(allowed_hosts)
+    if not host_is_allowed(host, allowed):
+        listed = ", ".join(allowed) if allowed else "none"
+        raise PackageError(
+            f"package host {host!r} is not in ROUTER_ALLOWED_PACKAGE_HOSTS (allowed: {listed})",
+            host=host,
+        )
+    downloads_dir.mkdir(parents=True, exist_ok=True)
+    target = downloads_dir / f"{uuid.uuid4().hex}.zip"
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=120.0), follow_redirects=True) as client:
+            async with client.stream("GET", package.url) as response:
+                if response.status_code != 200:
+                    raise PackageError(f"downloading package {where} failed: HTTP {response.status_code}")
+                with open(target, "wb") as out:
+                    async for chunk in response.aiter_bytes():
+                        size += len(chunk)
+                        if size > MAX_PACKAGE_BYTES:
+                            raise PackageError(f"package {where} is larger than {MAX_PACKAGE_BYTES} bytes")
+                        digest.update(chunk)
+                        out.write(chunk)
+    except httpx.HTTPError as exc:
+        target.unlink(missing_ok=True)
+        # The exception text may quote the URL with its query: name the type only.
+        raise PackageError(f"downloading package {where} failed: {type(exc).__name__}") from None
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    return LocalPackage(path=target, sha256=digest.hexdigest(), temporary=True)
+
+
+def unpack_package(package: LocalPackage, packages_dir: Path) -> Path:
+    """Unpack into `packages_dir/<sha256 prefix>` (once; a complete earlier unpack is reused)."""
+    target = packages_dir / package.sha256[:20]
+    if (target / _READY_MARKER).is_file():
+        return target
+    if target.exists():
+        shutil.rmtree(target)  # a half-unpacked leftover of a crash
+    staging = packages_dir / f".{target.name}.{uuid.uuid4().hex[:8]}"
+    staging.mkdir(parents=True)
+    try:
+        _extract(package.path, staging)
+        (staging / _READY_MARKER).write_text(package.sha256)
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def _extract(zip_path: Path, into: Path) -> None:
+    try:
+        archive = zipfile.ZipFile(zip_path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise PackageError(f"package is not a readable zip file: {exc}") from None
+    with archive:
+        names = archive.namelist()
+        for name in names:
+            member = PurePosixPath(name.replace("\\", "/"))
+            if member.is_absolute() or ".." in member.parts or ":" in name:
+                raise PackageError(f"package entry {name!r} points outside the app directory")
+        missing = [f for f in REQUIRED_FILES if f not in names]
+        if missing:
+            hint = ""
+            tops = {n.split("/", 1)[0] for n in names}
+            if len(tops) == 1 and all(f"{next(iter(tops))}/{f}" in names for f in REQUIRED_FILES):
+                hint = "; zip the app directory's contents, not the directory itself"
+            raise PackageError(f"package is not a Functions app: missing {', '.join(missing)} at its root{hint}")
+        try:
+            archive.extractall(into)
+        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            raise PackageError(f"package could not be unpacked: {exc}") from None
+
+
+def apply_task_hub(app_dir: Path, task_hub: str) -> None:
+    """Set host.json's durable task hub, as the app setting
+    `AzureFunctionsJobHost__extensions__durableTask__hubName` overrides it on Azure."""
+    path = app_dir / "host.json"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise PackageError(f"the package's host.json cannot be read: {exc}") from None
+    if not isinstance(doc, dict):
+        raise PackageError("the package's host.json does not hold a JSON object")
+    extensions = doc.setdefault("extensions", {})
+    durable = extensions.setdefault("durableTask", {})
+    if durable.get("hubName") == task_hub:
+        return
+    durable["hubName"] = task_hub
+    staging = path.with_name(f".host.json.{uuid.uuid4().hex[:8]}")
+    staging.write_text(json.dumps(doc, indent=2))
+    staging.replace(path)
+

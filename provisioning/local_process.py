@@ -1,0 +1,201 @@
+"""Lane host processes: start a dev host in its own session, wait for it, find it again, stop it.
+
+A lane process outlives the router that started it (its own session, so a Ctrl-C or a crash of
+the router does not take the lanes down), which is why a pid alone is never trusted: a pid is
+ours only if the process's start time matches the one recorded when we started it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import httpx
+
+from router.errors import ProvisioningError
+
+PING_PATH = "/admin/host/ping"
+
+# Children started by this process, so they can be reaped (and not linger as zombies that
+# still answer "alive" to kill(pid, 0)) whichever backend instance stops them.
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+@dataclass(frozen=True)
+class HostCommand:
+    """How to run one lane's dev host."""
+
+    python: str
+    app_dir: Path
+    port: int
+    data_dir: Path
+    log_path: Path
+    env: Mapping[str, str]
+    cwd: Path
+
+    def argv(self) -> list[str]:
+        return [
+            self.python, "-m", "devhost", "start", str(self.app_dir),
+            "--host", "127.0.0.1", "--port", str(self.port), "--data", str(self.data_dir),
+        ]
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    """Whether a server could listen on `port` now (connections in TIME_WAIT do not count)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def start_time_of(pid: int) -> str | None:
+    """The kernel's start time of `pid` (clock ticks since boot), or None if unknown or gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name may hold spaces and parentheses: fields are counted after the last ')'.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def is_running(pid: int | None, started: str | None = None) -> bool:
+    """Whether `pid` is alive (not a zombie) and, if `started` is given, the same process."""
+    if not pid:
+        return False
+    child = _children.get(pid)
+    if child is not None:
+        if child.poll() is not None:
+            _children.pop(pid, None)
+            return False
+    else:
+        try:
+            # Reaps it if it is an exited child of ours that no Popen tracks.
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return False
+        except ChildProcessError:
+            pass
+        except OSError:
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False  # someone else's process: not ours
+    if _is_zombie(pid):
+        return False
+    if started is not None:
+        current = start_time_of(pid)
+        if current is not None and current != started:
+            return False  # the pid was reused by another process
+    return True
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2 :].startswith("Z")
+
+
+def start_host(command: HostCommand) -> tuple[int, str | None]:
+    """Start the lane's dev host in its own session; return its pid and start time."""
+    command.log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(command.log_path, "ab") as log:
+        process = subprocess.Popen(
+            command.argv(),
+            cwd=command.cwd,
+            env=dict(command.env),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    _children[process.pid] = process
+    return process.pid, start_time_of(process.pid)
+
+
+async def ping(base_url: str, timeout: float = 2.0) -> bool:
+    try:
+        async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
+            response = await client.get(base_url + PING_PATH)
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200
+
+
+async def wait_until_ready(base_url: str, pid: int, started: str | None, timeout: float) -> bool:
+    """Poll the ping endpoint until it answers; False if the process exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await ping(base_url, timeout=1.0):
+            return True
+        if not is_running(pid, started):
+            return False
+        await asyncio.sleep(0.1)
+    return False
+
+
+async def stop_process(pid: int | None, started: str | None, timeout: float) -> None:
+    """SIGTERM the lane's process group, SIGKILL it if it is still there after `timeout`."""
+    if not pid or not is_running(pid, started):
+        _children.pop(pid or 0, None)
+        return
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        _signal_group(pid, sig)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not is_running(pid, started):
+                _children.pop(pid, None)
+                return
+            await asyncio.sleep(0.05)
+    raise ProvisioningError(f"lane host process {pid} did not stop after SIGKILL")
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        # The host leads its own session; signalling the group also stops any worker it spawned.
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def log_tail(path: Path, secrets: tuple[str, ...], lines: int = 12) -> str:
+    """The last lines of a lane's log, with every secret masked, for error messages."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    tail = " | ".join(line.strip() for line in text.splitlines()[-lines:] if line.strip())
+    return redact(tail, secrets)
+
+
+def redact(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
