@@ -50,8 +50,10 @@ ACTION_METHODS: dict[str, str] = {
     "purge": "DELETE",
 }
 
-# What the drain monitor waits for. Entities ("@name@key") always show as Running: not counted.
-IN_FLIGHT_STATUSES = ("Running", "Pending", "Suspended")
+# What the drain monitor waits for. ContinuedAsNew is a running instance between two
+# generations (the extension may show it briefly); it counts as running. Entities
+# ("@name@key") always show as Running and are not counted.
+IN_FLIGHT_STATUSES = ("Running", "Pending", "Suspended", "ContinuedAsNew")
 
 # Statuses that say the lane (or its front end) did not do the work: worth another attempt.
 _RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
@@ -273,7 +275,8 @@ class LaneClient:
             seen_tokens.add(token)
         else:
             raise LaneUnreachable(f"the lane's instance query did not end after {self._options.max_pages} pages")
-        return InFlight(counts["Running"], counts["Pending"], counts["Suspended"], oldest)
+        running = counts["Running"] + counts["ContinuedAsNew"]
+        return InFlight(running, counts["Pending"], counts["Suspended"], oldest)
 
     async def _send(
         self,

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit
 
 # Where a lane's Durable HTTP API lives, relative to the lane app's base URL.
 DURABLE_API_PATH = "/runtime/webhooks/durabletask"
@@ -48,6 +48,9 @@ REDACTED = "<redacted>"
 LANE_HOST = "<lane>"
 
 _URL = re.compile(r"https?://[^\s\"'<>\\]+", re.IGNORECASE)
+
+# A local lane answers on the loopback interface under any of these names.
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,7 @@ class LaneUrlRewriter:
         """The router URL for a lane URL, or None when the router has no equivalent."""
         parts = urlsplit(url)
         lane = urlsplit(self.lane_base_url)
-        if parts.netloc.lower() != lane.netloc.lower() or self.routes is None:
+        if parts.netloc.lower() not in self._lane_netlocs() or self.routes is None:
             return None
         instances_root = f"{lane.path.rstrip('/')}{DURABLE_API_PATH}/instances/"
         if not parts.path.startswith(instances_root):
@@ -164,9 +167,10 @@ class LaneUrlRewriter:
         """Text with lane URLs rewritten or removed, and the lane host and key scrubbed."""
         text = _URL.sub(self._replace_url, text)
         if self.system_key:
-            text = text.replace(self.system_key, REDACTED)
-        netloc = urlsplit(self.lane_base_url).netloc
-        if netloc:
+            # Keys are base64 ("...=="): a URL the lane built may carry them percent-encoded.
+            for form in {self.system_key, quote(self.system_key, safe=""), quote_plus(self.system_key)}:
+                text = text.replace(form, REDACTED)
+        for netloc in self._lane_netlocs():
             text = re.sub(re.escape(netloc), LANE_HOST, text, flags=re.IGNORECASE)
         return text
 
@@ -182,10 +186,22 @@ class LaneUrlRewriter:
 
     def _replace_url(self, match: re.Match[str]) -> str:
         url = match.group(0)
-        if urlsplit(url).netloc.lower() != urlsplit(self.lane_base_url).netloc.lower():
+        if urlsplit(url).netloc.lower() not in self._lane_netlocs():
             return url
         rewritten = self.rewrite_url(url)
         return REMOVED_URL if rewritten is None else rewritten
+
+    def _lane_netlocs(self) -> set[str]:
+        """The lane's host[:port] as it may write it, lower-cased."""
+        lane = urlsplit(self.lane_base_url)
+        netloc = lane.netloc.lower()
+        if not netloc:
+            return set()
+        host = (lane.hostname or "").lower()
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            return {netloc}
+        port = f":{lane.port}" if lane.port is not None else ""
+        return {f"{alias}{port}" for alias in _LOOPBACK_HOSTS} | {netloc}
 
 
 def _is_router_action(action: list[str]) -> bool:

@@ -488,17 +488,19 @@ async def test_count_in_flight_follows_pages_and_skips_entities(lane: FakeLane, 
     lane.add("r2", "Running", age=90)
     lane.add("p1", "Pending", age=1)
     lane.add("s1", "Suspended", age=30)
+    lane.add("n1", "ContinuedAsNew", age=2)
     lane.add("@counter@k1", "Running", age=500)
     lane.add("@counter@k2", "Running", age=400)
     lane.add("c1", "Completed", age=1000)
     lane.add("f1", "Failed", age=1000)
     in_flight = await client.count_in_flight(lane.endpoint())
-    assert (in_flight.running, in_flight.pending, in_flight.suspended, in_flight.total) == (2, 1, 1, 4)
+    assert (in_flight.running, in_flight.pending, in_flight.suspended, in_flight.total) == (3, 1, 1, 5)
     assert in_flight.oldest_created_time == datetime(2026, 1, 1, tzinfo=timezone.utc) - timedelta(minutes=90)
     pages = lane.requests_to("GET", "/instances")
-    assert len(pages) == 3  # six matching instances, two per page
-    assert pages[0].query == {"showInput": "false", "runtimeStatus": "Running,Pending,Suspended", "top": "2"}
-    assert [p.headers.get("x-ms-continuation-token") for p in pages] == [None, "2", "4"]
+    assert len(pages) == 4  # seven matching instances, two per page
+    statuses = "Running,Pending,Suspended,ContinuedAsNew"
+    assert pages[0].query == {"showInput": "false", "runtimeStatus": statuses, "top": "2"}
+    assert [p.headers.get("x-ms-continuation-token") for p in pages] == [None, "2", "4", "6"]
 
 
 async def test_count_in_flight_of_an_idle_lane(lane: FakeLane, client: LaneClient) -> None:

@@ -158,3 +158,18 @@ def test_scrub_json_walks_nested_values_and_keys() -> None:
 
 def test_rewriter_repr_hides_the_key() -> None:
     assert KEY not in repr(LaneUrlRewriter(LANE, KEY, ROUTES))
+
+
+def test_a_percent_encoded_key_is_redacted_too() -> None:
+    rewriter = LaneUrlRewriter(LANE, "ab/c+d==", ROUTES)
+    text = "https://elsewhere.example.com/x?code=ab%2Fc%2Bd%3D%3D and ab/c+d=="
+    assert rewriter.scrub_text(text) == f"https://elsewhere.example.com/x?code={REDACTED} and {REDACTED}"
+
+
+@pytest.mark.parametrize("alias", ["127.0.0.1", "localhost", "LOCALHOST", "[::1]"])
+def test_a_local_lane_is_recognised_under_any_loopback_name(alias: str) -> None:
+    rewriter = LaneUrlRewriter("http://127.0.0.1:7072", KEY, ROUTES)
+    url = f"http://{alias}:7072/runtime/webhooks/durabletask/instances/abc"
+    assert rewriter.rewrite_url(url) == "https://router.example.com/api/instances/1.0/abc"
+    assert rewriter.scrub_text(f"at {alias}:7072 now") == f"at {LANE_HOST} now"
+    assert rewriter.scrub_text("http://localhost:7073/x") == "http://localhost:7073/x"
