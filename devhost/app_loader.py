@@ -1,0 +1,198 @@
+"""Import an app's function_app.py and discover its functions through the SDK's own objects.
+
+As the Python worker does: the module must define exactly one function app (a
+`func.FunctionApp`, `df.DFApp` or any `FunctionRegister`); `get_functions()` is called once
+(a second call fails in the SDK) and each Function's trigger says what it is.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import azure.functions as func
+from azure.functions.decorators.function_app import FunctionRegister
+
+from devhost.errors import AppLoadError, RouteTemplateError
+from devhost.keys import AuthLevel
+from devhost.routes import RouteTemplate
+
+if TYPE_CHECKING:
+    from devhost.engine.registry import Registry
+
+log = logging.getLogger("devhost.app")
+
+ALL_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True)
+class HttpFunction:
+    """An HTTP-triggered function and what the host must pass it."""
+
+    name: str
+    route: RouteTemplate
+    methods: frozenset[str]
+    auth_level: AuthLevel
+    func: Callable[..., Any]
+    request_param: str
+    client_param: str | None  # the durable client binding's parameter, if any
+    wants_context: bool
+    is_async: bool
+
+    def allows(self, method: str) -> bool:
+        return method.upper() in self.methods
+
+
+@dataclass
+class AppFunctions:
+    """Every function of the app, grouped by how the host runs it."""
+
+    http: list[HttpFunction] = field(default_factory=list)
+    orchestrators: dict[str, Callable[[str], str]] = field(default_factory=dict)  # name -> handle
+    activities: dict[str, tuple[Callable[..., Any], str]] = field(default_factory=dict)  # (func, input)
+    entities: dict[str, tuple[str, Callable[[str], str]]] = field(default_factory=dict)  # lower -> (name, handle)
+    other: dict[str, str] = field(default_factory=dict)  # function name -> unsupported trigger type
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.http]
+
+    @property
+    def has_durable_functions(self) -> bool:
+        return bool(self.orchestrators or self.activities or self.entities)
+
+    def registry(self) -> "Registry":
+        """The engine's view of the durable functions (imported here: the HTTP side needs no engine)."""
+        from devhost.engine.registry import (
+            ActivityFunction,
+            EntityFunction,
+            OrchestratorFunction,
+            Registry,
+        )
+
+        return Registry(
+            orchestrators={n: OrchestratorFunction(n, h) for n, h in self.orchestrators.items()},
+            activities={n: ActivityFunction(n, f, p) for n, (f, p) in self.activities.items()},
+            entities={k: EntityFunction(n, h) for k, (n, h) in self.entities.items()},
+        )
+
+
+def import_app_module(app_dir: Path, script_file: str) -> Any:
+    """Import APP_DIR/<script_file> as a top-level module, with APP_DIR first on sys.path."""
+    path = app_dir / script_file
+    if not path.is_file():
+        raise AppLoadError(f"{path} not found: is {app_dir} a v2-model Python Functions app?")
+    if str(app_dir) not in sys.path:
+        sys.path.insert(0, str(app_dir))
+    module_name = path.stem
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise AppLoadError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # the user's import-time error, reported with its traceback
+        sys.modules.pop(module_name, None)
+        raise AppLoadError(f"importing {path} failed: {type(exc).__name__}: {exc}") from exc
+    return module
+
+
+def find_function_app(module: Any) -> FunctionRegister:
+    """The one function app object the module defines (the worker's rule)."""
+    apps = {id(v): v for v in vars(module).values() if isinstance(v, FunctionRegister)}
+    if not apps:
+        raise AppLoadError(
+            f"{module.__file__} defines no function app: create one with "
+            "`app = func.FunctionApp()` or `app = df.DFApp()`"
+        )
+    if len(apps) > 1:
+        raise AppLoadError(f"{module.__file__} defines {len(apps)} function apps; define exactly one")
+    return next(iter(apps.values()))
+
+
+def _binding_type(binding: Any) -> str:
+    return str(binding.get_binding_name())
+
+
+def _auth_level(trigger: Any) -> AuthLevel:
+    level = getattr(trigger, "auth_level", None)
+    value = getattr(level, "value", level) or "function"
+    try:
+        return AuthLevel(str(value).lower())
+    except ValueError:
+        raise AppLoadError(f"unknown auth level {value!r}") from None
+
+
+def _methods(trigger: Any) -> frozenset[str]:
+    methods = getattr(trigger, "methods", None)
+    if not methods:
+        return ALL_METHODS
+    return frozenset(str(getattr(m, "value", m)).upper() for m in methods)
+
+
+def _http_function(fn: func.Function, trigger: Any) -> HttpFunction:
+    name = fn.get_function_name() or ""
+    user = fn.get_user_function()
+    client_param = next(
+        (b.name for b in fn.get_bindings() if _binding_type(b) == "durableClient"), None
+    )
+    # The durable client middleware is functools.wraps'ed, so this reads the user's signature.
+    parameters = inspect.signature(user).parameters
+    served = {trigger.name, client_param, "context"}
+    for extra in parameters:
+        if extra not in served and parameters[extra].default is inspect.Parameter.empty:
+            log.warning("function %s: parameter %r has a binding the dev host does not serve", name, extra)
+    try:
+        route = RouteTemplate(trigger.route if trigger.route is not None else name)
+    except RouteTemplateError as exc:
+        raise AppLoadError(f"function {name}: {exc}") from None
+    return HttpFunction(
+        name=name,
+        route=route,
+        methods=_methods(trigger),
+        auth_level=_auth_level(trigger),
+        func=user,
+        request_param=trigger.name,
+        client_param=client_param,
+        wants_context="context" in parameters,
+        is_async=inspect.iscoroutinefunction(user),
+    )
+
+
+def discover(app: FunctionRegister) -> AppFunctions:
+    """Group the app's functions by trigger. Calls `app.get_functions()` exactly once."""
+    found = AppFunctions()
+    try:
+        functions = app.get_functions()
+    except ValueError as exc:  # e.g. two functions with one name
+        raise AppLoadError(str(exc)) from None
+    for fn in functions:
+        trigger = fn.get_trigger()
+        name = fn.get_function_name() or ""
+        kind = _binding_type(trigger) if trigger is not None else "none"
+        if kind == "httpTrigger":
+            found.http.append(_http_function(fn, trigger))
+        elif kind == "orchestrationTrigger":
+            orchestrator_name = getattr(trigger, "orchestration", None) or name
+            found.orchestrators[orchestrator_name] = fn.get_user_function()
+        elif kind == "activityTrigger":
+            activity_name = getattr(trigger, "activity", None) or name
+            found.activities[activity_name] = (fn.get_user_function(), trigger.name)
+        elif kind == "entityTrigger":
+            entity_name = getattr(trigger, "entity_name", None) or name
+            found.entities[entity_name.lower()] = (entity_name, fn.get_user_function())
+        else:
+            found.other[name] = kind
+    # Most specific routes first, as ASP.NET orders them; stable for equal precedence.
+    found.http.sort(key=lambda f: f.route.precedence)
+    return found
+
+
+def load_app(app_dir: Path, script_file: str = "function_app.py") -> AppFunctions:
+    return discover(find_function_app(import_app_module(app_dir, script_file)))

@@ -1,0 +1,94 @@
+"""Command line: `python -m devhost start [APP_DIR] [--port N] [--host H] [--data DIR] [--verbose]`
+and `python -m devhost keys [APP_DIR] [--data DIR]` (docs/architecture.md, "The dev host contract")."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+import traceback
+from pathlib import Path
+
+from devhost.app_loader import load_app
+from devhost.config import build_config
+from devhost.errors import AppLoadError, HostError
+from devhost.keys import load_or_create_keys
+from devhost.server import DevHost, configure_logging, create_engine
+
+log = logging.getLogger("devhost")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m devhost", description="Run an Azure Functions Python app locally."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    start = commands.add_parser("start", help="serve the app (like `func start`)")
+    start.add_argument("app_dir", nargs="?", default=".", type=Path, help="app directory (default .)")
+    start.add_argument("--port", type=int, default=None, help="public port (default 7071)")
+    start.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    start.add_argument("--data", type=Path, default=None, help="data dir (default APP_DIR/.devhost/<hub>)")
+    start.add_argument("--verbose", action="store_true", help="log every request and replay")
+    keys = commands.add_parser("keys", help="print the host keys (keys.json)")
+    keys.add_argument("app_dir", nargs="?", default=".", type=Path)
+    keys.add_argument("--data", type=Path, default=None)
+    return parser
+
+
+async def _serve(host: DevHost) -> None:
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    try:
+        await host.start()
+        print(host.describe(), flush=True)
+        print(f"Host started: {host.base_url}", flush=True)
+        await stopping.wait()
+        log.info("Stopping host...")
+    finally:
+        await host.stop()
+    log.info("Host stopped")
+
+
+def _start(args: argparse.Namespace) -> int:
+    configure_logging(args.verbose)
+    config = build_config(args.app_dir, host=args.host, port=args.port, data_dir=args.data, verbose=args.verbose)
+    # As Core Tools does: the app runs with its directory as working directory.
+    os.chdir(config.app_dir)
+    functions = load_app(config.app_dir, config.script_file)
+    keys = load_or_create_keys(config.data_dir, function_names=functions.names)
+    engine = create_engine(config, functions)
+    try:
+        asyncio.run(_serve(DevHost(config, functions, keys, engine)))
+    except OSError as exc:  # typically the port is taken
+        print(f"devhost: error: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _keys(args: argparse.Namespace) -> int:
+    config = build_config(args.app_dir, data_dir=args.data)
+    keys = load_or_create_keys(config.data_dir)
+    print(json.dumps(keys.to_json(), indent=2))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _start(args) if args.command == "start" else _keys(args)
+    except AppLoadError as exc:
+        if exc.__cause__ is not None:
+            traceback.print_exception(exc.__cause__, file=sys.stderr)
+        print(f"devhost: error: {exc}", file=sys.stderr)
+        return 1
+    except HostError as exc:
+        print(f"devhost: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0

@@ -1,0 +1,302 @@
+"""The running host: two aiohttp listeners around the app's functions and the durable engine.
+
+Public listener (HOST:PORT): `/admin/host/*`, the Durable HTTP API under
+`/runtime/webhooks/durabletask/` (system key) and the app's HTTP triggers under the route
+prefix. RPC listener (127.0.0.1, random port, no key): the same Durable API in the SDK's
+encoding, like the real host's port 17071; it is the client binding's `rpcBaseUrl`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from devhost.app_loader import AppFunctions, HttpFunction
+from devhost.config import HostConfig
+from devhost.durable_urls import RPC_PATH, WEBHOOK_PATH, client_binding_json
+from devhost.errors import ConfigError
+from devhost.http_trigger import invoke, to_web_response
+from devhost.keys import KEY_HEADER, KEY_QUERY, HostKeys
+
+if TYPE_CHECKING:
+    from devhost.durable_api import DurableApi
+    from devhost.engine import DurableEngine
+
+log = logging.getLogger("devhost")
+
+MAX_REQUEST_BYTES = 100 * 1024 * 1024  # the Functions host's default request size limit
+SHUTDOWN_GRACE_SECONDS = 10.0
+LANDING_PAGE = "<html><body><h1>Your Functions app is up and running (devhost)</h1></body></html>"
+
+
+def _request_key(request: web.Request) -> str | None:
+    return request.headers.get(KEY_HEADER) or request.query.get(KEY_QUERY) or None
+
+
+def _thread_count() -> int:
+    raw = os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT", "")
+    if raw:
+        try:
+            count = int(raw)
+        except ValueError:
+            raise ConfigError("PYTHON_THREADPOOL_THREAD_COUNT must be a whole number") from None
+        if count < 1:
+            raise ConfigError("PYTHON_THREADPOOL_THREAD_COUNT must be at least 1")
+        return count
+    return min(32, (os.cpu_count() or 1) + 4)  # the Python worker's default
+
+
+def create_engine(config: HostConfig, functions: AppFunctions) -> "DurableEngine | None":
+    """The durable engine for the app's task hub, with DEVHOST_FAULT_* fault injection."""
+    try:
+        from devhost.engine import DurableEngine, EngineOptions, FaultOptions
+    except ModuleNotFoundError as exc:  # TODO(host): drop once devhost/engine/engine.py lands
+        if not (exc.name or "").startswith("devhost.engine"):
+            raise
+        log.warning("durable engine not available (%s): HTTP triggers only", exc.name)
+        return None
+
+    try:
+        faults = FaultOptions.from_env(os.environ)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    options = EngineOptions(
+        faults=faults, verbose=config.verbose, logger=logging.getLogger("devhost.engine")
+    )
+    return DurableEngine(config.data_dir, config.task_hub, functions.registry(), options)
+
+
+class DevHost:
+    """One app served on one port. `start()` then `stop()`; both are idempotent-safe once."""
+
+    def __init__(
+        self,
+        config: HostConfig,
+        functions: AppFunctions,
+        keys: HostKeys,
+        engine: "DurableEngine | None",
+    ) -> None:
+        self.config = config
+        self.functions = functions
+        self.keys = keys
+        self.engine = engine
+        self.base_url = f"http://{config.host}:{config.port}"
+        self.rpc_base_url = ""
+        self._durable_api: DurableApi | None = None
+        self._client_binding: str | None = None
+        self._executor = ThreadPoolExecutor(_thread_count(), thread_name_prefix="devhost-fn")
+        self._public: web.AppRunner | None = None
+        self._rpc: web.AppRunner | None = None
+        self._started_at = time.monotonic()
+        self._instance_id = uuid.uuid4().hex
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self.engine is not None:
+            from devhost.durable_api import DurableApi
+
+            await self.engine.start()
+            self._durable_api = DurableApi(
+                self.engine, self.config.task_hub, self.keys.durable_system_key
+            )
+        self._rpc = await self._listen(self._dispatch_rpc, "127.0.0.1", 0)
+        self.rpc_base_url = f"http://127.0.0.1:{self._bound_port(self._rpc)}{RPC_PATH}"
+        if self.config.port:
+            self._set_client_binding()
+        self._public = await self._listen(self._dispatch, self.config.host, self.config.port)
+        if not self.config.port:
+            self.base_url = f"http://{self.config.host}:{self._bound_port(self._public)}"
+            self._set_client_binding()
+
+    async def stop(self) -> None:
+        # Public side first: in-flight HTTP functions may still call the RPC listener.
+        if self._public is not None:
+            await self._public.cleanup()
+            self._public = None
+        if self.engine is not None:
+            await self.engine.stop()
+        if self._rpc is not None:
+            await self._rpc.cleanup()
+            self._rpc = None
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _listen(self, handler: Any, host: str, port: int) -> web.AppRunner:
+        app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+        app.router.add_route("*", "/{tail:.*}", handler)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        return runner
+
+    @staticmethod
+    def _bound_port(runner: web.AppRunner) -> int:
+        server = runner.addresses[0]
+        return int(server[1])
+
+    def _set_client_binding(self) -> None:
+        self._client_binding = client_binding_json(
+            self.base_url, self.rpc_base_url, self.config.task_hub, self.keys.durable_system_key
+        )
+
+    # --- what `func start` prints -----------------------------------------------------------
+
+    def describe(self) -> str:
+        prefix = f"/{self.config.route_prefix}" if self.config.route_prefix else ""
+        lines = ["", "Functions:", ""]
+        for fn in sorted(self.functions.http, key=lambda f: f.name.lower()):
+            methods = ",".join(sorted(fn.methods)) if len(fn.methods) < 7 else "GET,POST,..."
+            route = fn.route.template.strip("/")
+            lines.append(f"\t{fn.name}: [{methods}] {self.base_url}{prefix}/{route}")
+            lines.append("")
+        durable = [
+            *((n, "orchestrationTrigger") for n in self.functions.orchestrators),
+            *((n, "activityTrigger") for n in self.functions.activities),
+            *((name, "entityTrigger") for name, _ in self.functions.entities.values()),
+        ]
+        for name, kind in sorted(durable, key=lambda item: item[0].lower()):
+            lines.append(f"\t{name}: {kind}")
+            lines.append("")
+        for name, kind in sorted(self.functions.other.items()):
+            lines.append(f"\t{name}: {kind} (not supported by the dev host; skipped)")
+            lines.append("")
+        return "\n".join(lines)
+
+    # --- public listener --------------------------------------------------------------------
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        lowered = path.lower().rstrip("/")
+        if lowered == "":
+            return web.Response(text=LANDING_PAGE, content_type="text/html")
+        if lowered == "/admin/host/ping":
+            return web.Response(status=200)
+        if lowered == "/admin/host/status":
+            if not self.keys.is_master(_request_key(request)):
+                return web.Response(status=401)
+            return web.json_response(self._status())
+        if lowered == WEBHOOK_PATH or lowered.startswith(WEBHOOK_PATH + "/"):
+            if not self.keys.is_durable_system(_request_key(request)):
+                return web.Response(status=401)
+            return await self._durable(request, path[len(WEBHOOK_PATH) :], rpc=False)
+        if lowered.startswith("/admin/"):
+            return web.Response(status=404)
+        relative = self._relative_to_prefix(path)
+        if relative is None:
+            return web.Response(status=404)
+        for fn in self.functions.http:
+            route_params = fn.route.match(relative)
+            if route_params is None or not fn.allows(request.method):
+                continue
+            if not self.keys.authorizes(fn.auth_level, _request_key(request), fn.name):
+                log.info("Rejected 'Functions.%s': 401 (missing or wrong key)", fn.name)
+                return web.Response(status=401)
+            return await self._execute(fn, request, route_params)
+        return web.Response(status=404)
+
+    def _relative_to_prefix(self, path: str) -> str | None:
+        prefix = self.config.route_prefix
+        if not prefix:
+            return path
+        head = f"/{prefix}".lower()
+        lowered = path.lower()
+        if lowered == head or lowered == head + "/":
+            return ""
+        if lowered.startswith(head + "/"):
+            return path[len(head) :]
+        return None
+
+    async def _execute(
+        self, fn: HttpFunction, request: web.Request, route_params: dict[str, str]
+    ) -> web.StreamResponse:
+        started = time.perf_counter()
+        log.debug("Executing 'Functions.%s' (%s %s)", fn.name, request.method, request.path)
+        invocation_id = str(uuid.uuid4())
+        try:
+            result = await invoke(
+                fn,
+                request,
+                route_params,
+                invocation_id=invocation_id,
+                app_dir=self.config.app_dir,
+                executor=self._executor,
+                client_binding=self._client_binding,
+            )
+            response = to_web_response(result)
+            outcome = "Succeeded"
+        except Exception:  # the user's code failed: 500, and the traceback in the log
+            log.exception("Function 'Functions.%s' raised an unhandled exception", fn.name)
+            response = web.Response(status=500)
+            outcome = "Failed"
+        duration_ms = (time.perf_counter() - started) * 1000
+        log.info(
+            "Executed 'Functions.%s' (%s, Id=%s, Status=%d, Duration=%.0fms)",
+            fn.name,
+            outcome,
+            invocation_id,
+            response.status,
+            duration_ms,
+        )
+        return response
+
+    def _status(self) -> dict[str, Any]:
+        return {
+            "id": self._instance_id,
+            "state": "Running",
+            "version": "devhost",
+            "taskHub": self.config.task_hub,
+            "processUptime": int((time.monotonic() - self._started_at) * 1000),
+            "durable": self.engine is not None,
+            "functions": sorted(
+                [f.name for f in self.functions.http]
+                + list(self.functions.orchestrators)
+                + list(self.functions.activities)
+                + [name for name, _ in self.functions.entities.values()]
+            ),
+        }
+
+    # --- durable API, both encodings --------------------------------------------------------
+
+    async def _durable(self, request: web.Request, subpath: str, *, rpc: bool) -> web.StreamResponse:
+        if self._durable_api is None:
+            return web.json_response(
+                {"error": 503, "message": "the durable engine is not available in this host"},
+                status=503,
+            )
+        started = time.perf_counter()
+        response = await self._durable_api.handle(request, subpath, rpc=rpc)
+        log.debug(
+            "Durable API %s %s%s -> %d (%.0fms)",
+            request.method,
+            "rpc " if rpc else "",
+            subpath,
+            response.status,
+            (time.perf_counter() - started) * 1000,
+        )
+        return response
+
+    async def _dispatch_rpc(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        if not path.startswith(RPC_PATH):
+            return web.Response(status=404)
+        return await self._durable(request, path[len(RPC_PATH) - 1 :], rpc=True)
+
+
+def configure_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    formatter = logging.Formatter("[%(asctime)s.%(msecs)03dZ] %(message)s", "%Y-%m-%dT%H:%M:%S")
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    logging.getLogger("devhost").setLevel(logging.DEBUG if verbose else logging.INFO)
+    # aiohttp's own access log would print keys passed as `code=`; ours prints paths only.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
