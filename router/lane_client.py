@@ -121,18 +121,35 @@ class LaneClient:
 
     def __init__(self, options: LaneClientOptions | None = None) -> None:
         self._options = options or LaneClientOptions()
-        timeout = httpx.Timeout(
-            self._options.read_timeout,
-            connect=self._options.connect_timeout,
-            pool=self._options.connect_timeout,
-        )
-        limits = httpx.Limits(max_connections=self._options.max_connections)
-        # Redirects are not followed: a lane that redirects is misconfigured, and following
-        # one would send the key header wherever it points.
-        self._http = httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False)
+        self._http: httpx.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _pool(self) -> httpx.AsyncClient:
+        """The shared pooled client, for the running event loop.
+
+        Pooled connections belong to the loop that opened them. Async functions of a Functions
+        worker share one loop; should a caller come from another loop (a sync function running
+        `asyncio.run`), it gets a pool of its own rather than connections it cannot use.
+        """
+        loop = asyncio.get_running_loop()
+        if self._http is None or self._loop is not loop:
+            timeout = httpx.Timeout(
+                self._options.read_timeout,
+                connect=self._options.connect_timeout,
+                pool=self._options.connect_timeout,
+            )
+            limits = httpx.Limits(max_connections=self._options.max_connections)
+            # Redirects are not followed: a lane that redirects is misconfigured, and following
+            # one would send the key header wherever it points.
+            self._http = httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False)
+            self._loop = loop
+        return self._http
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._http is not None and self._loop is asyncio.get_running_loop():
+            await self._http.aclose()
+        self._http = None
+        self._loop = None
 
     async def __aenter__(self) -> LaneClient:
         return self
@@ -201,7 +218,7 @@ class LaneClient:
         elif action in ("terminate", "suspend", "resume"):
             path += f"/{action}"
         # Raising an event twice delivers it twice; the other actions can be repeated safely.
-        response, _ = await self._send(
+        response, maybe_delivered = await self._send(
             lane_app,
             expected,
             path,
@@ -213,6 +230,9 @@ class LaneClient:
         rewriter = _rewriter(lane_app, routes)
         if response.is_success or (action == "status" and _is_status_object(response)):
             return _proxied(response, rewriter)
+        if action == "terminate" and response.status_code == 410 and maybe_delivered:
+            # An earlier attempt landed and terminated it: what the caller asked for.
+            return ProxiedResponse(202, {}, b"")
         raise _lane_error(response, rewriter, f"instance {instance_id!r}")
 
     async def list_instances(
@@ -302,7 +322,7 @@ class LaneClient:
         for attempt in range(1, attempts + 1):
             last = attempt == attempts
             try:
-                response = await self._http.request(
+                response = await self._pool().request(
                     method, url, params=params, content=content, headers=request_headers
                 )
             except (httpx.InvalidURL, httpx.UnsupportedProtocol):

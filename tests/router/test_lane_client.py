@@ -14,6 +14,7 @@ from typing import Any
 
 from urllib.parse import unquote
 
+import anyio
 import pytest
 from aiohttp import web
 
@@ -526,3 +527,29 @@ async def test_list_instances_returns_the_next_token(lane: FakeLane, client: Lan
     page, token = await client.list_instances(lane.endpoint(), ["Completed"], 2, token)
     assert [i["instanceId"] for i in page] == ["i2"]
     assert token is None
+
+
+async def test_terminate_that_landed_before_a_timeout_counts_as_done(
+    lane: FakeLane, impatient_client: LaneClient
+) -> None:
+    lane.add("t2", "Running")
+    lane.faults.append(Fault("POST", "instances/t2/terminate", delay=1.0, act_first=True))
+    response = await impatient_client.proxy(lane.endpoint(), "POST", "t2", "terminate")
+    assert response.status == 202
+    assert lane.instances["t2"]["runtimeStatus"] == "Terminated"
+    assert len(lane.requests_to("POST", "/instances/t2/terminate")) == 2
+
+
+async def test_one_client_serves_callers_on_other_event_loops(lane: FakeLane) -> None:
+    # A sync Functions activity may drive the shared client with asyncio.run, a new loop each time.
+    shared = LaneClient(_options())
+
+    def start_on_a_fresh_loop() -> str:
+        return asyncio.run(shared.start_orchestration(lane.endpoint(), "hello", None, b"{}")).instance_id
+
+    first = await anyio.to_thread.run_sync(start_on_a_fresh_loop)
+    second = await anyio.to_thread.run_sync(start_on_a_fresh_loop)
+    third = (await shared.start_orchestration(lane.endpoint(), "hello", None, b"{}")).instance_id
+    await shared.aclose()
+    assert {first, second, third} <= set(lane.instances)
+    assert len({first, second, third}) == 3
