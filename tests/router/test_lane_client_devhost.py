@@ -16,6 +16,7 @@ from router.lane_client import LaneClient, LaneClientOptions, LaneEndpoint, Prox
 from router.urls import RouterRoutes
 
 testing = pytest.importorskip("devhost.testing", reason="the dev host is not available yet")
+pytest.importorskip("devhost.engine.engine", reason="the dev host's durable engine is not available yet")
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
