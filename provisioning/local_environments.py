@@ -55,7 +55,7 @@ class LaneEnvironments:
     """Builds and caches the virtual environments lanes run in, under `root`."""
 
     def __init__(self, root: Path, *, base_python: str = sys.executable, extra_requirements: Sequence[str] | None = None) -> None:
-        self.root = Path(root)
+        self.root = Path(root).resolve()  # lanes run with their own cwd
         self.base_python = base_python
         self.extra_requirements = list(devhost_requirements() if extra_requirements is None else extra_requirements)
         self._locks: dict[str, asyncio.Lock] = {}
