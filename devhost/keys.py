@@ -93,11 +93,8 @@ class HostKeys:
 
     def is_durable_system(self, key: str | None) -> bool:
         """The Durable HTTP API accepts its system key or the master key."""
-        if key is None:
-            return False
-        return self.is_master(key) or any(
-            _same(key, value) for name, value in self.system_keys.items() if name == DURABLE_SYSTEM_KEY
-        )
+        system_key = self.system_keys.get(DURABLE_SYSTEM_KEY)
+        return self.is_master(key) or (key is not None and system_key is not None and _same(key, system_key))
 
     def authorizes(self, level: AuthLevel, key: str | None, function_name: str) -> bool:
         """Whether `key` may call a function with that auth level (Azure's rules)."""
