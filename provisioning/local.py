@@ -18,9 +18,7 @@ in-flight orchestrations resume from the data dir on the new code, which is what
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import fcntl
 import json
 import logging
 import os
@@ -31,13 +29,14 @@ import sys
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, AsyncContextManager, Iterable, Mapping
 
 import httpx
 
 from provisioning import local_process as proc
 from provisioning.base import AppRef, DeployResult, Health, LaneSpec, Package
 from provisioning.local_environments import LaneEnvironments
+from provisioning.local_locks import file_lock
 from provisioning.local_packages import apply_task_hub, describe_location, fetch_package, unpack_package, verify_sha256
 from router.errors import ProvisioningError
 
@@ -113,7 +112,6 @@ class LocalLaneBackend:
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self._lanes_dir = self.root / "lanes"
-        self._locks: dict[str, asyncio.Lock] = {}
 
     @classmethod
     def from_settings(cls, settings: "Settings", **options: Any) -> "LocalLaneBackend":
@@ -348,16 +346,9 @@ class LocalLaneBackend:
 
     # --- state files -----------------------------------------------------------------------------
 
-    @contextlib.asynccontextmanager
-    async def _lane_lock(self, name: str) -> AsyncIterator[None]:
-        """One operation on a lane at a time, in this process and across routers on the root."""
-        lock = self._locks.setdefault(name, asyncio.Lock())
-        async with lock:
-            locks_dir = self.root / "locks"
-            locks_dir.mkdir(parents=True, exist_ok=True)
-            with open(locks_dir / f"{name}.lock", "w") as lock_file:
-                await asyncio.to_thread(fcntl.flock, lock_file.fileno(), fcntl.LOCK_EX)
-                yield
+    def _lane_lock(self, name: str) -> AsyncContextManager[None]:
+        """One operation on a lane at a time, across coroutines, threads and routers on the root."""
+        return file_lock(self.root / "locks" / f"{name}.lock")
 
     def _all_states(self) -> list[LaneState]:
         if not self._lanes_dir.is_dir():

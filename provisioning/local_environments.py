@@ -10,7 +10,6 @@ from building the same environment at once; a marker file tells a finished one f
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import hashlib
 import logging
 import os
@@ -20,6 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Sequence
 
+from provisioning.local_locks import file_lock
 from router.errors import PackageError
 
 logger = logging.getLogger(__name__)
@@ -58,7 +58,6 @@ class LaneEnvironments:
         self.root = Path(root).resolve()  # lanes run with their own cwd
         self.base_python = base_python
         self.extra_requirements = list(devhost_requirements() if extra_requirements is None else extra_requirements)
-        self._locks: dict[str, asyncio.Lock] = {}
 
     def key_for(self, requirements_text: str) -> str:
         """The cache key of an environment: what goes into it, and which Python builds it."""
@@ -77,16 +76,9 @@ class LaneEnvironments:
         python = venv / "bin" / "python"
         if (venv / _READY_MARKER).is_file():
             return str(python)
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            self.root.mkdir(parents=True, exist_ok=True)
-            lock_file = open(self.root / f"{key}.lock", "w")
-            try:
-                await asyncio.to_thread(fcntl.flock, lock_file.fileno(), fcntl.LOCK_EX)
-                if not (venv / _READY_MARKER).is_file():
-                    await self._build(venv, requirements_text)
-            finally:
-                lock_file.close()  # closing releases the flock
+        async with file_lock(self.root / f"{key}.lock"):
+            if not (venv / _READY_MARKER).is_file():
+                await self._build(venv, requirements_text)
         return str(python)
 
     async def _build(self, venv: Path, requirements_text: str) -> None:
