@@ -276,6 +276,10 @@ class LocalLaneBackend:
             async with self._lane_lock(state.name):
                 await proc.stop_process(state.pid, state.pid_started, self.stop_timeout)
 
+    def lanes(self) -> list[tuple[LaneState, bool]]:
+        """Every lane under the root and whether its host is running (no secret in either)."""
+        return [(state, proc.is_running(state.pid, state.pid_started)) for state in self._all_states()]
+
     def lane_dir(self, lane: str) -> Path:
         """Where a lane's state lives (the `resource_id` of its AppRef)."""
         return self._lanes_dir / lane_app_name(lane)
@@ -420,3 +424,36 @@ def _point_symlink(link: Path, target: Path) -> None:
     staging = link.with_name(f".{link.name}.{uuid.uuid4().hex[:8]}")
     os.symlink(target, staging)
     os.replace(staging, link)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m provisioning.local list|stop|delete`: look after local lanes by hand."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m provisioning.local", description=main.__doc__)
+    parser.add_argument("command", choices=("list", "stop", "delete"))
+    parser.add_argument("lane", nargs="?", help="the lane key (MAJOR.MINOR) for delete")
+    parser.add_argument(
+        "--root", type=Path, default=Path(os.environ.get("ROUTER_LOCAL_ROOT", ".devhost/lanes")),
+        help="the backend's root (default: $ROUTER_LOCAL_ROOT or .devhost/lanes)",
+    )
+    args = parser.parse_args(argv)
+    backend = LocalLaneBackend(args.root)
+    if args.command == "list":
+        for state, running in backend.lanes():
+            print(json.dumps({
+                "lane": state.lane, "app": state.name, "version": state.version, "port": state.port,
+                "pid": state.pid, "running": running, "package_sha256": state.package_sha256,
+            }))
+    elif args.command == "stop":
+        asyncio.run(backend.stop_all())
+    else:
+        if not args.lane:
+            parser.error("delete needs a lane, e.g. 1.0")
+        app = AppRef(name=lane_app_name(args.lane), base_url="", resource_id=str(backend.lane_dir(args.lane)))
+        asyncio.run(backend.delete_app(app))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
