@@ -7,7 +7,7 @@ these handles and never looks at decorators or bindings.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 
 @dataclass(frozen=True)
@@ -38,3 +38,27 @@ class Registry:
     def entity(self, name: str) -> EntityFunction | None:
         # The SDK lower-cases entity names in instance ids, so lookups ignore case.
         return self.entities.get(name.lower())
+
+
+def registry_from_functions(functions: Iterable[Any]) -> Registry:
+    """Build a Registry from azure.functions `Function` objects (`app.get_functions()`).
+
+    Orchestrators register under `orchestration or function name`, activities under
+    `activity or function name`, entities under `entity_name or function name` (lower-cased).
+    """
+    registry = Registry()
+    for function in functions:
+        trigger = function.get_trigger()
+        kind = trigger.get_binding_name() if trigger is not None else None
+        name = function.get_function_name()
+        user = function.get_user_function()
+        if kind == "orchestrationTrigger":
+            name = getattr(trigger, "orchestration", None) or name
+            registry.orchestrators[name] = OrchestratorFunction(name, user)
+        elif kind == "activityTrigger":
+            name = getattr(trigger, "activity", None) or name
+            registry.activities[name] = ActivityFunction(name, user, trigger.name)
+        elif kind == "entityTrigger":
+            name = getattr(trigger, "entity_name", None) or name
+            registry.entities[name.lower()] = EntityFunction(name, user)
+    return registry
