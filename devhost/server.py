@@ -14,7 +14,7 @@ import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
@@ -25,9 +25,8 @@ from devhost.errors import ConfigError
 from devhost.http_trigger import invoke, to_web_response
 from devhost.keys import KEY_HEADER, KEY_QUERY, HostKeys
 
-if TYPE_CHECKING:
-    from devhost.durable_api import DurableApi
-    from devhost.engine import DurableEngine
+from devhost.durable_api import DurableApi
+from devhost.engine import DurableEngine, EngineOptions, FaultOptions
 
 log = logging.getLogger("devhost")
 
@@ -53,15 +52,8 @@ def _thread_count() -> int:
     return min(32, (os.cpu_count() or 1) + 4)  # the Python worker's default
 
 
-def create_engine(config: HostConfig, functions: AppFunctions) -> "DurableEngine | None":
+def create_engine(config: HostConfig, functions: AppFunctions) -> DurableEngine:
     """The durable engine for the app's task hub, with DEVHOST_FAULT_* fault injection."""
-    try:
-        from devhost.engine import DurableEngine, EngineOptions, FaultOptions
-    except ModuleNotFoundError as exc:  # TODO(host): drop once devhost/engine/engine.py lands
-        if not (exc.name or "").startswith("devhost.engine"):
-            raise
-        log.warning("durable engine not available (%s): HTTP triggers only", exc.name)
-        return None
 
     try:
         faults = FaultOptions.from_env(os.environ)
@@ -81,7 +73,7 @@ class DevHost:
         config: HostConfig,
         functions: AppFunctions,
         keys: HostKeys,
-        engine: "DurableEngine | None",
+        engine: DurableEngine,
     ) -> None:
         self.config = config
         self.functions = functions
@@ -89,7 +81,8 @@ class DevHost:
         self.engine = engine
         self.base_url = f"http://{config.host}:{config.port}"
         self.rpc_base_url = ""
-        self._durable_api: DurableApi | None = None
+        self._durable_api: DurableApi | None = None  # set once the engine has started
+        self._engine_started = False
         self._client_binding: str | None = None
         self._executor = ThreadPoolExecutor(_thread_count(), thread_name_prefix="devhost-fn")
         self._public: web.AppRunner | None = None
@@ -100,13 +93,9 @@ class DevHost:
     # --- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
-        if self.engine is not None:
-            from devhost.durable_api import DurableApi
-
-            await self.engine.start()
-            self._durable_api = DurableApi(
-                self.engine, self.config.task_hub, self.keys.durable_system_key
-            )
+        await self.engine.start()
+        self._engine_started = True
+        self._durable_api = DurableApi(self.engine, self.config.task_hub, self.keys.durable_system_key)
         self._rpc = await self._listen(self._dispatch_rpc, "127.0.0.1", 0)
         self.rpc_base_url = f"http://127.0.0.1:{self._bound_port(self._rpc)}{RPC_PATH}"
         if self.config.port:
@@ -121,7 +110,8 @@ class DevHost:
         if self._public is not None:
             await self._public.cleanup()
             self._public = None
-        if self.engine is not None:
+        if self._engine_started:
+            self._engine_started = False
             await self.engine.stop()
         if self._rpc is not None:
             await self._rpc.cleanup()
@@ -253,7 +243,6 @@ class DevHost:
             "version": "devhost",
             "taskHub": self.config.task_hub,
             "processUptime": int((time.monotonic() - self._started_at) * 1000),
-            "durable": self.engine is not None,
             "functions": sorted(
                 [f.name for f in self.functions.http]
                 + list(self.functions.orchestrators)
@@ -267,7 +256,7 @@ class DevHost:
     async def _durable(self, request: web.Request, subpath: str, *, rpc: bool) -> web.StreamResponse:
         if self._durable_api is None:
             return web.json_response(
-                {"error": 503, "message": "the durable engine is not available in this host"},
+                {"error": 503, "message": "the durable engine is not started"},
                 status=503,
             )
         started = time.perf_counter()
