@@ -65,3 +65,9 @@ def parse_lane_key(text: str) -> str:
 def lane_sort_key(lane: str) -> tuple[int, int]:
     major, minor = lane.split(".")
     return int(major), int(minor)
+
+
+def lane_task_hub(lane: str) -> str:
+    """The lane's own task hub name: letters and digits only, as Azure Storage requires."""
+    major, minor = lane.split(".")
+    return f"Lane{major}v{minor}"

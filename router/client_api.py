@@ -1,0 +1,187 @@
+"""Client-facing HTTP: start an orchestration on its version's lane, manage its instances.
+
+`POST /api/orchestrators/{name}[/{instanceId}]` decides with the pure routing core over the
+cached version map, then forwards to the lane's Durable HTTP API. Answers carry router URLs
+only: a lane's host name or key never reaches a client.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from provisioning.base import AppRef
+from router import runtime
+from router.durable_inputs import HeldRequestInput, Timing
+from router.entity import VERSION_MAP_ID
+from router.errors import BadRequest, LaneGone, LaneKeyRejected, NotFound
+from router.http_common import (
+    ROUTE_PREFIX,
+    entity_state_reader,
+    guarded,
+    json_response,
+    public_base_url,
+    router_url,
+)
+from router.lane_client import LaneEndpoint
+from router.routing import Forward, check_start_body, decide, requested_version
+from router.urls import RouterRoutes, check_status_payload
+from router.version_map import Lane, LaneState, VersionMap
+from router.versions import parse_lane_key
+
+bp = df.Blueprint()
+
+ACTIONS = {
+    ("GET", None): "status",
+    ("DELETE", None): "purge",
+    ("POST", "raiseEvent"): "raiseEvent",
+    ("POST", "terminate"): "terminate",
+    ("POST", "suspend"): "suspend",
+    ("POST", "resume"): "resume",
+}
+
+
+def timing_from_settings() -> dict[str, float]:
+    s = runtime.current().settings
+    return Timing(
+        drain_poll_seconds=s.drain_poll_seconds,
+        drain_grace_seconds=s.drain_grace_seconds,
+        map_cache_seconds=s.map_cache_seconds,
+    ).to_dict()
+
+
+async def cached_map(client: df.DurableOrchestrationClient, *, fresh: bool = False) -> VersionMap:
+    cache = runtime.current().map_cache
+    if fresh:
+        cache.invalidate()
+    return await cache.get(lambda: entity_state_reader(client))
+
+
+def lane_app(lane: Lane) -> AppRef:
+    if not lane.app_name or not lane.app_url:
+        raise NotFound(f"Lane {lane.key} has no app yet.", lane=lane.key)
+    return AppRef(name=lane.app_name, base_url=lane.app_url)
+
+
+async def with_lane_endpoint(app: AppRef, call):  # type: ignore[no-untyped-def]
+    """Call the lane with its key; a refused key (rotated by a redeploy) is read again once."""
+    rt = runtime.current()
+    try:
+        return await call(await rt.lane_endpoint(app))
+    except LaneKeyRejected:
+        rt.keys.forget(app.base_url)
+        return await call(await rt.lane_endpoint(app))
+
+
+@bp.route(route="orchestrators/{name}/{instanceId?}", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def start_orchestration(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    return await guarded(lambda: _start(req, client))
+
+
+async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    rt = runtime.current()
+    settings = rt.settings
+    name = req.route_params.get("name", "")
+    instance_id = req.route_params.get("instanceId") or None
+    version = requested_version(req.headers.get(settings.version_header), req.params.get("version"), settings)
+    body = req.get_body() or b""
+    check_start_body(body, settings)
+    vmap = await cached_map(client)
+    if version is not None and f"{version.major}.{version.minor}" not in vmap.lanes:
+        vmap = await cached_map(client, fresh=True)  # a release posted moments ago
+    decision = decide(vmap, version, settings)
+    content_type = req.headers.get("Content-Type") or "application/json"
+    if not isinstance(decision, Forward):
+        held_id = f"held-{uuid.uuid4().hex}"
+        held = HeldRequestInput(
+            lane=decision.lane, version=str(version) if version else "", orchestrator=name,
+            instance_id=instance_id, body=body.decode("utf-8"), content_type=content_type,
+            start_lazy_lane=decision.start_lazy_lane, timing=timing_from_settings(),
+        )
+        await client.start_new("held_request", held_id, held.to_dict())
+        status_url = router_url(req, f"held/{held_id}")
+        return json_response(
+            202,
+            {"id": held_id, "held": True, "lane": decision.lane, "version": held.version or None,
+             "statusQueryGetUri": status_url,
+             "message": f"Lane {decision.lane} is provisioning; the request is held and forwarded once it is active."},
+            headers={"Location": status_url, "Retry-After": "2"},
+        )
+    app = lane_app(vmap.lanes[decision.lane])
+    started = await with_lane_endpoint(
+        app, lambda endpoint: rt.lane_client.start_orchestration(endpoint, name, instance_id, body, content_type)
+    )
+    if decision.draining:
+        # Resets the lane's drain grace period: it must not retire under a fresh start.
+        await client.signal_entity(
+            VERSION_MAP_ID, "record_forward",
+            {"lane": decision.lane, "at": datetime.now(timezone.utc).isoformat()},
+        )
+    routes = RouterRoutes(public_base_url(req), ROUTE_PREFIX, decision.lane)
+    payload = {**check_status_payload(routes, started.instance_id), "lane": decision.lane, "version": decision.version}
+    return json_response(202, payload, headers={"Location": payload["statusQueryGetUri"], "Retry-After": "10"})
+
+
+@bp.route(route="held/{heldId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def held_status(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    return await guarded(lambda: _held_status(req, client))
+
+
+async def _held_status(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    held_id = req.route_params.get("heldId", "")
+    status = await client.get_status(held_id) if held_id.startswith("held-") else None
+    if status is None or status.runtime_status is None:
+        raise NotFound(f"No held request {held_id}.", id=held_id)
+    info = status.output if status.runtime_status.value == "Completed" else status.custom_status
+    info = dict(info or {"state": "held"})
+    if info.get("state") == "forwarded":
+        routes = RouterRoutes(public_base_url(req), ROUTE_PREFIX, info["lane"])
+        return json_response(200, {**info, **check_status_payload(routes, info["instanceId"])})
+    if info.get("state") == "failed":
+        error = info.get("error") or {}
+        status_code = {"lane_failed": 503, "lane_gone": 410, "lane_timeout": 504}.get(error.get("error"), 500)
+        return json_response(status_code, {**error, "lane": info.get("lane"), "id": held_id})
+    return json_response(202, {"id": held_id, **info}, headers={"Retry-After": "2"})
+
+
+@bp.route(
+    route="instances/{lane}/{instanceId}/{action?}/{eventName?}",
+    methods=["GET", "POST", "DELETE"],
+    auth_level=func.AuthLevel.FUNCTION,
+)
+@bp.durable_client_input(client_name="client")
+async def manage_instance(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    return await guarded(lambda: _manage(req, client))
+
+
+async def _manage(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    rt = runtime.current()
+    lane_key = parse_lane_key(req.route_params.get("lane", ""))
+    instance_id = req.route_params.get("instanceId", "")
+    action_segment = req.route_params.get("action") or None
+    action = ACTIONS.get((req.method.upper(), action_segment))
+    if action is None:
+        raise BadRequest(
+            f"{req.method} {action_segment or ''} is not an instance operation.".replace("  ", " "),
+            accepted=["GET", "DELETE", "POST raiseEvent/{event}", "POST terminate", "POST suspend", "POST resume"],
+        )
+    vmap = await cached_map(client)
+    lane = vmap.lanes.get(lane_key) or (await cached_map(client, fresh=True)).lane(lane_key)
+    if lane.state is LaneState.DELETED:
+        raise LaneGone(f"Lane {lane_key} was deleted with its instances.", lane=lane_key)
+    routes = RouterRoutes(public_base_url(req), ROUTE_PREFIX, lane_key)
+
+    async def call(endpoint: LaneEndpoint):  # type: ignore[no-untyped-def]
+        return await rt.lane_client.proxy(
+            endpoint, req.method, instance_id, action, req.route_params.get("eventName"),
+            dict(req.params), req.get_body() or b"", dict(req.headers), routes=routes,
+        )
+
+    proxied = await with_lane_endpoint(lane_app(lane), call)
+    headers = {k: v for k, v in proxied.headers.items() if k in ("content-type", "location", "retry-after")}
+    return func.HttpResponse(proxied.body, status_code=proxied.status, headers=headers)

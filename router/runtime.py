@@ -1,0 +1,116 @@
+"""The worker's long-lived services: settings, the lane backend, the lane HTTP client, caches.
+
+Built once per worker process on first use. Secrets (lane system keys) live only here, in
+memory: never in an orchestration's history, the version map, a log line or a response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+from provisioning.base import AppRef, LaneBackend
+from router.lane_client import LaneClient, LaneEndpoint
+from router.settings import Settings
+from router.version_map import VersionMap
+
+MapReader = Callable[[], Awaitable[Any]]
+
+
+@dataclass
+class MapCache:
+    """The version map as this worker last read it, for at most `ttl` seconds.
+
+    The drain protocol relies on this bound: a lane retires only after it was seen empty over
+    more than `ttl`, so no worker can still hold a map that sends starts to it.
+    """
+
+    ttl: float
+    _map: VersionMap | None = None
+    _read_at: float = 0.0
+    _lock: asyncio.Lock | None = None
+
+    async def get(self, read: MapReader) -> VersionMap:
+        if self._map is not None and time.monotonic() - self._read_at < self.ttl:
+            return self._map
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._map is None or time.monotonic() - self._read_at >= self.ttl:
+                started = time.monotonic()
+                self._map = parse_entity_state(await read())
+                self._read_at = started
+        return self._map
+
+    def invalidate(self) -> None:
+        self._map = None
+
+
+def parse_entity_state(state: Any) -> VersionMap:
+    """The entity's state as the client returns it (a dict, or its JSON text on some hosts)."""
+    if isinstance(state, (str, bytes)):
+        state = json.loads(state) if state else None
+    return VersionMap.from_dict(state)
+
+
+@dataclass
+class KeyCache:
+    """Lane system keys read from the backend, kept in memory only."""
+
+    _keys: dict[str, str] = field(default_factory=dict)
+
+    async def endpoint(self, backend: LaneBackend, app: AppRef) -> LaneEndpoint:
+        key = self._keys.get(app.base_url)
+        if key is None:
+            key = await backend.read_system_key(app)
+            self._keys[app.base_url] = key
+        return LaneEndpoint(app.base_url, key)
+
+    def forget(self, base_url: str) -> None:
+        self._keys.pop(base_url, None)
+
+
+class RouterRuntime:
+    """Per-process services; the lane client is per event loop (httpx pools are loop-bound)."""
+
+    def __init__(self, settings: Settings, backend_factory: Callable[[Settings], LaneBackend]) -> None:
+        self.settings = settings
+        self._backend_factory = backend_factory
+        self._backend: LaneBackend | None = None
+        self._clients: dict[int, LaneClient] = {}
+        self.map_cache = MapCache(settings.map_cache_seconds)
+        self.keys = KeyCache()
+
+    @property
+    def backend(self) -> LaneBackend:
+        if self._backend is None:
+            self._backend = self._backend_factory(self.settings)
+        return self._backend
+
+    @property
+    def lane_client(self) -> LaneClient:
+        loop_id = id(asyncio.get_running_loop())
+        client = self._clients.get(loop_id)
+        if client is None:
+            client = self._clients[loop_id] = LaneClient()
+        return client
+
+    async def lane_endpoint(self, app: AppRef) -> LaneEndpoint:
+        return await self.keys.endpoint(self.backend, app)
+
+
+_runtime: RouterRuntime | None = None
+
+
+def configure(runtime: RouterRuntime) -> None:
+    global _runtime
+    _runtime = runtime
+
+
+def current() -> RouterRuntime:
+    if _runtime is None:
+        raise RuntimeError("the router runtime is not configured: import function_app first")
+    return _runtime
