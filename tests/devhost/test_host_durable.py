@@ -1,6 +1,7 @@
 """The durable client binding (the SDK's own DurableOrchestrationClient against the RPC
 listener) and the public Durable HTTP API, through a real dev host process."""
 
+import signal
 import time
 import uuid
 from pathlib import Path
@@ -215,3 +216,19 @@ def test_fault_injection_settings_reach_the_engine(tmp_path: Path) -> None:
     with pytest.raises(HostStartError, match="DEVHOST_FAULT_CRASH_REPLAY_RATE"):
         with running_host(APPS / "host_durable", env={"DEVHOST_FAULT_CRASH_REPLAY_RATE": "lots"}):
             pass
+
+
+def test_an_instance_survives_sigkill_and_sigint_stops_cleanly(tmp_path: Path) -> None:
+    with running_host(APPS / "host_durable", data_dir=tmp_path / "data") as handle:
+        iid = new_id("survivor")
+        with httpx.Client(base_url=handle.base_url, timeout=30) as c:
+            call(c, "start", name="wait_for_approval", id=iid, input="before the crash")
+            wait_for(c, iid, "Running")
+        handle.kill()
+        handle.restart()
+        with httpx.Client(base_url=handle.base_url, timeout=30) as c:
+            call(c, "raise", id=iid, event="Approval", data="after")
+            assert wait_for(c, iid, "Completed")["output"] == {"approved": "after", "input": "before the crash"}
+        handle.process.send_signal(signal.SIGINT)
+        assert handle.process.wait(30) == 0
+        assert "Host stopped" in handle.output()

@@ -149,3 +149,7 @@ def test_a_broken_app_fails_to_start_with_its_error(tmp_path: Path) -> None:
     with pytest.raises(HostStartError, match="bad app"):
         with running_host(tmp_path):
             pass
+
+
+def test_blueprint_functions_from_a_sibling_module(client: httpx.Client) -> None:
+    assert client.get("/api/from-blueprint").text == "blueprint ok"

@@ -5,8 +5,10 @@ import json
 import os
 
 import azure.functions as func
+from blueprint_routes import bp
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+app.register_functions(bp)
 
 
 @app.route(route="hello/{name?}", methods=["GET"])
