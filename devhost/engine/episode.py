@@ -153,6 +153,10 @@ def run_episode(
             suspended = False
             out.consumed.append(message)
             out.appended.append(message.event)
+            # What arrived while suspended is delivered now, in arrival order.
+            out.consumed.extend(out.held)
+            sdk_messages.extend(out.held)
+            out.held = []
             continue
         if suspended:
             out.held.append(message)  # delivered once resumed, as on Azure
