@@ -7,6 +7,7 @@ As the Python worker does: the module must define exactly one function app (a
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import inspect
 import logging
@@ -55,8 +56,12 @@ class AppFunctions:
     http: list[HttpFunction] = field(default_factory=list)
     orchestrators: dict[str, Callable[[str], str]] = field(default_factory=dict)  # name -> handle
     activities: dict[str, tuple[Callable[..., Any], str]] = field(default_factory=dict)  # (func, input)
+    activity_clients: dict[str, str] = field(default_factory=dict)  # activity -> client parameter
     entities: dict[str, tuple[str, Callable[[str], str]]] = field(default_factory=dict)  # lower -> (name, handle)
     other: dict[str, str] = field(default_factory=dict)  # function name -> unsupported trigger type
+    # The durable client binding JSON, known once the host listens; activities with a
+    # durableClient input binding (allowed on any function in Azure) get it at call time.
+    client_binding: str = ""
 
     @property
     def names(self) -> list[str]:
@@ -77,9 +82,27 @@ class AppFunctions:
 
         return Registry(
             orchestrators={n: OrchestratorFunction(n, h) for n, h in self.orchestrators.items()},
-            activities={n: ActivityFunction(n, f, p) for n, (f, p) in self.activities.items()},
+            activities={n: ActivityFunction(n, self._with_client(n, f), p) for n, (f, p) in self.activities.items()},
             entities={k: EntityFunction(n, h) for k, (n, h) in self.entities.items()},
         )
+
+
+    def _with_client(self, name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        param = self.activity_clients.get(name)
+        if param is None:
+            return function
+        if inspect.iscoroutinefunction(function):
+            @functools.wraps(function)
+            async def call_async(**kwargs: Any) -> Any:
+                return await function(**kwargs, **{param: self.client_binding})
+
+            return call_async
+
+        @functools.wraps(function)
+        def call(**kwargs: Any) -> Any:
+            return function(**kwargs, **{param: self.client_binding})
+
+        return call
 
 
 def import_app_module(app_dir: Path, script_file: str) -> Any:
@@ -184,6 +207,11 @@ def discover(app: FunctionRegister) -> AppFunctions:
         elif kind == "activityTrigger":
             activity_name = getattr(trigger, "activity", None) or name
             found.activities[activity_name] = (fn.get_user_function(), trigger.name)
+            client_param = next(
+                (b.name for b in fn.get_bindings() if _binding_type(b) == "durableClient"), None
+            )
+            if client_param is not None:
+                found.activity_clients[activity_name] = client_param
         elif kind == "entityTrigger":
             entity_name = getattr(trigger, "entity_name", None) or name
             found.entities[entity_name.lower()] = (entity_name, fn.get_user_function())

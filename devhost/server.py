@@ -135,6 +135,7 @@ class DevHost:
         self._client_binding = client_binding_json(
             self.base_url, self.rpc_base_url, self.config.task_hub, self.keys.durable_system_key
         )
+        self.functions.client_binding = self._client_binding
 
     # --- what `func start` prints -----------------------------------------------------------
 
