@@ -1,0 +1,68 @@
+"""SIGKILL the dev host mid-flight; a new process on the same data dir finishes everything.
+
+Three orchestrations are caught at the worst moments: waiting on a durable timer, waiting on an
+external event, and inside a running (slow) activity whose result was never committed.
+"""
+
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devhost.testing import running_host
+from tests.devhost.test_e2e_support import (
+    FEATURES_APP,
+    durable_api,
+    event_url,
+    fresh_id,
+    poll_finished,
+    poll_status,
+    poll_until,
+)
+
+pytestmark = pytest.mark.e2e
+
+TIMER_SECONDS = 4
+SLOW_ACTIVITY_SECONDS = 3
+
+
+def test_sigkill_loses_nothing_committed(tmp_path: Path) -> None:
+    scratch = tmp_path / "scratch"
+    marks = scratch / "features-app"
+    with running_host(FEATURES_APP, data_dir=tmp_path / "data", env={"FEATURES_SCRATCH_DIR": str(scratch)}) as host:
+        with httpx.Client(base_url=host.base_url, timeout=30) as http:
+
+            def start(name: str, instance_id: str, body: object) -> dict[str, str]:
+                response = http.post(durable_api(f"orchestrators/{name}/{instance_id}", host.system_key), json=body)
+                assert response.status_code == 202, response.text
+                return response.json()
+
+            timer = start("durable_timer", fresh_id("timer"), TIMER_SECONDS)
+            event = start("approval", fresh_id("event"), None)
+            slow_id = fresh_id("slow")
+            slow = start("slow_task", slow_id, SLOW_ACTIVITY_SECONDS)
+
+            # Kill only once each one is parked where we want it.
+            poll_status(http, event["statusQueryGetUri"], lambda s: s.get("customStatus", {}).get("stage") == "waiting")
+            assert poll_until(lambda: (marks / f"{slow_id}.slow-started").exists())
+            timer_before = poll_status(http, timer["statusQueryGetUri"], lambda s: s["runtimeStatus"] == "Running")
+            assert "output" not in timer_before or timer_before["output"] is None
+
+            host.kill()
+            assert host.process.poll() is not None
+            host.restart()
+
+            assert http.post(event_url(event, "Approval"), json="after the crash").status_code == 202
+            timer_done = poll_finished(http, timer["statusQueryGetUri"])
+            event_done = poll_finished(http, event["statusQueryGetUri"])
+            slow_done = poll_finished(http, slow["statusQueryGetUri"])
+
+    assert timer_done["runtimeStatus"] == "Completed"
+    fired = timer_done["output"]
+    assert datetime.fromisoformat(fired["resumed"]) >= datetime.fromisoformat(fired["fireAt"])
+    assert (event_done["runtimeStatus"], event_done["output"]) == ("Completed", {"decision": "after the crash"})
+    assert slow_done["runtimeStatus"] == "Completed"
+    assert slow_done["output"]["echo"] == slow_id
+    # The first run died with the process; the activity ran again after the restart.
+    assert slow_done["output"]["attempt"] >= 2
