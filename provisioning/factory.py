@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from provisioning.base import LaneBackend
 from router.settings import Settings
 
@@ -29,4 +31,5 @@ def build_backend(settings: Settings) -> LaneBackend:
         return AzureLaneBackend(config)
     from provisioning.local import LocalLaneBackend
 
-    return LocalLaneBackend.from_settings(settings)
+    options = {"venv_root": Path(settings.local_venv_root)} if settings.local_venv_root else {}
+    return LocalLaneBackend.from_settings(settings, **options)

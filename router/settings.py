@@ -49,6 +49,7 @@ class Settings:
     draining_lanes_accept_starts: bool = True
     max_body_bytes: int = 1_048_576
     local_root: str = ".devhost/lanes"
+    local_venv_root: str = ""  # shared cache of lane virtual environments (default: LOCAL_ROOT/venvs)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -78,6 +79,7 @@ class Settings:
             draining_lanes_accept_starts=reader.flag("ROUTER_DRAINING_LANES_ACCEPT_STARTS", True),
             max_body_bytes=reader.integer("ROUTER_MAX_BODY_BYTES", 1_048_576, minimum=1),
             local_root=reader.text("ROUTER_LOCAL_ROOT", ".devhost/lanes", required=True),
+            local_venv_root=reader.text("ROUTER_LOCAL_VENV_ROOT", ""),
         )
         _check_prefix(settings.app_prefix)
         if settings.provisioner == "azure":
