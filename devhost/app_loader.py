@@ -12,9 +12,10 @@ import importlib.util
 import inspect
 import logging
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
 from azure.functions.decorators.function_app import FunctionRegister
@@ -57,7 +58,8 @@ class AppFunctions:
     orchestrators: dict[str, Callable[[str], str]] = field(default_factory=dict)  # name -> handle
     activities: dict[str, tuple[Callable[..., Any], str]] = field(default_factory=dict)  # (func, input)
     activity_clients: dict[str, str] = field(default_factory=dict)  # activity -> client parameter
-    entities: dict[str, tuple[str, Callable[[str], str]]] = field(default_factory=dict)  # lower -> (name, handle)
+    # lower-cased name -> (name, handle)
+    entities: dict[str, tuple[str, Callable[[str], str]]] = field(default_factory=dict)
     other: dict[str, str] = field(default_factory=dict)  # function name -> unsupported trigger type
     # The durable client binding JSON, known once the host listens; activities with a
     # durableClient input binding (allowed on any function in Azure) get it at call time.
@@ -71,7 +73,7 @@ class AppFunctions:
     def has_durable_functions(self) -> bool:
         return bool(self.orchestrators or self.activities or self.entities)
 
-    def registry(self) -> "Registry":
+    def registry(self) -> Registry:
         """The engine's view of the durable functions (imported here: the HTTP side needs no engine)."""
         from devhost.engine.registry import (
             ActivityFunction,
@@ -82,16 +84,18 @@ class AppFunctions:
 
         return Registry(
             orchestrators={n: OrchestratorFunction(n, h) for n, h in self.orchestrators.items()},
-            activities={n: ActivityFunction(n, self._with_client(n, f), p) for n, (f, p) in self.activities.items()},
+            activities={
+                n: ActivityFunction(n, self._with_client(n, f), p) for n, (f, p) in self.activities.items()
+            },
             entities={k: EntityFunction(n, h) for k, (n, h) in self.entities.items()},
         )
-
 
     def _with_client(self, name: str, function: Callable[..., Any]) -> Callable[..., Any]:
         param = self.activity_clients.get(name)
         if param is None:
             return function
         if inspect.iscoroutinefunction(function):
+
             @functools.wraps(function)
             async def call_async(**kwargs: Any) -> Any:
                 return await function(**kwargs, **{param: self.client_binding})
@@ -162,9 +166,7 @@ def _methods(trigger: Any) -> frozenset[str]:
 def _http_function(fn: func.Function, trigger: Any) -> HttpFunction:
     name = fn.get_function_name() or ""
     user = fn.get_user_function()
-    client_param = next(
-        (b.name for b in fn.get_bindings() if _binding_type(b) == "durableClient"), None
-    )
+    client_param = next((b.name for b in fn.get_bindings() if _binding_type(b) == "durableClient"), None)
     # The durable client middleware is functools.wraps'ed, so this reads the user's signature.
     parameters = inspect.signature(user).parameters
     served = {trigger.name, client_param, "context"}
@@ -198,7 +200,10 @@ def discover(app: FunctionRegister) -> AppFunctions:
     for fn in functions:
         trigger = fn.get_trigger()
         name = fn.get_function_name() or ""
-        kind = _binding_type(trigger) if trigger is not None else "none"
+        if trigger is None:
+            found.other[name] = "no trigger"
+            continue
+        kind = _binding_type(trigger)
         if kind == "httpTrigger":
             found.http.append(_http_function(fn, trigger))
         elif kind == "orchestrationTrigger":

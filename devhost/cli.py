@@ -57,7 +57,9 @@ async def _serve(host: DevHost) -> None:
 
 def _start(args: argparse.Namespace) -> int:
     configure_logging(args.verbose)
-    config = build_config(args.app_dir, host=args.host, port=args.port, data_dir=args.data, verbose=args.verbose)
+    config = build_config(
+        args.app_dir, host=args.host, port=args.port, data_dir=args.data, verbose=args.verbose
+    )
     # As Core Tools does: the app runs with its directory as working directory.
     os.chdir(config.app_dir)
     functions = load_app(config.app_dir, config.script_file)
@@ -66,7 +68,10 @@ def _start(args: argparse.Namespace) -> int:
     try:
         asyncio.run(_serve(DevHost(config, functions, keys, engine)))
     except OSError as exc:  # typically the port is taken
-        print(f"devhost: error: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}", file=sys.stderr)
+        print(
+            f"devhost: error: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

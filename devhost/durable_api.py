@@ -12,8 +12,9 @@ import asyncio
 import json
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -205,9 +206,7 @@ class DurableApi:
             waited = await self._wait_for_completion(request, started, timeout)
             if waited is not None:
                 return waited
-        return _json_response(
-            202, payload, {"Location": payload["statusQueryGetUri"], "Retry-After": "10"}
-        )
+        return _json_response(202, payload, {"Location": payload["statusQueryGetUri"], "Retry-After": "10"})
 
     async def _wait_for_completion(
         self, request: web.Request, instance_id: str, timeout: str
@@ -326,9 +325,7 @@ class DurableApi:
 
     # --- entities ---------------------------------------------------------------------------
 
-    async def _signal_entity(
-        self, request: web.Request, name: str, key: str, rpc: bool
-    ) -> web.Response:
+    async def _signal_entity(self, request: web.Request, name: str, key: str, rpc: bool) -> web.Response:
         input_json = await self._json_text(request, rpc)
         operation = request.query.get("op", "")
         await self._engine.signal_entity(name, key, operation, input_json)

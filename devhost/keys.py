@@ -10,10 +10,10 @@ import hmac
 import json
 import os
 import secrets
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Iterable, Mapping
 
 from devhost.errors import ConfigError
 
@@ -63,7 +63,7 @@ class HostKeys:
         }
 
     @classmethod
-    def from_json(cls, doc: object, *, where: str) -> "HostKeys":
+    def from_json(cls, doc: object, *, where: str) -> HostKeys:
         if not isinstance(doc, dict) or not isinstance(doc.get("masterKey"), str):
             raise ConfigError(f"{where} is not a keys file (no masterKey)")
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
 
 from devhost.errors import RouteTemplateError
 
@@ -108,9 +108,7 @@ def _build_constraint(name: str, args: tuple[str, ...]) -> Constraint:
         return Constraint(lowered, args, lambda v: low <= len(v) <= high)
     if lowered == "range" and len(nums) == 2:
         low, high = nums
-        return Constraint(
-            lowered, args, lambda v: _int_in(-(2**63), 2**63 - 1)(v) and low <= int(v) <= high
-        )
+        return Constraint(lowered, args, lambda v: _int_in(-(2**63), 2**63 - 1)(v) and low <= int(v) <= high)
     if lowered == "regex" and len(args) == 1:
         try:
             pattern = re.compile(args[0], re.IGNORECASE)

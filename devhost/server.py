@@ -20,13 +20,12 @@ from aiohttp import web
 
 from devhost.app_loader import AppFunctions, HttpFunction
 from devhost.config import HostConfig
+from devhost.durable_api import DurableApi
 from devhost.durable_urls import RPC_PATH, WEBHOOK_PATH, client_binding_json
+from devhost.engine import DurableEngine, EngineOptions, FaultOptions
 from devhost.errors import ConfigError
 from devhost.http_trigger import invoke, to_web_response
 from devhost.keys import KEY_HEADER, KEY_QUERY, HostKeys
-
-from devhost.durable_api import DurableApi
-from devhost.engine import DurableEngine, EngineOptions, FaultOptions
 
 log = logging.getLogger("devhost")
 
@@ -59,9 +58,7 @@ def create_engine(config: HostConfig, functions: AppFunctions) -> DurableEngine:
         faults = FaultOptions.from_env(os.environ)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    options = EngineOptions(
-        faults=faults, verbose=config.verbose, logger=logging.getLogger("devhost.engine")
-    )
+    options = EngineOptions(faults=faults, verbose=config.verbose, logger=logging.getLogger("devhost.engine"))
     return DurableEngine(config.data_dir, config.task_hub, functions.registry(), options)
 
 
@@ -81,7 +78,7 @@ class DevHost:
         self.engine = engine
         self.base_url = f"http://{config.host}:{config.port}"
         self.rpc_base_url = ""
-        self._durable_api: DurableApi | None = None  # set once the engine has started
+        self._durable_api: DurableApi | None = None  # set once the RPC listener is up
         self._engine_started = False
         self._client_binding: str | None = None
         self._executor = ThreadPoolExecutor(_thread_count(), thread_name_prefix="devhost-fn")
@@ -93,15 +90,17 @@ class DevHost:
     # --- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
-        await self.engine.start()
-        self._engine_started = True
-        self._durable_api = DurableApi(self.engine, self.config.task_hub, self.keys.durable_system_key)
+        # The client binding must exist before the engine resumes work: activities with a
+        # durableClient binding may run during engine.start(). The public listener comes last,
+        # so the ping answers only once everything is ready.
         self._rpc = await self._listen(self._dispatch_rpc, "127.0.0.1", 0)
         self.rpc_base_url = f"http://127.0.0.1:{self._bound_port(self._rpc)}{RPC_PATH}"
-        if self.config.port:
-            self._set_client_binding()
+        self._durable_api = DurableApi(self.engine, self.config.task_hub, self.keys.durable_system_key)
+        self._set_client_binding()
+        await self.engine.start()
+        self._engine_started = True
         self._public = await self._listen(self._dispatch, self.config.host, self.config.port)
-        if not self.config.port:
+        if not self.config.port:  # port 0: the bound port is known only now
             self.base_url = f"http://{self.config.host}:{self._bound_port(self._public)}"
             self._set_client_binding()
 
@@ -257,7 +256,7 @@ class DevHost:
     async def _durable(self, request: web.Request, subpath: str, *, rpc: bool) -> web.StreamResponse:
         if self._durable_api is None:
             return web.json_response(
-                {"error": 503, "message": "the durable engine is not started"},
+                {"error": 503, "message": "the durable API is not ready yet"},
                 status=503,
             )
         started = time.perf_counter()

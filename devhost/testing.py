@@ -18,10 +18,11 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Iterator, Mapping
+from typing import IO
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OUTPUT_LOG = "host-output.log"

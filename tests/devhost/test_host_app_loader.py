@@ -14,7 +14,10 @@ def app_dir(tmp_path: Path, source: str) -> Path:
 
 
 def test_discovers_every_kind_with_name_overrides_and_auth_levels(tmp_path: Path) -> None:
-    functions = load_app(app_dir(tmp_path, """
+    functions = load_app(
+        app_dir(
+            tmp_path,
+            """
         import azure.durable_functions as df
         import azure.functions as func
 
@@ -48,12 +51,22 @@ def test_discovers_every_kind_with_name_overrides_and_auth_levels(tmp_path: Path
             pass
 
         app.register_functions(bp)
-    """))
+    """,
+        )
+    )
     http = {f.name: f for f in functions.http}
     assert set(http) == {"start", "plain"}
-    assert (http["start"].client_param, http["start"].wants_context, http["start"].is_async) == ("starter", True, True)
+    assert (http["start"].client_param, http["start"].wants_context, http["start"].is_async) == (
+        "starter",
+        True,
+        True,
+    )
     assert (http["start"].auth_level, http["start"].methods) == (AuthLevel.ADMIN, frozenset({"POST"}))
-    assert (http["plain"].auth_level, http["plain"].methods, http["plain"].is_async) == (AuthLevel.FUNCTION, ALL_METHODS, False)
+    assert (http["plain"].auth_level, http["plain"].methods, http["plain"].is_async) == (
+        AuthLevel.FUNCTION,
+        ALL_METHODS,
+        False,
+    )
     assert http["plain"].route.match("plain") == {}
     assert list(functions.orchestrators) == ["Renamed"]
     assert functions.activities["DoWork"][1] == "payload"
@@ -66,7 +79,10 @@ def test_discovers_every_kind_with_name_overrides_and_auth_levels(tmp_path: Path
     ("source", "message"),
     [
         ("x = 1\n", "defines no function app"),
-        ("import azure.functions as func\na = func.FunctionApp()\nb = func.FunctionApp()\n", "defines 2 function apps"),
+        (
+            "import azure.functions as func\na = func.FunctionApp()\nb = func.FunctionApp()\n",
+            "defines 2 function apps",
+        ),
         ("raise ImportError('missing dependency')\n", "missing dependency"),
         (
             "import azure.functions as func\napp = func.FunctionApp()\n"
@@ -74,7 +90,11 @@ def test_discovers_every_kind_with_name_overrides_and_auth_levels(tmp_path: Path
             "@app.function_name('f')\n@app.route(route='b')\ndef g(req): pass\n",
             "unique",
         ),
-        ("import azure.functions as func\napp = func.FunctionApp()\n@app.route(route='a/{x:nope}')\ndef f(req): pass\n", "nope"),
+        (
+            "import azure.functions as func\napp = func.FunctionApp()\n"
+            "@app.route(route='a/{x:nope}')\ndef f(req): pass\n",
+            "nope",
+        ),
     ],
 )
 def test_bad_apps_fail_with_a_clear_message(tmp_path: Path, source: str, message: str) -> None:

@@ -17,7 +17,10 @@ def write(path: Path, doc: object) -> None:
 
 
 def test_local_settings_fill_the_environment_but_the_real_environment_wins(tmp_path: Path) -> None:
-    write(tmp_path / "local.settings.json", {"Values": {"A": "from file", "B": "from file", "N": 3, "T": True}, "Host": {"LocalHttpPort": 7123}})
+    write(
+        tmp_path / "local.settings.json",
+        {"Values": {"A": "from file", "B": "from file", "N": 3, "T": True}, "Host": {"LocalHttpPort": 7123}},
+    )
     environ = {"B": "from env"}
     config = build_config(tmp_path, environ=environ)
     assert environ == {"A": "from file", "B": "from env", "N": "3", "T": "true"}
@@ -31,7 +34,13 @@ def test_defaults_without_any_file(tmp_path: Path) -> None:
 
 
 def test_host_json_route_prefix_and_task_hub_from_a_setting(tmp_path: Path) -> None:
-    write(tmp_path / "host.json", {"version": "2.0", "extensions": {"http": {"routePrefix": ""}, "durableTask": {"hubName": "%MY_HUB%"}}})
+    write(
+        tmp_path / "host.json",
+        {
+            "version": "2.0",
+            "extensions": {"http": {"routePrefix": ""}, "durableTask": {"hubName": "%MY_HUB%"}},
+        },
+    )
     write(tmp_path / "local.settings.json", {"Values": {"MY_HUB": "LaneOneHub"}})
     config = build_config(tmp_path, port=7999, data_dir=tmp_path / "d", environ={})
     assert (config.route_prefix, config.task_hub, config.port) == ("", "LaneOneHub", 7999)

@@ -4,8 +4,9 @@ listener) and the public Durable HTTP API, through a real dev host process."""
 import signal
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -32,7 +33,9 @@ def client(host: HostHandle) -> Iterator[httpx.Client]:
 @pytest.fixture
 def durable(host: HostHandle) -> Iterator[httpx.Client]:
     """The public Durable HTTP API, authorized with the system key."""
-    with httpx.Client(base_url=f"{host.base_url}{WEBHOOK}", params={"code": host.system_key}, timeout=30) as c:
+    with httpx.Client(
+        base_url=f"{host.base_url}{WEBHOOK}", params={"code": host.system_key}, timeout=30
+    ) as c:
         yield c
 
 
@@ -70,7 +73,13 @@ def test_check_status_response_points_at_the_webhooks_with_the_system_key(
     assert "taskHub=HostDurableHub" in payload["statusQueryGetUri"]
     assert f"code={host.system_key}" in payload["statusQueryGetUri"]
     assert response.headers["location"] == payload["statusQueryGetUri"]
-    assert set(payload) >= {"sendEventPostUri", "terminatePostUri", "purgeHistoryDeleteUri", "suspendPostUri", "resumePostUri"}
+    assert set(payload) >= {
+        "sendEventPostUri",
+        "terminatePostUri",
+        "purgeHistoryDeleteUri",
+        "suspendPostUri",
+        "resumePostUri",
+    }
     deadline = time.monotonic() + 30
     while (status := httpx.get(payload["statusQueryGetUri"])).status_code == 202:
         assert time.monotonic() < deadline
@@ -125,6 +134,8 @@ def test_sdk_client_query_purge_and_restart(client: httpx.Client) -> None:
     assert iid in call(client, "all")
     restarted = call(client, "restart", id=iid)
     assert restarted != iid
+    assert wait_for(client, restarted, "Completed")["output"] == ["Hello Q!"]
+    assert call(client, "restart", id=restarted, new_id=False) == restarted
     assert wait_for(client, restarted, "Completed")["output"] == ["Hello Q!"]
     assert call(client, "purge", id=iid) == 1
     assert call(client, "status", id=iid)["exists"] is False
@@ -228,7 +239,10 @@ def test_an_instance_survives_sigkill_and_sigint_stops_cleanly(tmp_path: Path) -
         handle.restart()
         with httpx.Client(base_url=handle.base_url, timeout=30) as c:
             call(c, "raise", id=iid, event="Approval", data="after")
-            assert wait_for(c, iid, "Completed")["output"] == {"approved": "after", "input": "before the crash"}
+            assert wait_for(c, iid, "Completed")["output"] == {
+                "approved": "after",
+                "input": "before the crash",
+            }
         handle.process.send_signal(signal.SIGINT)
         assert handle.process.wait(30) == 0
         assert "Host stopped" in handle.output()

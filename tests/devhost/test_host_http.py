@@ -2,8 +2,8 @@
 
 import json
 import signal
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
@@ -41,7 +41,9 @@ def test_sync_function_with_route_parameter_and_query(client: httpx.Client) -> N
     assert client.get("/API/Hello/").text == "hello world"
 
 
-def test_async_function_gets_method_catch_all_query_headers_and_body(host: HostHandle, client: httpx.Client) -> None:
+def test_async_function_gets_method_catch_all_query_headers_and_body(
+    host: HostHandle, client: httpx.Client
+) -> None:
     response = client.put("/api/echo/a/b/c", params={"x": "1"}, headers={"x-test": "yes"}, content=b"payload")
     assert response.status_code == 201
     assert response.headers["content-type"] == "application/json"

@@ -2,8 +2,8 @@
 call behind one HTTP function, a sequence, an external event wait and a counter entity."""
 
 import json
+from datetime import UTC, datetime
 from typing import Any
-from datetime import datetime, timezone
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -63,7 +63,7 @@ async def client_call(req: func.HttpRequest, client: df.DurableOrchestrationClie
         elif op == "query":
             statuses = await client.get_status_by(
                 runtime_status=[df.OrchestrationRuntimeStatus(s) for s in args.get("statuses", [])] or None,
-                created_time_from=datetime(2000, 1, 1, tzinfo=timezone.utc),
+                created_time_from=datetime(2000, 1, 1, tzinfo=UTC),
             )
             result = sorted(s.instance_id for s in statuses)
         elif op == "all":
@@ -72,7 +72,7 @@ async def client_call(req: func.HttpRequest, client: df.DurableOrchestrationClie
             result = (await client.purge_instance_history(iid)).instances_deleted
         elif op == "purge_by":
             purged = await client.purge_instance_history_by(
-                created_time_from=datetime(2000, 1, 1, tzinfo=timezone.utc),
+                created_time_from=datetime(2000, 1, 1, tzinfo=UTC),
                 runtime_status=[df.OrchestrationRuntimeStatus(s) for s in args["statuses"]],
             )
             result = purged.instances_deleted
@@ -81,7 +81,9 @@ async def client_call(req: func.HttpRequest, client: df.DurableOrchestrationClie
         elif op == "rewind":
             await client.rewind(iid, "test")
         elif op == "signal":
-            await client.signal_entity(df.EntityId(args["entity"], args["key"]), args["operation"], args.get("input"))
+            await client.signal_entity(
+                df.EntityId(args["entity"], args["key"]), args["operation"], args.get("input")
+            )
         elif op == "read":
             state = await client.read_entity_state(df.EntityId(args["entity"], args["key"]))
             result = {"exists": state.entity_exists, "state": state.entity_state}
@@ -90,7 +92,9 @@ async def client_call(req: func.HttpRequest, client: df.DurableOrchestrationClie
         else:
             return func.HttpResponse(f"unknown op {op}", status_code=400)
     except Exception as exc:  # the SDK's error, shown to the test
-        return func.HttpResponse(json.dumps({"error": str(exc)}), status_code=409, mimetype="application/json")
+        return func.HttpResponse(
+            json.dumps({"error": str(exc)}), status_code=409, mimetype="application/json"
+        )
     return func.HttpResponse(json.dumps({"result": result}), mimetype="application/json")
 
 
