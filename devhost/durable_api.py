@@ -170,6 +170,8 @@ class DurableApi:
             route = lambda: self._instance_operation(request, parts[1], parts[2], rpc)  # noqa: E731
         elif parts[0] == "entities" and len(parts) == 3 and method == "POST":
             route = lambda: self._signal_entity(request, parts[1], parts[2], rpc)  # noqa: E731
+        elif parts[0] == "entities" and len(parts) == 2 and method == "GET":
+            route = lambda: self._list_entities(request, parts[1])  # noqa: E731
         elif parts[0] == "entities" and len(parts) == 3 and method == "GET":
             route = lambda: self._read_entity(parts[1], parts[2])  # noqa: E731
         if route is None:
@@ -314,9 +316,7 @@ class DurableApi:
             return error_response(404, f"no instance with id {instance_id!r}")
         target = uuid.uuid4().hex if new_id_wanted else instance_id
         input_json = json.dumps(status.get("input")) if status.get("input") is not None else None
-        if not new_id_wanted and status.get("runtimeStatus") not in _IN_PROGRESS:
-            # Same id: replace the finished instance, as the extension does.
-            await self._engine.purge(instance_id)
+        # Same id: the engine replaces a finished instance and refuses a running one (409).
         started = await self._engine.start_orchestration(status["name"], input_json, target)
         if rpc:
             return _json_response(202, started)
@@ -338,3 +338,30 @@ class DurableApi:
         return web.Response(
             status=200, text=state_json if state_json is not None else "null", content_type="application/json"
         )
+
+    async def _list_entities(self, request: web.Request, name: str) -> web.Response:
+        """List entities of one kind: `fetchState`, `top` and continuation-token paging."""
+        fetch_state = _parse_bool(request.query.get("fetchState"), False)
+        query = instance_query(request.query, request.headers.get(CONTINUATION_HEADER))
+        query = InstanceQuery(
+            instance_id_prefix=f"@{name.lower()}@",
+            top=query.top,
+            continuation_token=query.continuation_token,
+            show_input=False,
+        )
+        page, next_token = await self._engine.query_instances(query)
+        entities = []
+        for status in page:
+            key = status["instanceId"].split("@", 2)[2]
+            entry: dict[str, Any] = {
+                "entityId": {"name": name.lower(), "key": key},
+                "lastOperationTime": status.get("lastUpdatedTime"),
+            }
+            if fetch_state:
+                exists, state_json = await self._engine.read_entity(name, key)
+                if not exists:
+                    continue
+                entry["state"] = json.loads(state_json) if state_json else None
+            entities.append(entry)
+        headers = {CONTINUATION_HEADER: next_token} if next_token else None
+        return _json_response(200, entities, headers)

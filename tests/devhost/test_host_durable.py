@@ -218,6 +218,10 @@ def test_public_api_entities(durable: httpx.Client) -> None:
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert state.json() == 4
+    listed = durable.get("/entities/Counter", params={"fetchState": "true"}).json()
+    assert {"entityId": {"name": "counter", "key": key}, "state": 4} in [
+        {"entityId": e["entityId"], "state": e["state"]} for e in listed
+    ]
 
 
 def test_fault_injection_settings_reach_the_engine(tmp_path: Path) -> None:

@@ -1,14 +1,18 @@
 """HTTP triggers through a real dev host process and real sockets."""
 
 import json
+import os
 import signal
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from devhost.testing import HostHandle, HostStartError, running_host
+from devhost.testing import REPO_ROOT, HostHandle, HostStartError, running_host
 
 APPS = Path(__file__).resolve().parent.parent / "apps"
 pytestmark = pytest.mark.e2e
@@ -155,3 +159,17 @@ def test_a_broken_app_fails_to_start_with_its_error(tmp_path: Path) -> None:
 
 def test_blueprint_functions_from_a_sibling_module(client: httpx.Client) -> None:
     assert client.get("/api/from-blueprint").text == "blueprint ok"
+
+
+def test_a_taken_port_is_reported_with_exit_code_1(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = subprocess.run(
+            [sys.executable, "-m", "devhost", "start", str(APPS / "host_http"), "--port", str(port),
+             "--data", str(tmp_path / "data")],
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert run.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in run.stderr
