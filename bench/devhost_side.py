@@ -1,0 +1,188 @@
+"""The workloads on the local dev host: a real host process, driven only through its HTTP API."""
+
+import asyncio
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.workloads import BackendFigures, BenchConfig, expected_chain_output, expected_fan_out_sum
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BENCH_APP = Path(__file__).resolve().parent / "app"
+DURABLE_API = "/runtime/webhooks/durabletask"
+START_TIMEOUT_SECONDS = 60.0
+POLL_INTERVAL_SECONDS = 0.05
+# Starts in flight at once: enough to keep the host busy without a socket per orchestration.
+START_CONCURRENCY = 32
+
+
+@dataclass(frozen=True)
+class BenchHost:
+    base_url: str
+    system_key: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_for_ping(host: BenchHost) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if host.process.poll() is not None:
+            break
+        try:
+            if httpx.get(f"{host.base_url}/admin/host/ping", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"dev host did not start; its output is in {host.log_path}")
+
+
+@contextmanager
+def bench_host() -> Iterator[BenchHost]:
+    """A dev host process serving bench/app on a free loopback port, on a fresh data dir."""
+    with tempfile.TemporaryDirectory(prefix="devhost-bench-") as workdir:
+        port = _free_port()
+        # A key of our own choosing (the DEVHOST_DURABLETASK_KEY setting): no keys.json to read.
+        system_key = secrets.token_urlsafe(24)
+        env = {
+            **os.environ,
+            "DEVHOST_DURABLETASK_KEY": system_key,
+            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p),
+        }
+        log_path = Path(workdir) / "host-output.log"
+        command = [
+            sys.executable, "-m", "devhost", "start", str(BENCH_APP),
+            "--port", str(port), "--host", "127.0.0.1", "--data", str(Path(workdir) / "data"),
+        ]  # fmt: skip
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=BENCH_APP)
+            host = BenchHost(f"http://127.0.0.1:{port}", system_key, process, log_path)
+            try:
+                _wait_for_ping(host)
+                yield host
+            finally:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+async def _start(client: httpx.AsyncClient, host: BenchHost, name: str, instance_id: str, body: Any) -> None:
+    response = await client.post(
+        f"{DURABLE_API}/orchestrators/{name}/{instance_id}", params={"code": host.system_key}, json=body
+    )
+    if response.status_code != 202:
+        raise RuntimeError(f"start {name} answered {response.status_code}: {response.text[:200]}")
+
+
+async def _query(client: httpx.AsyncClient, host: BenchHost, **params: str) -> list[dict[str, Any]]:
+    """Every page of an instance query, following x-ms-continuation-token."""
+    found: list[dict[str, Any]] = []
+    token: str | None = None
+    for _ in range(10_000):  # bounded: a page always makes progress
+        headers = {"x-ms-continuation-token": token} if token else {}
+        response = await client.get(
+            f"{DURABLE_API}/instances", params={**params, "code": host.system_key}, headers=headers
+        )
+        response.raise_for_status()
+        found.extend(response.json())
+        token = response.headers.get("x-ms-continuation-token")
+        if not token:
+            return found
+    raise RuntimeError("instance query did not end")
+
+
+async def _until(deadline: float, done: Any) -> None:
+    while not await done():
+        if time.monotonic() > deadline:
+            raise RuntimeError("the dev host did not finish the workload before the deadline")
+        await asyncio.sleep(POLL_INTERVAL_SECONDS)
+
+
+async def _run_chains(client: httpx.AsyncClient, host: BenchHost, config: BenchConfig) -> float:
+    prefix = f"chain-{secrets.token_hex(4)}-"
+    gate = asyncio.Semaphore(START_CONCURRENCY)
+
+    async def start_one(n: int) -> None:
+        async with gate:
+            await _start(client, host, "hello_chain", f"{prefix}{n:05d}", None)
+
+    async def none_left() -> bool:
+        # One small query per poll (top=1) so polling does not steal the host's time.
+        left = await client.get(
+            f"{DURABLE_API}/instances",
+            params={"instanceIdPrefix": prefix, "runtimeStatus": "Pending,Running", "top": "1", "code": host.system_key},
+        )
+        left.raise_for_status()
+        return not left.json()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(start_one(n) for n in range(config.chain_orchestrations)))
+    await _until(time.monotonic() + config.deadline_seconds, none_left)
+    elapsed = time.perf_counter() - started
+
+    finished = await _query(client, host, instanceIdPrefix=prefix)
+    wrong = [i for i in finished if i["runtimeStatus"] != "Completed" or i["output"] != expected_chain_output()]
+    if len(finished) != config.chain_orchestrations or wrong:
+        raise RuntimeError(f"dev host chains: {len(finished)} found, wrong: {wrong[:3]}")
+    return elapsed
+
+
+async def _run_fan_out(client: httpx.AsyncClient, host: BenchHost, config: BenchConfig) -> float:
+    instance_id = f"fan-{secrets.token_hex(4)}"
+    status: dict[str, Any] = {}
+
+    async def finished() -> bool:
+        nonlocal status
+        response = await client.get(f"{DURABLE_API}/instances/{instance_id}", params={"code": host.system_key})
+        status = response.json()
+        return status.get("runtimeStatus") in {"Completed", "Failed", "Terminated"}
+
+    started = time.perf_counter()
+    await _start(client, host, "fan_out_fan_in", instance_id, config.fan_out_width)
+    await _until(time.monotonic() + config.deadline_seconds, finished)
+    elapsed = time.perf_counter() - started
+    if status["runtimeStatus"] != "Completed" or status["output"] != expected_fan_out_sum(config.fan_out_width):
+        raise RuntimeError(f"dev host fan-out ended {status.get('runtimeStatus')}: {str(status.get('output'))[:200]}")
+    return elapsed
+
+
+async def _drive(host: BenchHost, config: BenchConfig) -> tuple[float, float]:
+    limits = httpx.Limits(max_connections=START_CONCURRENCY + 4)
+    async with httpx.AsyncClient(base_url=host.base_url, timeout=120, limits=limits) as client:
+        chain_seconds = await _run_chains(client, host, config)
+        fan_out_seconds = await _run_fan_out(client, host, config)
+    return chain_seconds, fan_out_seconds
+
+
+def run(config: BenchConfig) -> BackendFigures:
+    with bench_host() as host:
+        chain_seconds, fan_out_seconds = asyncio.run(_drive(host, config))
+    return BackendFigures(
+        backend="dev host (SQLite, HTTP API)",
+        chain_orchestrations=config.chain_orchestrations,
+        chain_seconds=chain_seconds,
+        fan_out_width=config.fan_out_width,
+        fan_out_seconds=fan_out_seconds,
+    )
