@@ -172,6 +172,7 @@ def _wait_for_retry(context: df.DurableOrchestrationContext, state: LifecycleInp
     state.release, state.release_id = command.release, command.release_id
     state.timing = command.timing or state.timing
     state.phase = "provision"
+    state.steps = []
     _step(context, state, "retry", (state.release or {}).get("version", ""))
 
 
@@ -213,6 +214,7 @@ def _watch(context: df.DurableOrchestrationContext, state: LifecycleInput) -> Or
 def _deploy_patch(context: df.DurableOrchestrationContext, state: LifecycleInput, command: LaneCommand) -> Orchestration:
     release = command.release or {}
     state.release, state.release_id = release, command.release_id
+    state.steps = []  # progress is per release; the lane's whole story is in the version map
     spec = {"lane": state.lane, "version": release.get("version", ""), "task_hub": lane_task_hub(state.lane)}
     _step(context, state, "patch_received", spec["version"])
     try:

@@ -1,0 +1,57 @@
+"""The whole system on one machine: the router in the dev host, lanes from the local provisioner.
+
+Used by `make demo` and the end-to-end tests. Lane hosts run in their own sessions (as apps
+on Azure outlive a router restart), so leaving the context stops every lane it created.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Mapping
+
+from demo.router_client import RouterClient
+from devhost.testing import running_host
+from provisioning.local import LocalLaneBackend
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_VENVS = REPO / ".devhost" / "venvs"
+
+# Quick lifecycle for a demo or a test: seconds instead of the production minutes.
+FAST_SETTINGS = {
+    "ROUTER_DRAIN_POLL_SECONDS": "1",
+    "ROUTER_MAP_CACHE_SECONDS": "1",
+    "ROUTER_DRAIN_GRACE_SECONDS": "1",
+}
+
+
+@contextmanager
+def running_router(settings: Mapping[str, str] | None = None, *, work_dir: Path | None = None) -> Iterator[RouterClient]:
+    own_dir = work_dir is None
+    work = Path(tempfile.mkdtemp(prefix="router-")) if own_dir else Path(work_dir)  # type: ignore[arg-type]
+    lanes_root = work / "lanes"
+    env = {
+        "ROUTER_TASK_HUB": "RouterHub",
+        "ROUTER_PROVISIONER": "local",
+        "ROUTER_LOCAL_ROOT": str(lanes_root),
+        "ROUTER_LOCAL_VENV_ROOT": str(SHARED_VENVS),
+        **FAST_SETTINGS,
+        **(settings or {}),
+    }
+    try:
+        with running_host(REPO, data_dir=work / "router-data", env=env) as host:
+            client = RouterClient(host.base_url, host.function_key, host.master_key,
+                                  version_header=env.get("ROUTER_VERSION_HEADER", "X-App-Version"))
+            client.host = host  # type: ignore[attr-defined]
+            client.lanes_root = lanes_root  # type: ignore[attr-defined]
+            try:
+                yield client
+            finally:
+                client.close()
+    finally:
+        asyncio.run(LocalLaneBackend(lanes_root, venv_root=SHARED_VENVS).stop_all())
+        if own_dir:
+            shutil.rmtree(work, ignore_errors=True)
