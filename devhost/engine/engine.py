@@ -62,6 +62,11 @@ from devhost.engine.status import (
 from devhost.engine.store import Batch, Store
 
 MAX_EPISODES_PER_TICK = 200  # bounds how long one tick keeps the loop (and HTTP) busy
+# An instance whose last episode cost more than this waits (up to its cost, at most the cap)
+# for more of its own activities to finish before it replays again: a fan-in of n results then
+# takes a few replays instead of n, each of them over the whole history.
+DEFER_MIN_COST_SECONDS = 0.002
+DEFER_MAX_SECONDS = 0.25
 DATABASE_FILE = "taskhub.sqlite3"
 
 Effect = Callable[[], None]
@@ -83,6 +88,9 @@ class DurableEngine:
         self._ready: dict[str, None] = {}  # insertion-ordered set
         self._completions: list[tuple[int, dict[str, Any]]] = []
         self._open_work: dict[int, WorkItem] = {}
+        self._open_per_instance: dict[str, int] = {}
+        self._episode_cost: dict[str, float] = {}  # seconds of the last SDK call
+        self._deferred_until: dict[str, float] = {}
         self._entity_queues: dict[str, list[tuple[int, EntityOp]]] = {}
         self._entity_ready: dict[str, None] = {}
         self._timers: list[tuple[float, int, Message]] = []
@@ -116,9 +124,8 @@ class DurableEngine:
             else:
                 self._deliver(message)
         for row in self._store.work_rows():
-            item = WorkItem.from_row(*row)
-            self._open_work[item.work_id] = item
-            self._dispatch(item)  # at-least-once: unfinished activities run again
+            # at-least-once: activities that never reported back run again
+            self._open_and_dispatch(WorkItem.from_row(*row))
         for row_id, target, body in self._store.entity_inbox_rows():
             self._queue_entity_op(row_id, EntityOp.from_body(body))
         self._spawn(self._pump())
@@ -254,10 +261,14 @@ class DurableEngine:
             item = self._open_work.pop(work_id, None)
             if item is None:
                 continue  # a duplicate delivery of an activity that already answered
+            self._release_open(item.instance_id)
             self._deliver(Message(item.instance_id, event, item.execution_id, work_id=work_id))
         ready = list(itertools.islice(self._ready, MAX_EPISODES_PER_TICK))
         for instance_id in ready:
             del self._ready[instance_id]
+            if self._defer(instance_id):
+                continue
+            self._deferred_until.pop(instance_id, None)
             messages = self._pending.pop(instance_id, [])
             if messages:
                 self._run_instance(instance_id, messages, batch, effects)
@@ -266,6 +277,25 @@ class DurableEngine:
         for target in entities:
             self._run_entity(target, batch, effects)
         self._commit(batch, effects)
+
+    def _defer(self, instance_id: str) -> bool:
+        """Should this instance wait for more of its running activities before replaying?"""
+        cost = self._episode_cost.get(instance_id, 0.0)
+        if cost < DEFER_MIN_COST_SECONDS or not self._open_per_instance.get(instance_id):
+            return False
+        now = time.monotonic()
+        deadline = self._deferred_until.get(instance_id)
+        if deadline is None:
+            deadline = now + min(cost, DEFER_MAX_SECONDS)
+            self._deferred_until[instance_id] = deadline
+            asyncio.get_running_loop().call_later(deadline - now, self._undefer, instance_id)
+        return now < deadline
+
+    def _undefer(self, instance_id: str) -> None:
+        if self._pending.get(instance_id):
+            self._ready[instance_id] = None
+            if self._wake is not None:
+                self._wake.set()
 
     def _commit(self, batch: Batch, effects: list[Effect]) -> None:
         self._require_store().commit(batch)
@@ -283,6 +313,8 @@ class DurableEngine:
         started = time.perf_counter()
         outcome = run_episode(inst, messages, function.handle if function else None)
         elapsed_ms = (time.perf_counter() - started) * 1000
+        if outcome.ran_sdk:
+            self._episode_cost[instance_id] = elapsed_ms / 1000
         if outcome.ran_sdk and self._should_crash():
             # Fault injection: the SDK ran, the commit never happens; the episode is replayed.
             self._pending[instance_id] = messages + self._pending.get(instance_id, [])
@@ -342,6 +374,7 @@ class DurableEngine:
                 inst.history = history
             if inst.status in TERMINAL_STATUSES:
                 self._cache.pop(inst.instance_id, None)
+                self._episode_cost.pop(inst.instance_id, None)
             else:
                 self._cache[inst.instance_id] = inst
             if held:
@@ -484,8 +517,17 @@ class DurableEngine:
 
     # --- activities --------------------------------------------------------------------------
 
+    def _release_open(self, instance_id: str) -> None:
+        count = self._open_per_instance.get(instance_id, 1) - 1
+        if count > 0:
+            self._open_per_instance[instance_id] = count
+        else:
+            self._open_per_instance.pop(instance_id, None)
+
     def _open_and_dispatch(self, item: WorkItem) -> None:
         self._open_work[item.work_id] = item
+        count = self._open_per_instance.get(item.instance_id, 0)
+        self._open_per_instance[item.instance_id] = count + 1
         self._dispatch(item)
 
     def _dispatch(self, item: WorkItem) -> None:
