@@ -173,3 +173,9 @@ def test_a_taken_port_is_reported_with_exit_code_1(tmp_path: Path) -> None:
         )  # fmt: skip
     assert run.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in run.stderr
+
+
+def test_an_asgi_app_behind_the_catch_all_route() -> None:
+    with running_host(APPS / "host_asgi") as handle:
+        response = httpx.post(f"{handle.base_url}/api/items/7", params={"q": "x"}, content=b"data")
+        assert (response.status_code, response.text) == (200, "POST /api/items/7 q=x data")
