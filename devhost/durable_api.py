@@ -14,6 +14,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
@@ -57,7 +58,8 @@ def _json_response(status: int, value: Any, headers: dict[str, str] | None = Non
 
 def error_response(status: int, message: str) -> web.Response:
     """Every error of this API. `ExceptionMessage` is the field the SDK's start_new reads."""
-    return _json_response(status, {"error": status, "message": message, "ExceptionMessage": message})
+    code = HTTPStatus(status).phrase.replace(" ", "")  # e.g. "NotFound"
+    return _json_response(status, {"error": code, "message": message, "ExceptionMessage": message})
 
 
 def _parse_bool(value: str | None, default: bool) -> bool:

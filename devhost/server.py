@@ -20,7 +20,7 @@ from aiohttp import web
 
 from devhost.app_loader import AppFunctions, HttpFunction
 from devhost.config import HostConfig
-from devhost.durable_api import DurableApi
+from devhost.durable_api import DurableApi, error_response
 from devhost.durable_urls import RPC_PATH, WEBHOOK_PATH, client_binding_json
 from devhost.engine import DurableEngine, EngineOptions, FaultOptions
 from devhost.errors import ConfigError
@@ -255,10 +255,7 @@ class DevHost:
 
     async def _durable(self, request: web.Request, subpath: str, *, rpc: bool) -> web.StreamResponse:
         if self._durable_api is None:
-            return web.json_response(
-                {"error": 503, "message": "the durable API is not ready yet"},
-                status=503,
-            )
+            return error_response(503, "the durable API is not ready yet")
         started = time.perf_counter()
         response = await self._durable_api.handle(request, subpath, rpc=rpc)
         log.debug(

@@ -184,7 +184,8 @@ def test_public_api_start_event_terminate_and_status_codes(durable: httpx.Client
     assert status.json()["output"] == {"approved": "yes", "input": {"p": 1}}
     assert durable.post(f"/instances/{iid}/raiseEvent/Approval", json=1).status_code == 410
     assert durable.post(f"/instances/{iid}/terminate", params={"reason": "late"}).status_code == 410
-    assert durable.get(f"/instances/{new_id('missing')}").status_code == 404
+    missing = durable.get(f"/instances/{new_id('missing')}")
+    assert missing.status_code == 404 and missing.json()["error"] == "NotFound"
     assert durable.post(f"/instances/{new_id('missing')}/terminate").status_code == 404
     assert durable.post("/orchestrators/no_such_orchestrator").status_code == 400
     assert durable.delete(f"/instances/{iid}").json() == {"instancesDeleted": 1}
