@@ -15,17 +15,15 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import azure.functions as func
 from azure.functions.decorators.function_app import FunctionRegister
 
+from devhost.engine.registry import ActivityFunction, EntityFunction, OrchestratorFunction, Registry
 from devhost.errors import AppLoadError, RouteTemplateError
 from devhost.keys import AuthLevel
 from devhost.routes import RouteTemplate
-
-if TYPE_CHECKING:
-    from devhost.engine.registry import Registry
 
 log = logging.getLogger("devhost.app")
 
@@ -74,14 +72,7 @@ class AppFunctions:
         return bool(self.orchestrators or self.activities or self.entities)
 
     def registry(self) -> Registry:
-        """The engine's view of the durable functions (imported here: the HTTP side needs no engine)."""
-        from devhost.engine.registry import (
-            ActivityFunction,
-            EntityFunction,
-            OrchestratorFunction,
-            Registry,
-        )
-
+        """The engine's view of the durable functions."""
         return Registry(
             orchestrators={n: OrchestratorFunction(n, h) for n, h in self.orchestrators.items()},
             activities={

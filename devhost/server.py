@@ -53,7 +53,6 @@ def _thread_count() -> int:
 
 def create_engine(config: HostConfig, functions: AppFunctions) -> DurableEngine:
     """The durable engine for the app's task hub, with DEVHOST_FAULT_* fault injection."""
-
     try:
         faults = FaultOptions.from_env(os.environ)
     except ValueError as exc:
@@ -63,7 +62,7 @@ def create_engine(config: HostConfig, functions: AppFunctions) -> DurableEngine:
 
 
 class DevHost:
-    """One app served on one port. `start()` then `stop()`; both are idempotent-safe once."""
+    """One app served on one port: `start()`, then `stop()` (also safe after a failed start)."""
 
     def __init__(
         self,
