@@ -1,0 +1,83 @@
+"""The feature app under DEVHOST_FAULT_CRASH_REPLAY_RATE: episodes thrown away after the SDK ran
+(before the commit) are replayed, and every outcome is still exactly right."""
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devhost.testing import HostHandle, running_host
+from tests.devhost.test_e2e_support import FEATURES_APP, durable_api, event_url, fresh_id, poll_finished, poll_status, poll_until
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("crash-replay-scratch")
+
+
+@pytest.fixture(scope="module")
+def host(scratch: Path) -> Iterator[HostHandle]:
+    faults = {"DEVHOST_FAULT_CRASH_REPLAY_RATE": "0.3", "DEVHOST_FAULT_SEED": "7"}
+    with running_host(FEATURES_APP, env={"FEATURES_SCRATCH_DIR": str(scratch), **faults}) as handle:
+        yield handle
+
+
+@pytest.fixture(scope="module")
+def http(host: HostHandle) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=host.base_url, timeout=30) as client:
+        yield client
+
+
+def start(http: httpx.Client, host: HostHandle, name: str, instance_id: str, body: object = None) -> dict[str, str]:
+    response = http.post(durable_api(f"orchestrators/{name}/{instance_id}", host.system_key), json=body)
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+def test_chain_and_sub_orchestration(http: httpx.Client, host: HostHandle) -> None:
+    instance_id = fresh_id("parent")
+    status = poll_finished(http, start(http, host, "parent_of_chain", instance_id, ["Ann", "Bob", "Cy"])["statusQueryGetUri"])
+    assert status["runtimeStatus"] == "Completed"
+    assert status["output"] == {"childId": f"{instance_id}-child", "greetings": ["Hello Ann!", "Hello Bob!", "Hello Cy!"]}
+
+
+def test_fan_out(http: httpx.Client, host: HostHandle) -> None:
+    status = poll_finished(http, start(http, host, "fan_out_fan_in", fresh_id("fan"), 100)["statusQueryGetUri"])
+    assert status["output"] == {"count": 100, "sum": sum(2 * i for i in range(100))}
+
+
+def test_retry_counts_real_attempts_only(http: httpx.Client, host: HostHandle, scratch: Path) -> None:
+    instance_id = fresh_id("retry")
+    management = start(http, host, "retried_activity", instance_id, {"failures": 2, "maxAttempts": 3})
+    status = poll_finished(http, management["statusQueryGetUri"])
+    assert (status["runtimeStatus"], status["output"]) == ("Completed", {"attempts": 3})
+    # A replayed episode must not schedule its activities again.
+    assert len((scratch / "features-app" / f"{instance_id}.flaky").read_text().splitlines()) == 3
+
+
+def test_event_and_continue_as_new(http: httpx.Client, host: HostHandle) -> None:
+    waiting = start(http, host, "approval", fresh_id("event"))
+    looping = start(http, host, "countdown", fresh_id("loop"), {"remaining": 6, "total": 0, "generations": 0})
+    poll_status(http, waiting["statusQueryGetUri"], lambda s: (s.get("customStatus") or {}).get("stage") == "waiting")
+    assert http.post(event_url(waiting, "Approval"), json="ok").status_code == 202
+    assert poll_finished(http, waiting["statusQueryGetUri"])["output"] == {"decision": "ok"}
+    assert poll_finished(http, looping["statusQueryGetUri"])["output"] == {"total": 42, "generations": 6}
+
+
+def test_counter_stays_exact(http: httpx.Client, host: HostHandle) -> None:
+    key = fresh_id("counter")
+    signal = durable_api(f"entities/counter/{key}", host.system_key, op="add")
+    for _ in range(50):
+        assert http.post(signal, content=json.dumps(2)).status_code == 202
+    read = durable_api(f"entities/counter/{key}", host.system_key)
+
+    def value() -> int:
+        response = http.get(read)
+        return int(response.json()) if response.status_code == 200 else 0
+
+    assert poll_until(lambda: value() >= 100), value()
+    assert value() == 100
