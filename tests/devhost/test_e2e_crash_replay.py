@@ -50,6 +50,13 @@ def test_fan_out(http: httpx.Client, host: HostHandle) -> None:
     assert status["output"] == {"count": 100, "sum": sum(2 * i for i in range(100))}
 
 
+def test_the_fault_is_live(http: httpx.Client, host: HostHandle) -> None:
+    # Each 3-activity chain runs at least 4 episodes; at a rate of 0.3, 20 chains abort some.
+    pages = [start(http, host, "hello_chain", fresh_id("live"))["statusQueryGetUri"] for _ in range(20)]
+    assert all(poll_finished(http, page)["runtimeStatus"] == "Completed" for page in pages)
+    assert "(fault injection)" in host.output()
+
+
 def test_retry_counts_real_attempts_only(http: httpx.Client, host: HostHandle, scratch: Path) -> None:
     instance_id = fresh_id("retry")
     management = start(http, host, "retried_activity", instance_id, {"failures": 2, "maxAttempts": 3})
