@@ -61,7 +61,7 @@ from devhost.engine.status import (
 )
 from devhost.engine.store import Batch, Store
 
-MAX_EPISODES_PER_TICK = 200  # bounds how long one tick keeps the loop (and HTTP) busy
+MAX_EPISODES_PER_TICK = 64  # bounds how long one tick keeps the loop (and HTTP) busy
 # An instance whose last episode cost more than this waits (up to its cost, at most the cap)
 # for more of its own activities to finish before it replays again: a fan-in of n results then
 # takes a few replays instead of n, each of them over the whole history.
@@ -270,12 +270,32 @@ class DurableEngine:
                 continue
             self._deferred_until.pop(instance_id, None)
             messages = self._pending.pop(instance_id, [])
-            if messages:
-                self._run_instance(instance_id, messages, batch, effects)
+            if not messages:
+                continue
+            # Staged apart, so a failure cannot leave half an episode in the tick's commit.
+            own_batch = Batch()
+            own_effects: list[Effect] = []
+            try:
+                self._run_instance(instance_id, messages, own_batch, own_effects)
+            except Exception:  # noqa: BLE001 - an engine bug must not stop other instances
+                # Its messages stay in the store and are retried at the next start.
+                self._log.exception("Episode of instance %s failed inside the engine",
+                                    instance_id)
+                continue
+            batch.merge(own_batch)
+            effects.extend(own_effects)
         entities = list(self._entity_ready)
         self._entity_ready.clear()
         for target in entities:
-            self._run_entity(target, batch, effects)
+            own_batch = Batch()
+            own_effects = []
+            try:
+                self._run_entity(target, own_batch, own_effects)
+            except Exception:  # noqa: BLE001 - see above
+                self._log.exception("Batch of entity %s failed inside the engine", target)
+                continue
+            batch.merge(own_batch)
+            effects.extend(own_effects)
         self._commit(batch, effects)
 
     def _defer(self, instance_id: str) -> bool:

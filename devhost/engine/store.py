@@ -85,6 +85,14 @@ class Batch:
     entities: list[tuple[str, str | None, float, float]] = field(default_factory=list)
     entity_inbox: list[tuple[int, str, str]] = field(default_factory=list)
 
+    def merge(self, other: "Batch") -> None:
+        for name in self.__dataclass_fields__:
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if isinstance(mine, dict):
+                mine.update(theirs)
+            else:
+                mine.extend(theirs)
+
     def is_empty(self) -> bool:
         return not any(
             (self.history_resets, self.inbox_deletes, self.inbox_purges, self.work_deletes,
