@@ -51,6 +51,17 @@ def _thread_count() -> int:
     return min(32, (os.cpu_count() or 1) + 4)  # the Python worker's default
 
 
+async def _close_sdk_client_session() -> None:
+    """Close the SDK client's shared aiohttp session, which has no shutdown hook of its own.
+
+    Without this, every clean stop ends with aiohttp's "Unclosed client session" warning.
+    """
+    http_utils = sys.modules.get("azure.durable_functions.models.utils.http_utils")
+    close = getattr(http_utils, "_close_session", None)
+    if close is not None:
+        await close()
+
+
 def create_engine(config: HostConfig, functions: AppFunctions) -> DurableEngine:
     """The durable engine for the app's task hub, with DEVHOST_FAULT_* fault injection."""
     try:
@@ -115,6 +126,7 @@ class DevHost:
             await self._rpc.cleanup()
             self._rpc = None
         self._executor.shutdown(wait=False, cancel_futures=True)
+        await _close_sdk_client_session()
 
     async def _listen(self, handler: Any, host: str, port: int) -> web.AppRunner:
         app = web.Application(client_max_size=MAX_REQUEST_BYTES)

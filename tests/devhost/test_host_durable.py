@@ -251,3 +251,4 @@ def test_an_instance_survives_sigkill_and_sigint_stops_cleanly(tmp_path: Path) -
         handle.process.send_signal(signal.SIGINT)
         assert handle.process.wait(30) == 0
         assert "Host stopped" in handle.output()
+        assert "Unclosed client session" not in handle.output()
