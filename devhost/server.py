@@ -38,6 +38,11 @@ def _request_key(request: web.Request) -> str | None:
     return request.headers.get(KEY_HEADER) or request.query.get(KEY_QUERY) or None
 
 
+def _reachable(host: str) -> str:
+    """A name clients can use: a wildcard listen address is reached as localhost."""
+    return "localhost" if host in ("0.0.0.0", "::", "") else host
+
+
 def _thread_count() -> int:
     raw = os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT", "")
     if raw:
@@ -86,7 +91,7 @@ class DevHost:
         self.functions = functions
         self.keys = keys
         self.engine = engine
-        self.base_url = f"http://{config.host}:{config.port}"
+        self.base_url = f"http://{_reachable(config.host)}:{config.port}"
         self.rpc_base_url = ""
         self._durable_api: DurableApi | None = None  # set once the RPC listener is up
         self._engine_started = False
@@ -111,7 +116,7 @@ class DevHost:
         self._engine_started = True
         self._public = await self._listen(self._dispatch, self.config.host, self.config.port)
         if not self.config.port:  # port 0: the bound port is known only now
-            self.base_url = f"http://{self.config.host}:{self._bound_port(self._public)}"
+            self.base_url = f"http://{_reachable(self.config.host)}:{self._bound_port(self._public)}"
             self._set_client_binding()
 
     async def stop(self) -> None:
