@@ -301,7 +301,7 @@ class LocalLaneBackend:
         lane_dir = self._lanes_dir / state.name
         await proc.stop_process(state.pid, state.pid_started, self.stop_timeout)
         port = state.port
-        if not proc.port_is_free(port):
+        if not await proc.wait_for_port(port, timeout=5.0):
             # Someone else took the port while the lane was down: move rather than fail.
             port = proc.free_port()
             logger.warning("lane %s: port %d is taken, moving to port %d", state.lane, state.port, port)

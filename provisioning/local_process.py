@@ -110,11 +110,28 @@ def is_running(pid: int | None, started: str | None = None) -> bool:
 
 
 def _is_zombie(pid: int) -> bool:
+    """A zombie whose threads have all exited: it holds no file (no socket) any more.
+
+    A killed multi-threaded process shows its leader as a zombie while other threads are still
+    exiting and still hold its sockets, so the zombie state alone does not mean "port released".
+    """
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
+        if not stat[stat.rindex(")") + 2 :].startswith("Z"):
+            return False
+        return len(os.listdir(f"/proc/{pid}/task")) <= 1
     except OSError:
         return False
-    return stat[stat.rindex(")") + 2 :].startswith("Z")
+
+
+async def wait_for_port(port: int, timeout: float) -> bool:
+    """Wait until nobody listens on `port` (a stopped host's sockets close a moment after it)."""
+    deadline = time.monotonic() + timeout
+    while not port_is_free(port):
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
 
 
 def start_host(command: HostCommand) -> tuple[int, str | None]:
