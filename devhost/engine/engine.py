@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-import json
 import random
 import time
 import uuid
@@ -662,7 +661,8 @@ class DurableEngine:
     def _query_rows(self, query: InstanceQuery, *, entities: bool = True
                     ) -> list[tuple[float, str, Callable[[], dict[str, Any]]]]:
         """Matching instances (and entities) as (created, id, status builder), in page order."""
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[Any] = []
         statuses = [s for s in (query.runtime_status or []) if s]
         if statuses:
             clauses.append(f"status IN ({','.join('?' * len(statuses))})")
@@ -677,13 +677,8 @@ class DurableEngine:
         if prefix:
             clauses.append("substr(instance_id, 1, ?) = ?")
             params.extend([len(prefix), prefix])
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         store = self._require_store()
-        from devhost.engine.store import INSTANCE_COLUMNS
-        rows = store.db.execute(
-            f"SELECT {INSTANCE_COLUMNS} FROM instances{where} ORDER BY created, instance_id",
-            params,
-        ).fetchall()
+        rows = store.instance_rows(clauses, params)
         show_input = query.show_input
         result: list[tuple[float, str, Callable[[], dict[str, Any]]]] = [
             (row[7], row[0],
@@ -691,8 +686,7 @@ class DurableEngine:
             for row in rows
         ]
         if entities and (not statuses or "Running" in statuses):
-            for target, _, created, updated in store.db.execute(
-                    "SELECT entity_id, state, created, updated FROM entities"):
+            for target, _, created, updated in store.entity_rows():
                 if prefix and not target.startswith(prefix):
                     continue
                 if query.created_from is not None and created < _epoch(query.created_from):

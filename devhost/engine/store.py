@@ -178,6 +178,19 @@ class Store:
             f"SELECT {INSTANCE_COLUMNS} FROM instances WHERE instance_id = ?", (instance_id,)
         ).fetchone()
 
+    def instance_rows(self, clauses: list[str], params: list[Any]) -> list[tuple[Any, ...]]:
+        """Instances matching all SQL `clauses`, oldest first (the paging order)."""
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        return self.db.execute(
+            f"SELECT {INSTANCE_COLUMNS} FROM instances{where} ORDER BY created, instance_id",
+            params,
+        ).fetchall()
+
+    def entity_rows(self) -> list[tuple[str, str | None, float, float]]:
+        return self.db.execute(
+            "SELECT entity_id, state, created, updated FROM entities ORDER BY created, entity_id"
+        ).fetchall()
+
     def history_texts(self, instance_id: str) -> list[str]:
         rows = self.db.execute(
             "SELECT event FROM history WHERE instance_id = ? ORDER BY seq", (instance_id,)
