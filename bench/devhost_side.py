@@ -132,7 +132,12 @@ async def _run_chains(client: httpx.AsyncClient, host: BenchHost, config: BenchC
         # One small query per poll (top=1) so polling does not steal the host's time.
         left = await client.get(
             f"{DURABLE_API}/instances",
-            params={"instanceIdPrefix": prefix, "runtimeStatus": "Pending,Running", "top": "1", "code": host.system_key},
+            params={
+                "instanceIdPrefix": prefix,
+                "runtimeStatus": "Pending,Running",
+                "top": "1",
+                "code": host.system_key,
+            },
         )
         left.raise_for_status()
         return not left.json()
@@ -143,7 +148,9 @@ async def _run_chains(client: httpx.AsyncClient, host: BenchHost, config: BenchC
     elapsed = time.perf_counter() - started
 
     finished = await _query(client, host, instanceIdPrefix=prefix)
-    wrong = [i for i in finished if i["runtimeStatus"] != "Completed" or i["output"] != expected_chain_output()]
+    wrong = [
+        i for i in finished if i["runtimeStatus"] != "Completed" or i["output"] != expected_chain_output()
+    ]
     if len(finished) != config.chain_orchestrations or wrong:
         raise RuntimeError(f"dev host chains: {len(finished)} found, wrong: {wrong[:3]}")
     return elapsed
@@ -155,7 +162,9 @@ async def _run_fan_out(client: httpx.AsyncClient, host: BenchHost, config: Bench
 
     async def finished() -> bool:
         nonlocal status
-        response = await client.get(f"{DURABLE_API}/instances/{instance_id}", params={"code": host.system_key})
+        response = await client.get(
+            f"{DURABLE_API}/instances/{instance_id}", params={"code": host.system_key}
+        )
         status = response.json()
         return status.get("runtimeStatus") in {"Completed", "Failed", "Terminated"}
 
@@ -163,8 +172,12 @@ async def _run_fan_out(client: httpx.AsyncClient, host: BenchHost, config: Bench
     await _start(client, host, "fan_out_fan_in", instance_id, config.fan_out_width)
     await _until(time.monotonic() + config.deadline_seconds, finished)
     elapsed = time.perf_counter() - started
-    if status["runtimeStatus"] != "Completed" or status["output"] != expected_fan_out_sum(config.fan_out_width):
-        raise RuntimeError(f"dev host fan-out ended {status.get('runtimeStatus')}: {str(status.get('output'))[:200]}")
+    if status["runtimeStatus"] != "Completed" or status["output"] != expected_fan_out_sum(
+        config.fan_out_width
+    ):
+        raise RuntimeError(
+            f"dev host fan-out ended {status.get('runtimeStatus')}: {str(status.get('output'))[:200]}"
+        )
     return elapsed
 
 

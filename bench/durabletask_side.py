@@ -11,7 +11,13 @@ from typing import Any
 from durabletask import client, task, worker
 from durabletask.testing.in_memory_backend import create_test_backend
 
-from bench.workloads import CHAIN_NAMES, BackendFigures, BenchConfig, expected_chain_output, expected_fan_out_sum
+from bench.workloads import (
+    CHAIN_NAMES,
+    BackendFigures,
+    BenchConfig,
+    expected_chain_output,
+    expected_fan_out_sum,
+)
 
 
 def say_hello(ctx: task.ActivityContext, name: str) -> str:
@@ -35,7 +41,8 @@ def fan_out_fan_in(ctx: task.OrchestrationContext, width: int) -> Generator[task
 
 
 def quiet_logger(name: str) -> logging.Logger:
-    # durabletask logs every episode, and a warning when stop() cancels its stream; the bench prints only its table.
+    # durabletask logs every episode, and a warning when stop() cancels its stream;
+    # the bench prints only its table.
     logger = logging.getLogger(f"bench.durabletask.{name}")
     logger.setLevel(logging.ERROR)
     return logger

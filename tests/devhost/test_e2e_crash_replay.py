@@ -9,7 +9,15 @@ import httpx
 import pytest
 
 from devhost.testing import HostHandle, running_host
-from tests.devhost.test_e2e_support import FEATURES_APP, durable_api, event_url, fresh_id, poll_finished, poll_status, poll_until
+from tests.devhost.test_e2e_support import (
+    FEATURES_APP,
+    durable_api,
+    event_url,
+    fresh_id,
+    poll_finished,
+    poll_status,
+    poll_until,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -32,7 +40,9 @@ def http(host: HostHandle) -> Iterator[httpx.Client]:
         yield client
 
 
-def start(http: httpx.Client, host: HostHandle, name: str, instance_id: str, body: object = None) -> dict[str, str]:
+def start(
+    http: httpx.Client, host: HostHandle, name: str, instance_id: str, body: object = None
+) -> dict[str, str]:
     response = http.post(durable_api(f"orchestrators/{name}/{instance_id}", host.system_key), json=body)
     assert response.status_code == 202, response.text
     return response.json()
@@ -40,13 +50,20 @@ def start(http: httpx.Client, host: HostHandle, name: str, instance_id: str, bod
 
 def test_chain_and_sub_orchestration(http: httpx.Client, host: HostHandle) -> None:
     instance_id = fresh_id("parent")
-    status = poll_finished(http, start(http, host, "parent_of_chain", instance_id, ["Ann", "Bob", "Cy"])["statusQueryGetUri"])
+    status = poll_finished(
+        http, start(http, host, "parent_of_chain", instance_id, ["Ann", "Bob", "Cy"])["statusQueryGetUri"]
+    )
     assert status["runtimeStatus"] == "Completed"
-    assert status["output"] == {"childId": f"{instance_id}-child", "greetings": ["Hello Ann!", "Hello Bob!", "Hello Cy!"]}
+    assert status["output"] == {
+        "childId": f"{instance_id}-child",
+        "greetings": ["Hello Ann!", "Hello Bob!", "Hello Cy!"],
+    }
 
 
 def test_fan_out(http: httpx.Client, host: HostHandle) -> None:
-    status = poll_finished(http, start(http, host, "fan_out_fan_in", fresh_id("fan"), 100)["statusQueryGetUri"])
+    status = poll_finished(
+        http, start(http, host, "fan_out_fan_in", fresh_id("fan"), 100)["statusQueryGetUri"]
+    )
     assert status["output"] == {"count": 100, "sum": sum(2 * i for i in range(100))}
 
 
@@ -69,7 +86,9 @@ def test_retry_counts_real_attempts_only(http: httpx.Client, host: HostHandle, s
 def test_event_and_continue_as_new(http: httpx.Client, host: HostHandle) -> None:
     waiting = start(http, host, "approval", fresh_id("event"))
     looping = start(http, host, "countdown", fresh_id("loop"), {"remaining": 6, "total": 0, "generations": 0})
-    poll_status(http, waiting["statusQueryGetUri"], lambda s: (s.get("customStatus") or {}).get("stage") == "waiting")
+    poll_status(
+        http, waiting["statusQueryGetUri"], lambda s: (s.get("customStatus") or {}).get("stage") == "waiting"
+    )
     assert http.post(event_url(waiting, "Approval"), json="ok").status_code == 202
     assert poll_finished(http, waiting["statusQueryGetUri"])["output"] == {"decision": "ok"}
     assert poll_finished(http, looping["statusQueryGetUri"])["output"] == {"total": 42, "generations": 6}

@@ -31,7 +31,9 @@ def http(host: HostHandle) -> Iterator[httpx.Client]:
         yield client
 
 
-def start(http: httpx.Client, host: HostHandle, name: str, instance_id: str, body: object = None) -> dict[str, str]:
+def start(
+    http: httpx.Client, host: HostHandle, name: str, instance_id: str, body: object = None
+) -> dict[str, str]:
     response = http.post(durable_api(f"orchestrators/{name}/{instance_id}", host.system_key), json=body)
     assert response.status_code == 202, response.text
     return response.json()
@@ -39,11 +41,16 @@ def start(http: httpx.Client, host: HostHandle, name: str, instance_id: str, bod
 
 def test_chain_output_is_exact(http: httpx.Client, host: HostHandle) -> None:
     status = poll_finished(http, start(http, host, "hello_chain", fresh_id("chain"))["statusQueryGetUri"])
-    assert (status["runtimeStatus"], status["output"]) == ("Completed", ["Hello Tokyo!", "Hello Seattle!", "Hello London!"])
+    assert (status["runtimeStatus"], status["output"]) == (
+        "Completed",
+        ["Hello Tokyo!", "Hello Seattle!", "Hello London!"],
+    )
 
 
 def test_fan_out_sum_is_exact(http: httpx.Client, host: HostHandle) -> None:
-    status = poll_finished(http, start(http, host, "fan_out_fan_in", fresh_id("fan"), 150)["statusQueryGetUri"])
+    status = poll_finished(
+        http, start(http, host, "fan_out_fan_in", fresh_id("fan"), 150)["statusQueryGetUri"]
+    )
     assert status["output"] == {"count": 150, "sum": sum(2 * i for i in range(150))}
 
 

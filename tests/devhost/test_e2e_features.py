@@ -49,7 +49,9 @@ def http(host: HostHandle) -> Iterator[httpx.Client]:
         yield client
 
 
-def start_via_app(http: httpx.Client, host: HostHandle, name: str, instance_id: str, body: Any = None) -> dict[str, str]:
+def start_via_app(
+    http: httpx.Client, host: HostHandle, name: str, instance_id: str, body: Any = None
+) -> dict[str, str]:
     """Start through the app's own HTTP starter (durable client binding); returns its check-status payload."""
     response = http.post(
         f"/api/orchestrators/{name}/{instance_id}",
@@ -63,7 +65,9 @@ def start_via_app(http: httpx.Client, host: HostHandle, name: str, instance_id: 
     return management
 
 
-def start_via_durable_api(http: httpx.Client, host: HostHandle, name: str, instance_id: str, body: Any = None) -> dict[str, str]:
+def start_via_durable_api(
+    http: httpx.Client, host: HostHandle, name: str, instance_id: str, body: Any = None
+) -> dict[str, str]:
     response = http.post(durable_api(f"orchestrators/{name}/{instance_id}", host.system_key), json=body)
     assert response.status_code == 202, response.text
     management = response.json()
@@ -72,7 +76,10 @@ def start_via_durable_api(http: httpx.Client, host: HostHandle, name: str, insta
 
 
 def waiting_for_approval(status: dict[str, Any]) -> bool:
-    return status["runtimeStatus"] == "Running" and status.get("customStatus") == {"stage": "waiting", "event": "Approval"}
+    return status["runtimeStatus"] == "Running" and status.get("customStatus") == {
+        "stage": "waiting",
+        "event": "Approval",
+    }
 
 
 def test_starter_needs_a_function_key(http: httpx.Client) -> None:
@@ -129,7 +136,11 @@ def test_sub_orchestration(http: httpx.Client, host: HostHandle) -> None:
     assert status["output"] == {"childId": child_id, "greetings": ["Hello Ann!", "Hello Bob!"]}
     child = read_status(http, durable_api(f"instances/{child_id}", host.system_key))
     assert child is not None
-    assert (child["name"], child["runtimeStatus"], child["input"]) == ("hello_chain", "Completed", ["Ann", "Bob"])
+    assert (child["name"], child["runtimeStatus"], child["input"]) == (
+        "hello_chain",
+        "Completed",
+        ["Ann", "Bob"],
+    )
 
 
 def test_activity_succeeds_on_third_retry(http: httpx.Client, host: HostHandle, scratch: Path) -> None:
@@ -141,7 +152,9 @@ def test_activity_succeeds_on_third_retry(http: httpx.Client, host: HostHandle, 
     assert len((scratch / "features-app" / f"{instance_id}.flaky").read_text().splitlines()) == 3
 
 
-def test_retries_exhausted_fail_the_orchestration(http: httpx.Client, host: HostHandle, scratch: Path) -> None:
+def test_retries_exhausted_fail_the_orchestration(
+    http: httpx.Client, host: HostHandle, scratch: Path
+) -> None:
     instance_id = fresh_id("giveup")
     management = start_via_app(http, host, "retried_activity", instance_id, {"failures": 5, "maxAttempts": 2})
     status = poll_finished(http, management["statusQueryGetUri"])
@@ -169,7 +182,9 @@ def test_counter_entity_ends_exact_after_500_concurrent_signals(http: httpx.Clie
     # Half through the app's own starter (client.signal_entity), half through the Durable HTTP API.
     via_app = [f"/api/counters/{key}/add"] * 250
     via_api = [durable_api(f"entities/counter/{key}", host.system_key, op="add")] * 250
-    codes = asyncio.run(_send_signals(host.base_url, [u for pair in zip(via_app, via_api) for u in pair], host.function_key))
+    codes = asyncio.run(
+        _send_signals(host.base_url, [u for pair in zip(via_app, via_api) for u in pair], host.function_key)
+    )
     assert codes == [202] * 500
 
     def read_counter() -> int | None:
@@ -185,7 +200,9 @@ def test_counter_entity_ends_exact_after_500_concurrent_signals(http: httpx.Clie
 
 
 def test_continue_as_new_loop(http: httpx.Client, host: HostHandle) -> None:
-    management = start_via_app(http, host, "countdown", fresh_id("loop"), {"remaining": 5, "total": 0, "generations": 0})
+    management = start_via_app(
+        http, host, "countdown", fresh_id("loop"), {"remaining": 5, "total": 0, "generations": 0}
+    )
     status = poll_finished(http, management["statusQueryGetUri"])
     assert status["runtimeStatus"] == "Completed"
     assert status["output"] == {"total": 2 * (1 + 2 + 3 + 4 + 5), "generations": 5}
@@ -232,8 +249,12 @@ def test_query_by_prefix_and_status(http: httpx.Client, host: HostHandle) -> Non
     prefix = fresh_id("query")
     ids = [f"{prefix}-{n}" for n in range(3)]
     for instance_id in ids:
-        poll_finished(http, start_via_durable_api(http, host, "hello_chain", instance_id, ["Q"])["statusQueryGetUri"])
-    listed = http.get(durable_api("instances", host.system_key, instanceIdPrefix=prefix, runtimeStatus="Completed,Failed"))
+        poll_finished(
+            http, start_via_durable_api(http, host, "hello_chain", instance_id, ["Q"])["statusQueryGetUri"]
+        )
+    listed = http.get(
+        durable_api("instances", host.system_key, instanceIdPrefix=prefix, runtimeStatus="Completed,Failed")
+    )
     assert listed.status_code == 200
     assert sorted(i["instanceId"] for i in listed.json()) == ids
     assert all(i["output"] == ["Hello Q!"] for i in listed.json())
@@ -280,7 +301,9 @@ def http_service() -> Iterator[tuple[str, list[tuple[str, str, str]]]]:
         thread.join()
 
 
-def test_call_http_to_a_local_server(http: httpx.Client, host: HostHandle, http_service: tuple[str, list[tuple[str, str, str]]]) -> None:
+def test_call_http_to_a_local_server(
+    http: httpx.Client, host: HostHandle, http_service: tuple[str, list[tuple[str, str, str]]]
+) -> None:
     url, received = http_service
     instance_id = fresh_id("callhttp")
     management = start_via_app(http, host, "http_probe", instance_id, {"url": url})

@@ -30,11 +30,15 @@ SLOW_ACTIVITY_SECONDS = 3
 def test_sigkill_loses_nothing_committed(tmp_path: Path) -> None:
     scratch = tmp_path / "scratch"
     marks = scratch / "features-app"
-    with running_host(FEATURES_APP, data_dir=tmp_path / "data", env={"FEATURES_SCRATCH_DIR": str(scratch)}) as host:
+    with running_host(
+        FEATURES_APP, data_dir=tmp_path / "data", env={"FEATURES_SCRATCH_DIR": str(scratch)}
+    ) as host:
         with httpx.Client(base_url=host.base_url, timeout=30) as http:
 
             def start(name: str, instance_id: str, body: object) -> dict[str, str]:
-                response = http.post(durable_api(f"orchestrators/{name}/{instance_id}", host.system_key), json=body)
+                response = http.post(
+                    durable_api(f"orchestrators/{name}/{instance_id}", host.system_key), json=body
+                )
                 assert response.status_code == 202, response.text
                 return response.json()
 
@@ -44,9 +48,15 @@ def test_sigkill_loses_nothing_committed(tmp_path: Path) -> None:
             slow = start("slow_task", slow_id, SLOW_ACTIVITY_SECONDS)
 
             # Kill only once each one is parked where we want it.
-            poll_status(http, event["statusQueryGetUri"], lambda s: s.get("customStatus", {}).get("stage") == "waiting")
+            poll_status(
+                http,
+                event["statusQueryGetUri"],
+                lambda s: s.get("customStatus", {}).get("stage") == "waiting",
+            )
             assert poll_until(lambda: (marks / f"{slow_id}.slow-started").exists())
-            timer_before = poll_status(http, timer["statusQueryGetUri"], lambda s: s["runtimeStatus"] == "Running")
+            timer_before = poll_status(
+                http, timer["statusQueryGetUri"], lambda s: s["runtimeStatus"] == "Running"
+            )
             assert "output" not in timer_before or timer_before["output"] is None
 
             host.kill()
@@ -61,7 +71,10 @@ def test_sigkill_loses_nothing_committed(tmp_path: Path) -> None:
     assert timer_done["runtimeStatus"] == "Completed"
     fired = timer_done["output"]
     assert datetime.fromisoformat(fired["resumed"]) >= datetime.fromisoformat(fired["fireAt"])
-    assert (event_done["runtimeStatus"], event_done["output"]) == ("Completed", {"decision": "after the crash"})
+    assert (event_done["runtimeStatus"], event_done["output"]) == (
+        "Completed",
+        {"decision": "after the crash"},
+    )
     assert slow_done["runtimeStatus"] == "Completed"
     assert slow_done["output"]["echo"] == slow_id
     # The first run died with the process; the activity ran again after the restart.

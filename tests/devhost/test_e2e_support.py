@@ -69,7 +69,9 @@ def poll_until(condition: Callable[[], bool], timeout: float = POLL_TIMEOUT_SECO
 
 def durable_api(path: str, system_key: str, **params: str) -> str:
     """A Durable HTTP API URL with the system key as a client would send it (`code=`)."""
-    query = "&".join(f"{name}={quote(value, safe=',')}" for name, value in {**params, "code": system_key}.items())
+    query = "&".join(
+        f"{name}={quote(value, safe=',')}" for name, value in {**params, "code": system_key}.items()
+    )
     return f"{DURABLE_API}/{path}?{query}"
 
 

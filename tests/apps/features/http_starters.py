@@ -15,7 +15,9 @@ def _body_or_none(req: func.HttpRequest) -> object:
 
 @bp.route(route="orchestrators/{functionName}", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-async def start_orchestration(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+async def start_orchestration(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
     instance_id = await client.start_new(req.route_params["functionName"], None, _body_or_none(req))
     return client.create_check_status_response(req, instance_id)
 
