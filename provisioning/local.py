@@ -343,10 +343,26 @@ class LocalLaneBackend:
         env.update(
             DEVHOST_MASTER_KEY=keys["masterKey"],
             DEVHOST_DURABLETASK_KEY=keys["durableTaskKey"],
-            PYTHONPATH=str(REPO_ROOT),  # where `python -m devhost` is found
+            PYTHONPATH=str(self._host_import_dir()),
             PYTHONUNBUFFERED="1",
         )
         return env
+
+    def _host_import_dir(self) -> Path:
+        """A directory holding only the `devhost` package, for the host's PYTHONPATH.
+
+        Not the repository root: the app's own modules must not be shadowed by the router's
+        (`function_app`, `router`, `samples`...), as nothing shadows them on Azure.
+        """
+        source = REPO_ROOT / "devhost"
+        if not (source / "__main__.py").is_file():
+            raise ProvisioningError(f"the local dev host is missing: {source} has no __main__.py")
+        import_dir = self.root / "hostlib"
+        link = import_dir / "devhost"
+        if not (link.is_symlink() and link.resolve() == source):
+            import_dir.mkdir(parents=True, exist_ok=True)
+            _point_symlink(link, source)
+        return import_dir
 
     # --- state files -----------------------------------------------------------------------------
 

@@ -114,8 +114,11 @@ async def fetch_package(package: Package, downloads_dir: Path, allowed_hosts: It
     digest = hashlib.sha256()
     size = 0
     try:
-        async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=120.0), follow_redirects=True) as client:
+        # No redirects: one could lead to a host that is not allowed.
+        async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=120.0), follow_redirects=False) as client:
             async with client.stream("GET", package.url) as response:
+                if response.is_redirect:
+                    raise PackageError(f"package {where} redirects elsewhere; post the final https URL")
                 if response.status_code != 200:
                     raise PackageError(f"downloading package {where} failed: HTTP {response.status_code}")
                 with open(target, "wb") as out:

@@ -13,6 +13,8 @@ import logging
 import os
 import signal
 import stat
+import subprocess
+import sys
 import time
 import uuid
 import zipfile
@@ -144,6 +146,19 @@ def test_lane_lifecycle_with_an_in_place_patch(
     pid_patched = state_of(root)["pid"]
     again = run(backend.deploy_package(spec("1.0.1"), app, patch))
     assert again.extra.get("unchanged") == "true" and state_of(root)["pid"] == pid_patched
+
+    # Both packages have the same requirements: one cached environment serves them.
+    assert Path(state_of(root)["python"]).is_relative_to(VENV_ROOT.resolve())
+
+    # Another process (a restarted router) recognises the live host as the lane's.
+    listed = subprocess.run(
+        [sys.executable, "-m", "provisioning.local", "list", "--root", str(root)],
+        capture_output=True, text=True, cwd=REPO_ROOT, timeout=30, check=True,
+    )
+    assert [json.loads(line) for line in listed.stdout.splitlines()] == [{
+        "lane": "1.0", "app": "lane-1-0", "version": "1.0.1", "port": state_of(root)["port"],
+        "pid": pid_patched, "running": True, "package_sha256": patch.sha256,
+    }]
 
     # A restarted router (a new backend on the same root) re-attaches the live host.
     restarted = LocalLaneBackend(root, venv_root=VENV_ROOT)

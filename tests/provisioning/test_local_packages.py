@@ -172,6 +172,11 @@ def package_server(sample_zip: Path, tmp_path_factory: pytest.TempPathFactory) -
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            if self.path.startswith("/releases/moved.zip"):
+                self.send_response(302)
+                self.send_header("Location", "https://evil.example.net/app.zip")
+                self.end_headers()
+                return
             if self.path.split("?")[0] != "/releases/app.zip":
                 self.send_error(404)
                 return
@@ -213,3 +218,7 @@ def test_https_download_from_an_allowed_host(
     with pytest.raises(PackageError, match="HTTP 404") as caught:
         asyncio.run(fetch_package(missing, tmp_path, ("127.0.0.1",)))
     assert "SECRETSIG" not in caught.value.message
+
+    moved = Package(f"{base_url}/releases/moved.zip")
+    with pytest.raises(PackageError, match="redirects elsewhere"):
+        asyncio.run(fetch_package(moved, tmp_path, ("127.0.0.1",)))
