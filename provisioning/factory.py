@@ -27,6 +27,7 @@ def build_backend(settings: Settings) -> LaneBackend:
             app_prefix=settings.app_prefix,
             lane_storage_account=settings.lane_storage_account,
             tracking_store=tracking,
+            base_url=settings.arm_endpoint,
         )
         return AzureLaneBackend(config)
     from provisioning.local import LocalLaneBackend

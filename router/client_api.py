@@ -17,7 +17,7 @@ from provisioning.base import AppRef
 from router import runtime
 from router.durable_inputs import HeldRequestInput, Timing
 from router.entity import VERSION_MAP_ID
-from router.errors import BadRequest, LaneGone, LaneKeyRejected, NotFound
+from router.errors import BadRequest, LaneGone, LaneKeyRejected, LaneUnreachable, NotFound
 from router.http_common import (
     ROUTE_PREFIX,
     entity_state_reader,
@@ -137,7 +137,10 @@ async def _held_status(req: func.HttpRequest, client: df.DurableOrchestrationCli
     status = await client.get_status(held_id) if held_id.startswith("held-") else None
     if status is None or status.runtime_status is None:
         raise NotFound(f"No held request {held_id}.", id=held_id)
-    info = status.output if status.runtime_status.value == "Completed" else status.custom_status
+    runtime_status = status.runtime_status.value
+    if runtime_status in ("Failed", "Terminated", "Canceled"):
+        raise LaneUnreachable(f"The held request could not be forwarded ({runtime_status}).", id=held_id)
+    info = status.output if runtime_status == "Completed" else status.custom_status
     info = dict(info or {"state": "held"})
     if info.get("state") == "forwarded":
         routes = RouterRoutes(public_base_url(req), ROUTE_PREFIX, info["lane"])

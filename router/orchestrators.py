@@ -179,6 +179,7 @@ def _wait_for_retry(context: df.DurableOrchestrationContext, state: LifecycleInp
 def _watch(context: df.DurableOrchestrationContext, state: LifecycleInput) -> Orchestration:
     """Serve: deploy patches; once superseded, count in-flight instances until the lane is empty."""
     times = state.times
+    counts = None
     vmap = yield from map_op(context, "get")
     lane = (vmap.get("lanes") or {}).get(state.lane)
     if lane is None or lane["state"] == "deleted":
@@ -189,7 +190,12 @@ def _watch(context: df.DurableOrchestrationContext, state: LifecycleInput) -> Or
         _step(context, state, "retiring", "forced by an administrator" if state.forced else "drained")
         return
     if lane["state"] == "draining" and vmap.get("current") != state.lane:
-        counts = yield context.call_activity_with_retry("count_in_flight", _retry(state.timing), {"app": state.app})
+        try:
+            counts = yield context.call_activity_with_retry("count_in_flight", _retry(state.timing), {"app": state.app})
+        except Exception as error:  # the lane did not answer: it stays draining, try at the next poll
+            _step(context, state, "drain_check_failed", _error_text(error))
+            counts = None
+    if counts is not None:
         lane = yield from map_op(
             context,
             "record_drain_check",
@@ -240,10 +246,14 @@ def _retire(context: df.DurableOrchestrationContext, state: LifecycleInput) -> O
     # A worker may hold a map read just before the lane became retiring: wait until none can.
     yield context.create_timer(_after(context, times.map_cache_seconds + 1))
     if not state.forced:
-        counts = yield context.call_activity_with_retry("count_in_flight", _retry(state.timing), {"app": state.app})
-        if counts["remaining"] > 0:
+        try:
+            counts = yield context.call_activity_with_retry("count_in_flight", _retry(state.timing), {"app": state.app})
+            remaining, detail = counts["remaining"], f"{counts['remaining']} instance(s) still in flight"
+        except Exception as error:  # never delete what could not be counted
+            remaining, detail = -1, f"could not count instances: {_error_text(error)}"
+        if remaining != 0:
             # A start slipped in before every cache expired: let it finish first.
-            _step(context, state, "waiting", f"{counts['remaining']} instance(s) still in flight")
+            _step(context, state, "waiting", detail)
             yield context.create_timer(_after(context, times.drain_poll_seconds))
             context.continue_as_new(state.to_dict())
             return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from typing import Callable, Literal, Mapping, TypeVar
+from urllib.parse import urlsplit
 
 from router.errors import SettingsError
 
@@ -48,6 +49,7 @@ class Settings:
     tracking_store: TrackingStore = TrackingStore()
     draining_lanes_accept_starts: bool = True
     max_body_bytes: int = 1_048_576
+    arm_endpoint: str = "https://management.azure.com"  # another cloud's Resource Manager, if any
     local_root: str = ".devhost/lanes"
     local_venv_root: str = ""  # shared cache of lane virtual environments (default: LOCAL_ROOT/venvs)
 
@@ -78,6 +80,7 @@ class Settings:
             ),
             draining_lanes_accept_starts=reader.flag("ROUTER_DRAINING_LANES_ACCEPT_STARTS", True),
             max_body_bytes=reader.integer("ROUTER_MAX_BODY_BYTES", 1_048_576, minimum=1),
+            arm_endpoint=reader.https_url("ROUTER_ARM_ENDPOINT", "https://management.azure.com"),
             local_root=reader.text("ROUTER_LOCAL_ROOT", ".devhost/lanes", required=True),
             local_venv_root=reader.text("ROUTER_LOCAL_VENV_ROOT", ""),
         )
@@ -168,6 +171,15 @@ class _Reader:
             return value
 
         return self._parse(name, default, parse, f"a number >= {minimum:g}")
+
+    def https_url(self, name: str, default: str) -> str:
+        def parse(raw: str) -> str:
+            parts = urlsplit(raw)
+            if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
+                raise ValueError(raw)
+            return raw.rstrip("/")
+
+        return self._parse(name, default, parse, "an https URL such as https://management.azure.com")
 
     def host_list(self, name: str) -> tuple[str, ...]:
         def parse(raw: str) -> tuple[str, ...]:
