@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import warnings
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,22 @@ def with_retry(context: df.DurableOrchestrationContext):
     results = yield context.task_all(tasks)
     after = yield context.call_activity("greet", "after retries")
     return results + [after]
+
+
+@app.orchestration_trigger(context_name="context")
+def retries_while_yielding(context: df.DurableOrchestrationContext):
+    """New tasks are yielded while retry timers and attempts of other tasks come and go."""
+    options = df.RetryOptions(first_retry_interval_in_milliseconds=15, max_number_of_attempts=3)
+    retries = [context.call_activity_with_retry(
+        "flaky", options, {"key": f"{context.instance_id}-{i}", "succeed_on": i % 3 + 1})
+        for i in range(4)]
+    all_retries = context.task_all(retries)
+    yield context.task_any([all_retries, context.call_activity("greet", "first")])
+    extra = []
+    for index in range(4):
+        extra.append((yield context.call_activity("double", index)))
+    results = yield all_retries
+    return [results, extra]
 
 
 @app.orchestration_trigger(context_name="context")
@@ -243,6 +260,24 @@ def test_activity_retries_until_success_with_parallel_retries(tmp_path: Path, re
             assert status["output"] == [f"{tmp_path}-a ok after 2", f"{tmp_path}-b ok after 3",
                                         "Hello after retries"]
     run(body())
+
+
+def test_retry_numbering_holds_while_other_tasks_are_yielded(tmp_path: Path, registry) -> None:
+    async def body() -> None:
+        async with running_engine(tmp_path, registry) as engine:
+            ids = [await engine.start_orchestration("retries_while_yielding", None,
+                                                    f"{tmp_path.name}-r{n}") for n in range(6)]
+            for instance_id in ids:
+                status = await wait_for_status(engine, instance_id)
+                assert status["runtimeStatus"] == "Completed", status
+                results, extra = status["output"]
+                assert results == [f"{instance_id}-{i} ok after {i % 3 + 1}" for i in range(4)]
+                assert extra == [0, 2, 4, 6]
+
+    with warnings.catch_warnings():
+        # A completion whose task id the SDK does not know shows up as this warning.
+        warnings.filterwarnings("error", message="Potential duplicate Task completion")
+        run(body())
 
 
 def test_retry_surfaces_the_last_error_after_max_attempts(tmp_path: Path, registry) -> None:
