@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
+import uuid
 import warnings
 from datetime import timedelta
 from pathlib import Path
@@ -14,7 +16,13 @@ import azure.durable_functions as df
 import pytest
 from aiohttp import web
 
-from devhost.engine import DurableEngine, InstanceNotRunning, InstanceQuery, UnknownFunction
+from devhost.engine import (
+    DurableEngine,
+    EngineOptions,
+    InstanceNotRunning,
+    InstanceQuery,
+    UnknownFunction,
+)
 from devhost.engine.testing import registry_from_app, running_engine, wait_for_status
 
 app = df.DFApp()
@@ -547,3 +555,37 @@ def test_unknown_orchestrator_and_duplicate_running_instance(tmp_path: Path, reg
             status = await wait_for_status(engine, "only-one")
             assert status["name"] == "chain"
     run(body())
+
+
+class ListHandler(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@pytest.mark.parametrize("verbose, orchestrator_lines", [(False, 2), (True, 3)])
+def test_one_log_line_per_execution_and_replays_only_when_verbose(
+        tmp_path: Path, registry, verbose: bool, orchestrator_lines: int) -> None:
+    logger = logging.getLogger(f"test-engine-{uuid.uuid4()}")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    handler = ListHandler()
+    logger.addHandler(handler)
+    options = EngineOptions(verbose=verbose, logger=logger)
+
+    async def body() -> str:
+        async with running_engine(tmp_path, registry, options) as engine:
+            instance_id = await engine.start_orchestration("chain", None)
+            await wait_for_status(engine, instance_id)
+            return instance_id
+
+    instance_id = run(body())
+    mine = [line for line in handler.lines if instance_id in line]
+    assert len([line for line in mine if "'Functions.greet'" in line]) == 2
+    chain_lines = [line for line in mine if "'Functions.chain'" in line]
+    assert len(chain_lines) == orchestrator_lines
+    assert "Succeeded" in chain_lines[-1] and "Completed" in chain_lines[-1]
+    assert all("Duration=" in line for line in mine)
