@@ -37,7 +37,13 @@ from provisioning import local_process as proc
 from provisioning.base import AppRef, DeployResult, Health, LaneSpec, Package
 from provisioning.local_environments import LaneEnvironments
 from provisioning.local_locks import file_lock
-from provisioning.local_packages import apply_task_hub, describe_location, fetch_package, unpack_package, verify_sha256
+from provisioning.local_packages import (
+    apply_task_hub,
+    describe_location,
+    fetch_package,
+    unpack_package,
+    verify_sha256,
+)
 from router.errors import ProvisioningError
 
 if TYPE_CHECKING:
@@ -107,7 +113,9 @@ class LocalLaneBackend:
         self.allowed_package_hosts = tuple(allowed_package_hosts)
         self.python = python
         self.isolated_environments = isolated_environments
-        self.environments = LaneEnvironments(Path(venv_root) if venv_root else self.root / "venvs", base_python=python)
+        self.environments = LaneEnvironments(
+            Path(venv_root) if venv_root else self.root / "venvs", base_python=python
+        )
         self.lane_settings = dict(lane_settings or {})
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
@@ -129,7 +137,10 @@ class LocalLaneBackend:
                 (lane_dir / "packages").mkdir(parents=True, exist_ok=True)
                 (lane_dir / "data").mkdir(exist_ok=True)
                 state = LaneState(
-                    lane=lane.lane, name=name, port=proc.free_port(), task_hub=lane.task_hub,
+                    lane=lane.lane,
+                    name=name,
+                    port=proc.free_port(),
+                    task_hub=lane.task_hub,
                     created=datetime.now(timezone.utc).isoformat(),
                 )
                 self._ensure_secrets(lane_dir)
@@ -178,7 +189,10 @@ class LocalLaneBackend:
                     return DeployResult(lane.version, fetched.sha256, {"unchanged": "true"})
                 logger.info(
                     "lane %s: deploying %s from %s (sha256 %s)",
-                    lane.lane, lane.version, describe_location(package.url), fetched.sha256[:12],
+                    lane.lane,
+                    lane.version,
+                    describe_location(package.url),
+                    fetched.sha256[:12],
                 )
                 package_dir = await asyncio.to_thread(unpack_package, fetched, lane_dir / "packages")
             finally:
@@ -188,8 +202,11 @@ class LocalLaneBackend:
             python = await self._python_for(package_dir)
             _point_symlink(current, Path("packages") / package_dir.name)
             state = dataclasses.replace(
-                state, version=lane.version, package_sha256=fetched.sha256,
-                package_dir=package_dir.name, python=python,
+                state,
+                version=lane.version,
+                package_sha256=fetched.sha256,
+                package_dir=package_dir.name,
+                python=python,
                 task_hub=state.task_hub or lane.task_hub,
             )
             await self._restart(state)
@@ -227,7 +244,9 @@ class LocalLaneBackend:
         try:
             async with httpx.AsyncClient(timeout=5.0, trust_env=False) as client:
                 response = await client.get(
-                    f"{base_url}{DURABLE_API}/instances", params={"top": "1"}, headers={"x-functions-key": key}
+                    f"{base_url}{DURABLE_API}/instances",
+                    params={"top": "1"},
+                    headers={"x-functions-key": key},
                 )
         except httpx.HTTPError as exc:
             return Health(False, detail + f"Durable HTTP API unreachable: {type(exc).__name__}")
@@ -291,7 +310,9 @@ class LocalLaneBackend:
         if not state.package_dir:
             return state  # created, nothing deployed: nothing to run
         if proc.is_running(state.pid, state.pid_started):
-            if await proc.wait_until_ready(_base_url(state.port), state.pid or 0, state.pid_started, self.start_timeout):
+            if await proc.wait_until_ready(
+                _base_url(state.port), state.pid or 0, state.pid_started, self.start_timeout
+            ):
                 return state
             logger.warning("lane %s: host %s does not answer ping; restarting it", state.lane, state.pid)
         return await self._restart(state)
@@ -305,17 +326,28 @@ class LocalLaneBackend:
             # Someone else took the port while the lane was down: move rather than fail.
             port = proc.free_port()
             logger.warning("lane %s: port %d is taken, moving to port %d", state.lane, state.port, port)
-        python = state.python if state.python and Path(state.python).exists() else await self._python_for(lane_dir / "current")
+        python = (
+            state.python
+            if state.python and Path(state.python).exists()
+            else await self._python_for(lane_dir / "current")
+        )
         command = proc.HostCommand(
-            python=python, app_dir=lane_dir / "current", port=port, data_dir=lane_dir / "data",
-            log_path=lane_dir / "host.log", env=self._host_env(lane_dir), cwd=lane_dir,
+            python=python,
+            app_dir=lane_dir / "current",
+            port=port,
+            data_dir=lane_dir / "data",
+            log_path=lane_dir / "host.log",
+            env=self._host_env(lane_dir),
+            cwd=lane_dir,
         )
         # The package's host.json must name the lane's hub however it was unpacked.
         await asyncio.to_thread(apply_task_hub, (lane_dir / "current").resolve(), state.task_hub)
         pid, started = proc.start_host(command)
         state = dataclasses.replace(state, port=port, python=python, pid=pid, pid_started=started)
         self._save(state)  # at once, so a crash right now cannot orphan the process
-        logger.info("lane %s: host started (pid %d, port %d, version %s)", state.lane, pid, port, state.version)
+        logger.info(
+            "lane %s: host started (pid %d, port %d, version %s)", state.lane, pid, port, state.version
+        )
         if not await proc.wait_until_ready(_base_url(port), pid, started, self.start_timeout):
             await proc.stop_process(pid, started, self.stop_timeout)
             tail = proc.log_tail(lane_dir / "host.log", self._secrets_of(lane_dir))
@@ -333,7 +365,8 @@ class LocalLaneBackend:
 
     def _host_env(self, lane_dir: Path) -> dict[str, str]:
         env = {
-            k: v for k, v in os.environ.items()
+            k: v
+            for k, v in os.environ.items()
             if k not in _NOT_INHERITED and not k.startswith(_NOT_INHERITED_PREFIXES)
         }
         settings_path = lane_dir / "settings.json"
@@ -391,7 +424,9 @@ class LocalLaneBackend:
         return state
 
     def _save(self, state: LaneState) -> None:
-        _write_atomic(self._lanes_dir / state.name / "state.json", json.dumps(dataclasses.asdict(state), indent=2))
+        _write_atomic(
+            self._lanes_dir / state.name / "state.json", json.dumps(dataclasses.asdict(state), indent=2)
+        )
 
     def _ensure_secrets(self, lane_dir: Path) -> None:
         path = lane_dir / "secrets.json"
@@ -414,7 +449,9 @@ class LocalLaneBackend:
         return candidate
 
     def _app_ref(self, state: LaneState) -> AppRef:
-        return AppRef(name=state.name, base_url=_base_url(state.port), resource_id=str(self._lanes_dir / state.name))
+        return AppRef(
+            name=state.name, base_url=_base_url(state.port), resource_id=str(self._lanes_dir / state.name)
+        )
 
     def _prune_packages(self, lane_dir: Path, current: str) -> None:
         packages = [p for p in (lane_dir / "packages").iterdir() if p.is_dir() and p.name != current]
@@ -450,17 +487,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=("list", "stop", "delete"))
     parser.add_argument("lane", nargs="?", help="the lane key (MAJOR.MINOR) for delete")
     parser.add_argument(
-        "--root", type=Path, default=Path(os.environ.get("ROUTER_LOCAL_ROOT", ".devhost/lanes")),
+        "--root",
+        type=Path,
+        default=Path(os.environ.get("ROUTER_LOCAL_ROOT", ".devhost/lanes")),
         help="the backend's root (default: $ROUTER_LOCAL_ROOT or .devhost/lanes)",
     )
     args = parser.parse_args(argv)
     backend = LocalLaneBackend(args.root)
     if args.command == "list":
         for state, running in backend.lanes():
-            print(json.dumps({
-                "lane": state.lane, "app": state.name, "version": state.version, "port": state.port,
-                "pid": state.pid, "running": running, "package_sha256": state.package_sha256,
-            }))
+            print(
+                json.dumps(
+                    {
+                        "lane": state.lane,
+                        "app": state.name,
+                        "version": state.version,
+                        "port": state.port,
+                        "pid": state.pid,
+                        "running": running,
+                        "package_sha256": state.package_sha256,
+                    }
+                )
+            )
     elif args.command == "stop":
         asyncio.run(backend.stop_all())
     else:

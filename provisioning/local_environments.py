@@ -54,10 +54,18 @@ def normalized_requirements(text: str) -> list[str]:
 class LaneEnvironments:
     """Builds and caches the virtual environments lanes run in, under `root`."""
 
-    def __init__(self, root: Path, *, base_python: str = sys.executable, extra_requirements: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        base_python: str = sys.executable,
+        extra_requirements: Sequence[str] | None = None,
+    ) -> None:
         self.root = Path(root).resolve()  # lanes run with their own cwd
         self.base_python = base_python
-        self.extra_requirements = list(devhost_requirements() if extra_requirements is None else extra_requirements)
+        self.extra_requirements = list(
+            devhost_requirements() if extra_requirements is None else extra_requirements
+        )
 
     def key_for(self, requirements_text: str) -> str:
         """The cache key of an environment: what goes into it, and which Python builds it."""
@@ -87,10 +95,20 @@ class LaneEnvironments:
         logger.info("creating lane environment %s (first use of this set of requirements)", venv.name)
         await self._run([self.base_python, "-m", "venv", str(venv)], venv, "creating the virtual environment")
         requirements = venv / "requirements.txt"
-        requirements.write_text("\n".join(normalized_requirements(requirements_text) + self.extra_requirements) + "\n")
+        requirements.write_text(
+            "\n".join(normalized_requirements(requirements_text) + self.extra_requirements) + "\n"
+        )
         await self._run(
-            [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
-             "--no-input", "-r", str(requirements)],
+            [
+                str(venv / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "--no-input",
+                "-r",
+                str(requirements),
+            ],
             venv,
             "installing the lane's requirements",
         )
@@ -101,8 +119,11 @@ class LaneEnvironments:
         """Run a build step, logging pip's progress lines and keeping the whole output in pip.log."""
         env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
         process = await asyncio.create_subprocess_exec(
-            *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            stdin=asyncio.subprocess.DEVNULL, env=env,
+            *command,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            stdin=asyncio.subprocess.DEVNULL,
+            env=env,
         )
         assert process.stdout is not None
         tail: list[str] = []

@@ -115,7 +115,9 @@ async def fetch_package(package: Package, downloads_dir: Path, allowed_hosts: It
     size = 0
     try:
         # No redirects: one could lead to a host that is not allowed.
-        async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=120.0), follow_redirects=False) as client:
+        async with httpx.AsyncClient(
+            timeout=httpx.Timeout(30.0, read=120.0), follow_redirects=False
+        ) as client:
             async with client.stream("GET", package.url) as response:
                 if response.is_redirect:
                     raise PackageError(f"package {where} redirects elsewhere; post the final https URL")
@@ -174,7 +176,9 @@ def _extract(zip_path: Path, into: Path) -> None:
             tops = {n.split("/", 1)[0] for n in names}
             if len(tops) == 1 and all(f"{next(iter(tops))}/{f}" in names for f in REQUIRED_FILES):
                 hint = "; zip the app directory's contents, not the directory itself"
-            raise PackageError(f"package is not a Functions app: missing {', '.join(missing)} at its root{hint}")
+            raise PackageError(
+                f"package is not a Functions app: missing {', '.join(missing)} at its root{hint}"
+            )
         try:
             archive.extractall(into)
         except (zipfile.BadZipFile, OSError, ValueError) as exc:
@@ -199,4 +203,3 @@ def apply_task_hub(app_dir: Path, task_hub: str) -> None:
     staging = path.with_name(f".host.json.{uuid.uuid4().hex[:8]}")
     staging.write_text(json.dumps(doc, indent=2))
     staging.replace(path)
-

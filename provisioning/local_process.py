@@ -42,8 +42,17 @@ class HostCommand:
 
     def argv(self) -> list[str]:
         return [
-            self.python, "-m", "devhost", "start", str(self.app_dir),
-            "--host", "127.0.0.1", "--port", str(self.port), "--data", str(self.data_dir),
+            self.python,
+            "-m",
+            "devhost",
+            "start",
+            str(self.app_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--data",
+            str(self.data_dir),
         ]
 
 

@@ -66,9 +66,15 @@ def _is_excluded(relative: Path) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m samples.build", description=__doc__.splitlines()[0])
-    parser.add_argument("versions", nargs="*", metavar="VERSION",
-                        help=f"sample versions to package (default: all of {', '.join(VERSIONS)})")
-    parser.add_argument("--out", type=Path, default=None, help=f"output directory (default {DEFAULT_OUT_DIR})")
+    parser.add_argument(
+        "versions",
+        nargs="*",
+        metavar="VERSION",
+        help=f"sample versions to package (default: all of {', '.join(VERSIONS)})",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help=f"output directory (default {DEFAULT_OUT_DIR})"
+    )
     args = parser.parse_args(argv)
     for version in args.versions or VERSIONS:
         if version not in VERSIONS:

@@ -72,22 +72,33 @@ def state_of(root: Path, lane: str = "1-0") -> dict[str, Any]:
 
 
 def start_order(app: AppRef, key: str, wait_seconds: float) -> str:
-    order = {"order_id": f"A-{uuid.uuid4().hex[:8]}", "item": "widget", "quantity": 2, "wait_seconds": wait_seconds}
+    order = {
+        "order_id": f"A-{uuid.uuid4().hex[:8]}",
+        "item": "widget",
+        "quantity": 2,
+        "wait_seconds": wait_seconds,
+    }
     response = httpx.post(
         f"{app.base_url}{DURABLE_API}/orchestrators/process_order",
-        json=order, headers={"x-functions-key": key}, timeout=10,
+        json=order,
+        headers={"x-functions-key": key},
+        timeout=10,
     )
     assert response.status_code == 202, response.text
     return str(response.json()["id"])
 
 
-def wait_for_status(app: AppRef, key: str, instance_id: str, done: Any, timeout: float = 60) -> dict[str, Any]:
+def wait_for_status(
+    app: AppRef, key: str, instance_id: str, done: Any, timeout: float = 60
+) -> dict[str, Any]:
     """Poll the instance's status until `done(status)`; fail with the last status seen."""
     deadline = time.monotonic() + timeout
     status: dict[str, Any] = {}
     while time.monotonic() < deadline:
         response = httpx.get(
-            f"{app.base_url}{DURABLE_API}/instances/{instance_id}", headers={"x-functions-key": key}, timeout=10
+            f"{app.base_url}{DURABLE_API}/instances/{instance_id}",
+            headers={"x-functions-key": key},
+            timeout=10,
         )
         if response.status_code in (200, 202):
             status = response.json()
@@ -123,12 +134,16 @@ def test_lane_lifecycle_with_an_in_place_patch(
     assert (result.version, result.package_sha256) == ("1.0.0", sha_100)
     assert run(backend.check_health(app)).healthy
     assert httpx.get(f"{app.base_url}/api/version", timeout=10).json() == {"version": "1.0.0"}
-    refused = httpx.get(f"{app.base_url}{DURABLE_API}/instances", headers={"x-functions-key": "wrong"}, timeout=10)
+    refused = httpx.get(
+        f"{app.base_url}{DURABLE_API}/instances", headers={"x-functions-key": "wrong"}, timeout=10
+    )
     assert refused.status_code in (401, 403)
 
     # An order waits on its timer while the patch is deployed in place.
     instance_id = start_order(app, key, wait_seconds=5)
-    wait_for_status(app, key, instance_id, lambda s: (s.get("customStatus") or {}).get("step") == "waiting_for_pickup")
+    wait_for_status(
+        app, key, instance_id, lambda s: (s.get("customStatus") or {}).get("step") == "waiting_for_pickup"
+    )
     pid_before = state_of(root)["pid"]
     patch = Package(f"file://{packages['1.0.1']}", sha256=package_sha256(packages["1.0.1"]))
     assert run(backend.deploy_package(spec("1.0.1"), app, patch)).version == "1.0.1"
@@ -153,12 +168,23 @@ def test_lane_lifecycle_with_an_in_place_patch(
     # Another process (a restarted router) recognises the live host as the lane's.
     listed = subprocess.run(
         [sys.executable, "-m", "provisioning.local", "list", "--root", str(root)],
-        capture_output=True, text=True, cwd=REPO_ROOT, timeout=30, check=True,
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=30,
+        check=True,
     )
-    assert [json.loads(line) for line in listed.stdout.splitlines()] == [{
-        "lane": "1.0", "app": "lane-1-0", "version": "1.0.1", "port": state_of(root)["port"],
-        "pid": pid_patched, "running": True, "package_sha256": patch.sha256,
-    }]
+    assert [json.loads(line) for line in listed.stdout.splitlines()] == [
+        {
+            "lane": "1.0",
+            "app": "lane-1-0",
+            "version": "1.0.1",
+            "port": state_of(root)["port"],
+            "pid": pid_patched,
+            "running": True,
+            "package_sha256": patch.sha256,
+        }
+    ]
 
     # A restarted router (a new backend on the same root) re-attaches the live host.
     restarted = LocalLaneBackend(root, venv_root=VENV_ROOT)
@@ -191,7 +217,10 @@ def test_lane_lifecycle_with_an_in_place_patch(
 
 
 def test_a_host_that_cannot_start_fails_clearly_without_leaking_keys(
-    backend: LocalLaneBackend, tmp_path: Path, loop: asyncio.AbstractEventLoop, caplog: pytest.LogCaptureFixture
+    backend: LocalLaneBackend,
+    tmp_path: Path,
+    loop: asyncio.AbstractEventLoop,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The app prints its key and exits at import: the error quotes the log, key masked."""
     caplog.set_level(logging.DEBUG)
@@ -201,7 +230,7 @@ def test_a_host_that_cannot_start_fails_clearly_without_leaking_keys(
         archive.writestr("requirements.txt", "azure-functions>=1.26,<2\nazure-functions-durable>=1.7,<2\n")
         archive.writestr(
             "function_app.py",
-            "import os, sys\nprint('key is', os.environ['DEVHOST_DURABLETASK_KEY'], flush=True)\nos._exit(3)\n",
+            "import os\nprint('key is', os.environ['DEVHOST_DURABLETASK_KEY'], flush=True)\nos._exit(3)\n",
         )
     run = loop.run_until_complete
     lane = spec("9.0.0", lane="9.0")

@@ -12,7 +12,10 @@ from provisioning import local_process
 
 def _sleeper() -> subprocess.Popen[bytes]:
     # A process that ignores SIGTERM, as a hung host would, in its own session like a lane.
-    code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); time.sleep(60)"
+    code = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "print('up', flush=True); time.sleep(60)"
+    )
     process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, start_new_session=True)
     assert process.stdout is not None and process.stdout.readline() == b"up\n"
     return process
