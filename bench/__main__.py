@@ -1,6 +1,6 @@
 """`make bench`: hello-chain throughput and a 1,000-activity fan-out, dev host vs durabletask.
 
-.venv/bin/python -m bench [--chains 300] [--fan-out 1000] [--only devhost|durabletask]
+.venv/bin/python -m bench [--chains 300] [--fan-out 1000] [--rounds 3] [--only devhost|durabletask]
 """
 
 import argparse
@@ -16,22 +16,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--chains", type=int, default=300, help="hello-chain orchestrations started at once")
     parser.add_argument("--fan-out", type=int, default=1000, help="activities in the fan-out/fan-in")
-    parser.add_argument(
-        "--deadline", type=float, default=600.0, help="seconds before a workload counts as stuck"
-    )
+    parser.add_argument("--rounds", type=int, default=3, help="repetitions; the table shows medians")
+    parser.add_argument("--deadline", type=float, default=600.0, help="seconds before a workload is stuck")
     parser.add_argument("--only", choices=sorted(BACKENDS), help="run one backend instead of both")
     args = parser.parse_args()
+    if min(args.chains, args.fan_out, args.rounds) < 1:
+        parser.error("--chains, --fan-out and --rounds must be at least 1")
     config = BenchConfig(
-        chain_orchestrations=args.chains, fan_out_width=args.fan_out, deadline_seconds=args.deadline
+        chain_orchestrations=args.chains,
+        fan_out_width=args.fan_out,
+        deadline_seconds=args.deadline,
+        rounds=args.rounds,
     )
 
     rows: list[BackendFigures] = []
     for name, run in BACKENDS.items():
         if args.only in (None, name):
-            print(
-                f"running {name}: {config.chain_orchestrations} chains, fan-out of {config.fan_out_width} ...",
-                flush=True,
-            )
+            print(f"running {name}: {config.rounds} x ({config.chain_orchestrations} chains, "
+                  f"fan-out of {config.fan_out_width}) ...", flush=True)  # fmt: skip
             rows.append(run(config))
     print(table(rows))
     print(json_line(rows))

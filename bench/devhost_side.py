@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from bench.workloads import BackendFigures, BenchConfig, expected_chain_output, expected_fan_out_sum
+from bench.workloads import BackendFigures, BenchConfig, Round, expected_chain_output, expected_fan_out_sum
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BENCH_APP = Path(__file__).resolve().parent / "app"
@@ -181,21 +181,22 @@ async def _run_fan_out(client: httpx.AsyncClient, host: BenchHost, config: Bench
     return elapsed
 
 
-async def _drive(host: BenchHost, config: BenchConfig) -> tuple[float, float]:
+async def _drive(host: BenchHost, config: BenchConfig) -> list[Round]:
     limits = httpx.Limits(max_connections=START_CONCURRENCY + 4)
     async with httpx.AsyncClient(base_url=host.base_url, timeout=120, limits=limits) as client:
-        chain_seconds = await _run_chains(client, host, config)
-        fan_out_seconds = await _run_fan_out(client, host, config)
-    return chain_seconds, fan_out_seconds
+        # Every round on the same host process, with fresh instance ids.
+        return [
+            Round(await _run_chains(client, host, config), await _run_fan_out(client, host, config))
+            for _ in range(config.rounds)
+        ]
 
 
 def run(config: BenchConfig) -> BackendFigures:
     with bench_host() as host:
-        chain_seconds, fan_out_seconds = asyncio.run(_drive(host, config))
+        rounds = asyncio.run(_drive(host, config))
     return BackendFigures(
         backend="dev host (SQLite, HTTP API)",
         chain_orchestrations=config.chain_orchestrations,
-        chain_seconds=chain_seconds,
         fan_out_width=config.fan_out_width,
-        fan_out_seconds=fan_out_seconds,
+        rounds=tuple(rounds),
     )

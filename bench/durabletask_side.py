@@ -15,6 +15,7 @@ from bench.workloads import (
     CHAIN_NAMES,
     BackendFigures,
     BenchConfig,
+    Round,
     expected_chain_output,
     expected_fan_out_sum,
 )
@@ -81,14 +82,19 @@ async def _run_fan_out(hub: client.AsyncTaskHubGrpcClient, width: int, deadline:
     return elapsed
 
 
-async def _drive(address: str, config: BenchConfig) -> tuple[float, float]:
+async def _drive(address: str, config: BenchConfig) -> list[Round]:
     hub = client.AsyncTaskHubGrpcClient(host_address=address, logger=quiet_logger("client"))
     try:
-        chain_seconds = await _run_chains(hub, config.chain_orchestrations, config.deadline_seconds)
-        fan_out_seconds = await _run_fan_out(hub, config.fan_out_width, config.deadline_seconds)
+        rounds = [
+            Round(
+                await _run_chains(hub, config.chain_orchestrations, config.deadline_seconds),
+                await _run_fan_out(hub, config.fan_out_width, config.deadline_seconds),
+            )
+            for _ in range(config.rounds)
+        ]
     finally:
         await hub.close()
-    return chain_seconds, fan_out_seconds
+    return rounds
 
 
 def run(config: BenchConfig) -> BackendFigures:
@@ -102,14 +108,13 @@ def run(config: BenchConfig) -> BackendFigures:
         for activity in (say_hello, double):
             runner.add_activity(activity)
         runner.start()
-        chain_seconds, fan_out_seconds = asyncio.run(_drive(address, config))
+        rounds = asyncio.run(_drive(address, config))
     finally:
         runner.stop()
         backend.stop()
     return BackendFigures(
         backend="durabletask in-memory",
         chain_orchestrations=config.chain_orchestrations,
-        chain_seconds=chain_seconds,
         fan_out_width=config.fan_out_width,
-        fan_out_seconds=fan_out_seconds,
+        rounds=tuple(rounds),
     )
