@@ -14,6 +14,7 @@ import azure.durable_functions as df
 
 from provisioning.base import AppRef, LaneSpec, Package
 from router import runtime
+from router.errors import Conflict
 from router.durable_inputs import LaneCommand, LifecycleInput, lifecycle_instance_id
 from router.orchestrators import LANE_RESULT_EVENT, RELEASE_EVENT, WAKE_EVENT
 
@@ -83,10 +84,14 @@ async def count_in_flight(payload: dict[str, Any]) -> dict[str, Any]:
 async def forward_start(payload: dict[str, Any]) -> dict[str, Any]:
     rt = runtime.current()
     endpoint = await rt.lane_endpoint(_app(payload["app"]))
-    started = await rt.lane_client.start_orchestration(
-        endpoint, payload["orchestrator"], payload.get("instance_id"),
-        (payload.get("body") or "").encode(), payload.get("content_type") or "application/json",
-    )
+    try:
+        started = await rt.lane_client.start_orchestration(
+            endpoint, payload["orchestrator"], payload["instance_id"],
+            (payload.get("body") or "").encode(), payload.get("content_type") or "application/json",
+        )
+    except Conflict:
+        # Activities run at least once: a second run finds the instance the first one started.
+        return {"instanceId": payload["instance_id"]}
     log.info("held start of %s forwarded to lane %s as %s", payload["orchestrator"], payload["lane"], started.instance_id)
     return {"instanceId": started.instance_id}
 

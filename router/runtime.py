@@ -74,13 +74,13 @@ class KeyCache:
 
 
 class RouterRuntime:
-    """Per-process services; the lane client is per event loop (httpx pools are loop-bound)."""
+    """Per-process services, built on first use."""
 
     def __init__(self, settings: Settings, backend_factory: Callable[[Settings], LaneBackend]) -> None:
         self.settings = settings
         self._backend_factory = backend_factory
         self._backend: LaneBackend | None = None
-        self._clients: dict[int, LaneClient] = {}
+        self._lane_client: LaneClient | None = None
         self.map_cache = MapCache(settings.map_cache_seconds)
         self.keys = KeyCache()
 
@@ -92,11 +92,9 @@ class RouterRuntime:
 
     @property
     def lane_client(self) -> LaneClient:
-        loop_id = id(asyncio.get_running_loop())
-        client = self._clients.get(loop_id)
-        if client is None:
-            client = self._clients[loop_id] = LaneClient()
-        return client
+        if self._lane_client is None:
+            self._lane_client = LaneClient()  # pools connections per event loop itself
+        return self._lane_client
 
     async def lane_endpoint(self, app: AppRef) -> LaneEndpoint:
         return await self.keys.endpoint(self.backend, app)
