@@ -5,6 +5,7 @@ across lanes, and the lane commands close, forced retire and set current (rollba
 from __future__ import annotations
 
 import base64
+from datetime import datetime, timezone
 import json
 import logging
 from typing import Any
@@ -46,7 +47,8 @@ def _lanes_with_apps(vmap: VersionMap, only: str | None = None) -> list[str]:
 async def get_version_map(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     async def handle() -> func.HttpResponse:
         vmap = await read_version_map(client)
-        return json_response(200, vmap.view(runtime.current().settings.max_lanes))
+        now = datetime.now(timezone.utc).isoformat()
+        return json_response(200, vmap.view(runtime.current().settings.max_lanes, now))
 
     return await guarded(handle)
 

@@ -123,12 +123,19 @@ class VersionMap:
             current=data.get("current"),
         )
 
-    def view(self, max_lanes: int) -> dict[str, Any]:
-        """The admin view (GET /api/versionmap): everything but nothing secret."""
+    def view(self, max_lanes: int, now: str | None = None) -> dict[str, Any]:
+        """The admin view (GET /api/versionmap): everything but nothing secret.
+
+        For a draining lane, `drain.oldestAgeSeconds` tells what holds it alive: an eternal
+        orchestration shows up as an ever-growing age (a reason to force-retire).
+        """
         lanes = {}
         for key in self.known_lanes():
             lane = lane_to_dict(self.lanes[key])
             lane["current"] = key == self.current
+            oldest = self.lanes[key].drain.oldest_created
+            if now and oldest:
+                lane["drain"]["oldestAgeSeconds"] = round(_seconds_between(oldest, now), 1)
             lanes[key] = lane
         return {
             "current": self.current,

@@ -144,3 +144,13 @@ def test_bodies_that_are_not_json_are_400(body):
 @pytest.mark.parametrize("body", [b"", b"  ", b"null", b'{"order": 1}', b'"text"'])
 def test_json_or_empty_bodies_are_accepted(body):
     check_start_body(body, SETTINGS)
+
+
+def test_the_admin_view_shows_what_holds_a_draining_lane(two_lanes):
+    vmap = vm.record_drain_check(two_lanes, "1.0", remaining=3, oldest_created="2026-01-01T00:00:00+00:00",
+                                 at="2026-01-01T01:00:00+00:00", cache_seconds=5, grace_seconds=10)
+    view = vmap.view(max_lanes=10, now="2026-01-01T02:00:00+00:00")
+    assert view["lanes"]["1.0"]["drain"]["remaining"] == 3
+    assert view["lanes"]["1.0"]["drain"]["oldestAgeSeconds"] == 7200.0
+    assert view["quota"] == {"used": 2, "limit": 10}
+    assert view["current"] == "1.1" and view["currentVersion"] == "1.1.0"
