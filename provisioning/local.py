@@ -41,6 +41,7 @@ from provisioning.local_packages import (
     apply_task_hub,
     describe_location,
     fetch_package,
+    package_dir_name,
     unpack_package,
     verify_sha256,
 )
@@ -181,7 +182,8 @@ class LocalLaneBackend:
             try:
                 verify_sha256(package, fetched.sha256)
                 current = lane_dir / "current"
-                if state.package_sha256 == fetched.sha256 and current.is_dir():
+                serving = current.resolve().name if current.is_dir() else ""
+                if state.package_sha256 == fetched.sha256 and serving == package_dir_name(fetched.sha256):
                     # The same package again: nothing to swap; only make sure it is being served.
                     state = await self._ensure_running(dataclasses.replace(state, version=lane.version))
                     self._save(state)

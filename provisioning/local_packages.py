@@ -140,9 +140,14 @@ async def fetch_package(package: Package, downloads_dir: Path, allowed_hosts: It
     return LocalPackage(path=target, sha256=digest.hexdigest(), temporary=True)
 
 
+def package_dir_name(sha256: str) -> str:
+    """The directory a package with this digest is unpacked into."""
+    return sha256[:20]
+
+
 def unpack_package(package: LocalPackage, packages_dir: Path) -> Path:
     """Unpack into `packages_dir/<sha256 prefix>` (once; a complete earlier unpack is reused)."""
-    target = packages_dir / package.sha256[:20]
+    target = packages_dir / package_dir_name(package.sha256)
     if (target / _READY_MARKER).is_file():
         return target
     if target.exists():
