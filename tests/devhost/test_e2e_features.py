@@ -342,3 +342,46 @@ def test_wait_for_completion_falls_back_to_check_status(http: httpx.Client, host
     assert http.post(event_url(management, "Approval"), json="late").status_code == 202
     status = poll_finished(http, management["statusQueryGetUri"])
     assert status["output"] == {"decision": "late"}
+
+
+def test_history_of_a_chain(http: httpx.Client, host: HostHandle) -> None:
+    management = start_via_app(http, host, "hello_chain", fresh_id("history"), ["Ada", "Bo"])
+    poll_finished(http, management["statusQueryGetUri"])
+    status = read_status(http, f"{management['statusQueryGetUri']}&showHistory=true&showHistoryOutput=true")
+    assert status is not None
+    events = status["historyEvents"]
+    assert [e["EventType"] for e in events] == [
+        "ExecutionStarted",
+        "TaskCompleted",
+        "TaskCompleted",
+        "ExecutionCompleted",
+    ]
+    completed = [(e["FunctionName"], e["Result"]) for e in events if e["EventType"] == "TaskCompleted"]
+    assert completed == [("say_hello", "Hello Ada!"), ("say_hello", "Hello Bo!")]
+
+
+def test_paged_query_then_purge_by_filter(http: httpx.Client, host: HostHandle) -> None:
+    prefix = fresh_id("paged")
+    ids = [f"{prefix}-{n}" for n in range(5)]
+    for instance_id in ids:
+        management = start_via_durable_api(http, host, "hello_chain", instance_id, ["P"])
+        poll_finished(http, management["statusQueryGetUri"])
+
+    seen: list[str] = []
+    token: str | None = None
+    for _ in range(10):  # 5 instances, 2 per page: 3 pages
+        headers = {"x-ms-continuation-token": token} if token else {}
+        page = http.get(
+            durable_api("instances", host.system_key, instanceIdPrefix=prefix, top="2"), headers=headers
+        )
+        assert page.status_code == 200 and len(page.json()) <= 2
+        seen.extend(i["instanceId"] for i in page.json())
+        token = page.headers.get("x-ms-continuation-token")
+        if not token:
+            break
+    assert sorted(seen) == ids
+
+    purge = durable_api("instances", host.system_key, instanceIdPrefix=prefix, runtimeStatus="Completed")
+    purged = http.delete(purge)
+    assert (purged.status_code, purged.json()) == (200, {"instancesDeleted": 5})
+    assert http.get(durable_api("instances", host.system_key, instanceIdPrefix=prefix)).json() == []
