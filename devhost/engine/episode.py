@@ -23,6 +23,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
+from azure.durable_functions.models.ReplaySchema import ReplaySchema
+
 from devhost.engine import history as h
 from devhost.engine.history import EventType
 from devhost.engine.model import (
@@ -34,7 +36,9 @@ from devhost.engine.model import (
     split_entity_id,
 )
 
-REPLAY_SCHEMA = 2  # ReplaySchema.V3, the newest the installed SDK knows
+# The newest replay schema the installed SDK knows (V3 with azure-functions-durable 1.7.0).
+# Long timers are not split: the host never sends maximumShortTimerDuration.
+REPLAY_SCHEMA = max(schema.value for schema in ReplaySchema)
 HTTP_ACTIVITY = "BuiltIn::HttpActivity"
 OUT_OF_PROC_MARKER = "$OutOfProcData$:"
 
