@@ -95,6 +95,14 @@ def test_chain_of_three_activities(http: httpx.Client, host: HostHandle) -> None
     assert status["output"] == ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
 
 
+def test_start_without_an_instance_id(http: httpx.Client, host: HostHandle) -> None:
+    response = http.post("/api/orchestrators/hello_chain", headers={"x-functions-key": host.function_key})
+    assert response.status_code == 202, response.text
+    management = response.json()
+    assert management["id"] and management["id"] in management["statusQueryGetUri"]
+    assert poll_finished(http, management["statusQueryGetUri"])["runtimeStatus"] == "Completed"
+
+
 def test_fan_out_of_200_activities(http: httpx.Client, host: HostHandle) -> None:
     management = start_via_durable_api(http, host, "fan_out_fan_in", fresh_id("fan"), 200)
     status = poll_finished(http, management["statusQueryGetUri"])
