@@ -8,7 +8,7 @@ import logging
 import threading
 import uuid
 import warnings
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -517,6 +517,13 @@ def test_query_filters_and_pages_with_a_continuation_token(tmp_path: Path, regis
             assert all(s["input"] is None for s in seen)
             running, _ = await engine.query_instances(InstanceQuery(runtime_status=["Running"]))
             assert [s["instanceId"] for s in running] == ["other-1"]
+            hour = timedelta(hours=1)
+            now = datetime.now(timezone.utc)
+            recent, _ = await engine.query_instances(InstanceQuery(created_from=now - hour,
+                                                                   created_to=now + hour))
+            assert len(recent) == 6
+            future, _ = await engine.query_instances(InstanceQuery(created_from=now + hour))
+            assert future == []
     run(body())
 
 
