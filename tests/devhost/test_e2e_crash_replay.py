@@ -10,6 +10,7 @@ import pytest
 
 from devhost.testing import HostHandle, running_host
 from tests.devhost.test_e2e_support import (
+    shown,
     FEATURES_APP,
     durable_api,
     event_url,
@@ -44,7 +45,7 @@ def start(
     http: httpx.Client, host: HostHandle, name: str, instance_id: str, body: object = None
 ) -> dict[str, str]:
     response = http.post(durable_api(f"orchestrators/{name}/{instance_id}", host.system_key), json=body)
-    assert response.status_code == 202, response.text
+    assert response.status_code == 202, shown(response)
     return response.json()
 
 

@@ -8,7 +8,14 @@ import httpx
 import pytest
 
 from devhost.testing import HostHandle, running_host
-from tests.devhost.test_e2e_support import FEATURES_APP, durable_api, fresh_id, poll_finished, poll_until
+from tests.devhost.test_e2e_support import (
+    FEATURES_APP,
+    durable_api,
+    fresh_id,
+    poll_finished,
+    poll_until,
+    shown,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -35,7 +42,7 @@ def start(
     http: httpx.Client, host: HostHandle, name: str, instance_id: str, body: object = None
 ) -> dict[str, str]:
     response = http.post(durable_api(f"orchestrators/{name}/{instance_id}", host.system_key), json=body)
-    assert response.status_code == 202, response.text
+    assert response.status_code == 202, shown(response)
     return response.json()
 
 

@@ -18,6 +18,7 @@ import pytest
 
 from devhost.testing import HostHandle, running_host
 from tests.devhost.test_e2e_support import (
+    shown,
     FEATURES_APP,
     durable_api,
     event_url,
@@ -58,7 +59,7 @@ def start_via_app(
         headers={"x-functions-key": host.function_key},
         content=json.dumps(body) if body is not None else b"",
     )
-    assert response.status_code == 202, response.text
+    assert response.status_code == 202, shown(response)
     management = response.json()
     assert management["id"] == instance_id
     assert response.headers["Location"] == management["statusQueryGetUri"]
@@ -69,7 +70,7 @@ def start_via_durable_api(
     http: httpx.Client, host: HostHandle, name: str, instance_id: str, body: Any = None
 ) -> dict[str, str]:
     response = http.post(durable_api(f"orchestrators/{name}/{instance_id}", host.system_key), json=body)
-    assert response.status_code == 202, response.text
+    assert response.status_code == 202, shown(response)
     management = response.json()
     assert management["id"] == instance_id
     return management
@@ -97,7 +98,7 @@ def test_chain_of_three_activities(http: httpx.Client, host: HostHandle) -> None
 
 def test_start_without_an_instance_id(http: httpx.Client, host: HostHandle) -> None:
     response = http.post("/api/orchestrators/hello_chain", headers={"x-functions-key": host.function_key})
-    assert response.status_code == 202, response.text
+    assert response.status_code == 202, shown(response)
     management = response.json()
     assert management["id"] and management["id"] in management["statusQueryGetUri"]
     assert poll_finished(http, management["statusQueryGetUri"])["runtimeStatus"] == "Completed"
@@ -222,7 +223,7 @@ def test_terminate(http: httpx.Client, host: HostHandle) -> None:
     management = start_via_app(http, host, "approval", fresh_id("terminate"))
     poll_status(http, management["statusQueryGetUri"], waiting_for_approval)
     response = http.post(reason_url(management, "terminatePostUri", "no longer needed"))
-    assert response.status_code == 202, response.text
+    assert response.status_code == 202, shown(response)
     status = poll_finished(http, management["statusQueryGetUri"])
     assert status["runtimeStatus"] == "Terminated"
     assert status["output"] == "no longer needed"
@@ -333,7 +334,7 @@ def test_wait_for_completion_returns_the_output(http: httpx.Client, host: HostHa
         headers={"x-functions-key": host.function_key},
         content=json.dumps(["Wendy"]),
     )
-    assert response.status_code == 200, response.text
+    assert response.status_code == 200, shown(response)
     assert response.json() == ["Hello Wendy!"]
 
 
@@ -344,7 +345,7 @@ def test_wait_for_completion_falls_back_to_check_status(http: httpx.Client, host
         params={"timeoutMs": "300"},
         headers={"x-functions-key": host.function_key},
     )
-    assert response.status_code == 202, response.text
+    assert response.status_code == 202, shown(response)
     management = response.json()
     assert management["id"] == instance_id
     assert http.post(event_url(management, "Approval"), json="late").status_code == 202

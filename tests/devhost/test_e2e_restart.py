@@ -12,6 +12,7 @@ import pytest
 
 from devhost.testing import running_host
 from tests.devhost.test_e2e_support import (
+    shown,
     FEATURES_APP,
     durable_api,
     event_url,
@@ -39,7 +40,7 @@ def test_sigkill_loses_nothing_committed(tmp_path: Path) -> None:
                 response = http.post(
                     durable_api(f"orchestrators/{name}/{instance_id}", host.system_key), json=body
                 )
-                assert response.status_code == 202, response.text
+                assert response.status_code == 202, shown(response)
                 return response.json()
 
             timer = start("durable_timer", fresh_id("timer"), TIMER_SECONDS)

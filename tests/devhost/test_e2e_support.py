@@ -4,6 +4,7 @@ They talk to a real host the way a client would: start through an HTTP starter o
 API, then follow the check-status URLs the host returned.
 """
 
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -22,6 +23,11 @@ POLL_INTERVAL_SECONDS = 0.05
 Status = dict[str, Any]
 
 
+def shown(response: httpx.Response) -> str:
+    """A response body for an assertion message, with any key in a URL masked."""
+    return f"{response.status_code}: " + re.sub(r"code=[^&\"\s]+", "code=***", response.text)
+
+
 def fresh_id(feature: str) -> str:
     return f"{feature}-{uuid.uuid4().hex}"
 
@@ -33,7 +39,7 @@ def read_status(http: httpx.Client, status_url: str) -> Status | None:
         return None
     # Azure answers 202 while running and 200/400/500 once done; every one carries the status.
     status = response.json()
-    assert "runtimeStatus" in status, f"{response.status_code}: {response.text}"
+    assert "runtimeStatus" in status, shown(response)
     return status
 
 
