@@ -42,7 +42,8 @@ def mixed(context: df.DurableOrchestrationContext):
 @app.activity_trigger(input_name="value")
 async def slow(value: Any) -> Any:
     runs[str(value)] = runs.get(str(value), 0) + 1
-    await asyncio.sleep(0.3)
+    # The string input is the one still running when the engine stops or is killed.
+    await asyncio.sleep(1.5 if isinstance(value, str) else 0.05)
     return value
 
 

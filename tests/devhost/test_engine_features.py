@@ -120,7 +120,8 @@ def approval(context: df.DurableOrchestrationContext):
 
 @app.orchestration_trigger(context_name="context")
 def event_or_timeout(context: df.DurableOrchestrationContext):
-    timer = context.create_timer(context.current_utc_datetime + timedelta(seconds=0.3))
+    timeout = timedelta(seconds=context.get_input())
+    timer = context.create_timer(context.current_utc_datetime + timeout)
     event = context.wait_for_external_event("Go")
     winner = yield context.task_any([event, timer])
     if winner == event:
@@ -305,10 +306,13 @@ def test_timer_fires_then_orchestration_continues(tmp_path: Path, registry) -> N
     async def body() -> None:
         async with running_engine(tmp_path, registry) as engine:
             instance_id = await engine.start_orchestration("timer_then_greet", "0.3")
-            await asyncio.sleep(0.1)
-            assert (await engine.get_status(instance_id))["runtimeStatus"] == "Running"
-            status = await wait_for_status(engine, instance_id)
+            status = await wait_for_status(engine, instance_id, show_history=True)
             assert status["output"] == "Hello after timer"
+            events = {e["EventType"]: e for e in status["historyEvents"]}
+            fire_at = events["TimerCreated"]["FireAt"]
+            assert events["TimerFired"]["FireAt"] == fire_at
+            # The activity after the timer was scheduled no earlier than the timer's time.
+            assert events["TaskCompleted"]["ScheduledTime"] >= fire_at
     run(body())
 
 
@@ -332,9 +336,9 @@ def test_external_events_raised_before_waiting_are_buffered(tmp_path: Path, regi
 def test_task_any_between_event_and_timer(tmp_path: Path, registry) -> None:
     async def body() -> None:
         async with running_engine(tmp_path, registry) as engine:
-            timed_out = await start_and_wait(engine, "event_or_timeout")
+            timed_out = await start_and_wait(engine, "event_or_timeout", 0.2)
             assert timed_out["output"] == "timeout"
-            instance_id = await engine.start_orchestration("event_or_timeout", None)
+            instance_id = await engine.start_orchestration("event_or_timeout", "30")
             await engine.raise_event(instance_id, "Go", json.dumps(7))
             status = await wait_for_status(engine, instance_id)
             assert status["output"] == "event 7"
