@@ -1,5 +1,9 @@
 """The local lane backend: each lane is a dev host process on this machine (SPEC 6, "local").
 
+Under the backend's ROOT: `lanes/` (one directory per lane), `venvs/` (lane environments, see
+local_environments; may live elsewhere), `locks/`, `downloads/` (https packages being fetched)
+and `hostlib/` (the `devhost` package alone, the lane hosts' PYTHONPATH).
+
 One lane = one directory under `ROOT/lanes/<app name>/`:
 
     state.json      what the lane is: port, pid, deployed version and package (no secret)
