@@ -53,7 +53,7 @@ def _wait_for_ping(host: BenchHost) -> None:
         except httpx.TransportError:
             pass
         time.sleep(0.1)
-    raise RuntimeError(f"dev host did not start; its output is in {host.log_path}")
+    raise RuntimeError("dev host did not start (its last output is above)")
 
 
 @contextmanager
@@ -79,6 +79,11 @@ def bench_host() -> Iterator[BenchHost]:
             try:
                 _wait_for_ping(host)
                 yield host
+            except BaseException:
+                # The work dir goes away with the host: show why it failed before it does.
+                tail = log_path.read_text(encoding="utf-8", errors="replace")[-3000:]
+                print(f"--- dev host output (last lines) ---\n{tail}", file=sys.stderr)
+                raise
             finally:
                 process.send_signal(signal.SIGTERM)
                 try:
