@@ -326,6 +326,9 @@ def _error(status: int, code: str, message: str) -> tuple[int, dict[str, str], A
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the SDK's connection pool expects
+    # One write per response and no Nagle delay: otherwise every request waits ~40 ms for an ACK.
+    wbufsize = -1
+    disable_nagle_algorithm = True
     server: _ArmServer
 
     def _serve(self) -> None:
@@ -384,7 +387,9 @@ def serve_fake_arm(cert_dir: Path) -> Iterator[FakeArm]:
     server.socket = context.wrap_socket(server.socket, server_side=True)
     arm = FakeArm(f"https://127.0.0.1:{server.server_address[1]}", ca_path)
     server.arm = arm
-    thread = threading.Thread(target=server.serve_forever, name="fake-arm", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-arm", daemon=True
+    )
     thread.start()
     try:
         yield arm

@@ -1,0 +1,393 @@
+"""The Azure backend against a local HTTPS fake ARM, through the real azure-mgmt-web client."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import pytest
+
+from provisioning.azure import AzureLaneBackend
+from provisioning.azure_config import AzureConfig, TrackingStore
+from provisioning.azure_resources import app_name
+from provisioning.base import AppRef, LaneSpec, Package
+from router.errors import (
+    AppLimitReached,
+    AppNameTaken,
+    PackageError,
+    ProvisioningError,
+    ProvisioningForbidden,
+    TransientProvisioningError,
+)
+from tests.fakes.arm import API_VERSION, FAKE_TOKEN, FakeArm, StaticTokenCredential
+from tests.fakes.arm import fake_arm  # noqa: F401 - the fixture
+
+T = TypeVar("T")
+
+PLAN_ID = "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.Web/serverfarms/lanes"
+PACKAGE = Package("https://packages.example.net/app-1.2.0.zip?sv=2024&sig=sas-secret", "ab" * 32)
+
+
+def make_config(arm: FakeArm, **overrides: Any) -> AzureConfig:
+    fields: dict[str, Any] = dict(
+        subscription_id="sub",
+        resource_group="rg",
+        location="westeurope",
+        plan_id=PLAN_ID,
+        # A fresh prefix per test, so app names never repeat between tests.
+        app_prefix=f"t{uuid.uuid4().hex[:8]}",
+        base_url=arm.base_url,
+        polling_interval=0.01,
+        retry_backoff_factor=0.01,
+    )
+    fields.update(overrides)
+    return AzureConfig(**fields)
+
+
+def run(arm: FakeArm, scenario: Callable[[AzureLaneBackend], Awaitable[T]], **overrides: Any) -> T:
+    """Run `scenario` with a backend on the fake, then close the backend."""
+
+    async def main() -> T:
+        backend = AzureLaneBackend(
+            make_config(arm, **overrides), StaticTokenCredential(), connection_verify=str(arm.ca_path)
+        )
+        try:
+            return await scenario(backend)
+        finally:
+            await backend.aclose()
+
+    return asyncio.run(main())
+
+
+def lane_spec(lane: str = "1.2", version: str = "1.2.0") -> LaneSpec:
+    return LaneSpec(lane=lane, version=version, task_hub=f"Lane{lane.replace('.', 'v')}")
+
+
+async def full_path(backend: AzureLaneBackend) -> tuple[AppRef, str]:
+    lane = lane_spec()
+    app = await backend.create_app(lane)
+    await backend.configure_app(lane, app)
+    await backend.deploy_package(lane, app, PACKAGE)
+    key = await backend.read_system_key(app)
+    await backend.delete_app(app)
+    return app, key
+
+
+def test_full_path_sends_exactly_these_requests(fake_arm: FakeArm) -> None:
+    app, key = run(fake_arm, full_path)
+
+    assert fake_arm.calls() == [
+        ("GET", "site"),  # create: is it there already?
+        ("PUT", "site"),  # no: create it (202, long-running)
+        ("GET", "operation"),  # InProgress
+        ("GET", "operation"),  # Succeeded
+        ("GET", "site"),  # the final state of the PUT
+        ("POST", "site/config/appsettings/list"),  # configure: read, merge,
+        ("PUT", "site/config/appsettings"),  # write
+        ("POST", "site/config/appsettings/list"),  # deploy: read, merge,
+        ("PUT", "site/config/appsettings"),  # write WEBSITE_RUN_FROM_PACKAGE
+        ("POST", "site/syncfunctiontriggers"),
+        ("POST", "site/host/default/listkeys"),
+        ("GET", "site"),  # delete: only an app this router manages
+        ("DELETE", "site"),
+    ]
+    assert all(r.api_version == API_VERSION for r in fake_arm.requests)
+    assert all(app.name in r.path for r in fake_arm.requests if r.tail != "operation")
+
+    put_site = fake_arm.requests[1].body
+    assert put_site["kind"] == "functionapp,linux"
+    assert put_site["location"] == "westeurope"
+    assert put_site["tags"] == {"managed-by": "durable-app-router", "lane": "1.2", "version": "1.2.0"}
+    assert put_site["properties"]["serverFarmId"] == PLAN_ID
+    assert put_site["properties"]["httpsOnly"] is True
+    assert put_site["properties"]["reserved"] is True
+    assert put_site["properties"]["siteConfig"]["linuxFxVersion"] == "Python|3.11"
+
+    configured = fake_arm.requests[6].body["properties"]
+    assert configured == {
+        "FUNCTIONS_WORKER_RUNTIME": "python",
+        "FUNCTIONS_EXTENSION_VERSION": "~4",
+        "AzureFunctionsJobHost__extensions__durableTask__hubName": "Lane1v2",
+    }
+    deployed = fake_arm.requests[8].body["properties"]
+    assert deployed == {**configured, "WEBSITE_RUN_FROM_PACKAGE": PACKAGE.url}
+
+    # Only the app goes: the shared plan stays even when this was its last app.
+    assert fake_arm.requests[-1].query["deleteEmptyServerFarm"] == "false"
+    assert fake_arm.sites == {}
+    assert app.base_url == f"https://{app.name}.azurewebsites.net"
+    assert app.resource_id.endswith(f"/providers/Microsoft.Web/sites/{app.name}")
+    assert key and key != FAKE_TOKEN
+
+
+def test_every_operation_twice_converges_without_duplicates(fake_arm: FakeArm) -> None:
+    lane = lane_spec()
+
+    async def twice(backend: AzureLaneBackend) -> tuple[AppRef, AppRef, str, str]:
+        first = await backend.create_app(lane)
+        second = await backend.create_app(lane)
+        for _ in range(2):
+            await backend.configure_app(lane, first)
+            await backend.deploy_package(lane, first, PACKAGE)
+        key_1 = await backend.read_system_key(first)
+        key_2 = await backend.read_system_key(first)
+        return first, second, key_1, key_2
+
+    first, second, key_1, key_2 = run(fake_arm, twice)
+
+    assert first == second
+    assert key_1 == key_2
+    assert list(fake_arm.sites) == [first.name]
+    writes = [call for call in fake_arm.calls() if call[0] in ("PUT", "DELETE")]
+    # One site PUT, one settings write by configure, one by deploy; repeats write nothing.
+    assert writes == [("PUT", "site"), ("PUT", "site/config/appsettings"), ("PUT", "site/config/appsettings")]
+    assert fake_arm.app_settings[first.name]["WEBSITE_RUN_FROM_PACKAGE"] == PACKAGE.url
+
+
+def test_delete_twice_and_find_after_delete(fake_arm: FakeArm) -> None:
+    async def scenario(backend: AzureLaneBackend) -> tuple[AppRef | None, AppRef | None]:
+        app = await backend.create_app(lane_spec())
+        found = await backend.find_app("1.2")
+        await backend.delete_app(app)
+        await backend.delete_app(app)
+        return found, await backend.find_app("1.2")
+
+    found, after = run(fake_arm, scenario)
+
+    assert found is not None and after is None
+    assert [call for call in fake_arm.calls() if call[0] == "DELETE"] == [("DELETE", "site")]
+
+
+def test_configure_merges_and_keeps_the_deployed_package(fake_arm: FakeArm) -> None:
+    lane = lane_spec()
+    store = TrackingStore("SharedTracking", name_prefix="Router", account_name="sharedstore")
+
+    async def scenario(backend: AzureLaneBackend) -> str:
+        app = await backend.create_app(lane)
+        await backend.configure_app(lane, app)
+        await backend.deploy_package(lane, app, PACKAGE)
+        fake_arm.app_settings[app.name]["OPERATOR_SETTING"] = "kept"
+        return app.name
+
+    prefix = make_config(fake_arm).app_prefix
+    name = run(fake_arm, scenario, app_prefix=prefix)
+
+    async def reconfigure(backend: AzureLaneBackend) -> None:
+        app = await backend.find_app("1.2")
+        assert app is not None and app.name == name
+        await backend.configure_app(lane, app)
+
+    run(fake_arm, reconfigure, app_prefix=prefix, lane_storage_account="lanestore", tracking_store=store)
+
+    settings = fake_arm.app_settings[name]
+    assert settings["WEBSITE_RUN_FROM_PACKAGE"] == PACKAGE.url
+    assert settings["OPERATOR_SETTING"] == "kept"
+    assert settings["AzureWebJobsStorage__accountName"] == "lanestore"
+    provider = "AzureFunctionsJobHost__extensions__durableTask__storageProvider__"
+    assert settings[provider + "trackingStoreConnectionStringName"] == "SharedTracking"
+    assert settings[provider + "trackingStoreNamePrefix"] == "Router"
+    assert settings["SharedTracking__accountName"] == "sharedstore"
+
+
+def test_retry_after_is_honoured(fake_arm: FakeArm) -> None:
+    fake_arm.fail("PUT", r"/sites/[^/]+$", 429, retry_after=1)
+    fake_arm.fail("POST", r"/listkeys$", 429, retry_after=1)
+
+    run(fake_arm, full_path)
+
+    for method, tail in (("PUT", "site"), ("POST", "site/host/default/listkeys")):
+        attempts = [r for r in fake_arm.requests if (r.method, r.tail) == (method, tail)]
+        assert [r.status for r in attempts] == [429, 200 if method == "POST" else 202]
+        # azure-core waited for Retry-After, not for its own (here tiny) backoff.
+        assert attempts[1].at - attempts[0].at >= 0.95
+
+
+@pytest.mark.parametrize(
+    ("method", "pattern", "statuses"),
+    [
+        ("GET", r"/sites/[^/]+$", [500, 503]),
+        ("PUT", r"/sites/[^/]+$", [502]),
+        ("PUT", r"/appsettings$", [503, 504]),
+        ("POST", r"/appsettings/list$", [500]),
+        ("POST", r"/syncfunctiontriggers$", [502, 429]),  # azure-core alone retries neither on POST
+        ("POST", r"/listkeys$", [503]),
+        ("DELETE", r"/sites/[^/]+$", [500]),
+    ],
+)
+def test_server_errors_are_retried_until_success(
+    fake_arm: FakeArm, method: str, pattern: str, statuses: list[int]
+) -> None:
+    for status in statuses:
+        fake_arm.fail(method, pattern, status)
+
+    app, key = run(fake_arm, full_path)
+
+    failed = [r.status for r in fake_arm.requests if r.status in (429, 500, 502, 503, 504)]
+    assert failed == statuses
+    assert key and fake_arm.sites == {}
+
+
+def test_retries_give_up_as_a_transient_error(fake_arm: FakeArm) -> None:
+    fake_arm.fail("PUT", r"/sites/[^/]+$", 503, times=10, message="The service is unavailable.")
+
+    with pytest.raises(TransientProvisioningError) as caught:
+        run(fake_arm, full_path, retry_total=2)
+
+    assert "503" in caught.value.message and "unavailable" in caught.value.message
+    assert [r.status for r in fake_arm.requests if r.method == "PUT"] == [503, 503, 503]
+
+
+def test_create_reported_failed_that_in_fact_succeeded_is_used(fake_arm: FakeArm) -> None:
+    fake_arm.lro_outcome = "Failed"
+
+    app, key = run(fake_arm, full_path)
+
+    assert ("GET", "operation") in fake_arm.calls()
+    assert [call for call in fake_arm.calls() if call == ("PUT", "site")] == [("PUT", "site")]
+    assert key
+
+
+def test_create_answered_500_after_creating_is_retried_into_the_same_app(fake_arm: FakeArm) -> None:
+    fake_arm.lro_mode = "sync"
+    fake_arm.fail("PUT", r"/sites/[^/]+$", 500, apply_first=True)
+
+    async def create(backend: AzureLaneBackend) -> AppRef:
+        return await backend.create_app(lane_spec())
+
+    app = run(fake_arm, create)
+
+    assert [r.status for r in fake_arm.requests if r.method == "PUT"] == [500, 200]
+    assert list(fake_arm.sites) == [app.name]
+
+
+def test_slow_replies_and_long_operations_are_waited_for(fake_arm: FakeArm) -> None:
+    fake_arm.lro_polls = 4
+    fake_arm.slow("GET", r"/sites/[^/]+$", 0.3, times=2)
+
+    app, key = run(fake_arm, full_path)
+
+    assert fake_arm.calls().count(("GET", "operation")) == 5
+    assert key
+
+
+def _create(backend: AzureLaneBackend) -> Awaitable[AppRef]:
+    return backend.create_app(lane_spec())
+
+
+@pytest.mark.parametrize(
+    ("arrange", "error", "names"),
+    [
+        pytest.param(
+            lambda arm, name: arm.taken_names.add(name), AppNameTaken, ["already exists"], id="name-taken-elsewhere"
+        ),
+        pytest.param(
+            lambda arm, name: arm.add_site(name, tags={"owner": "someone"}),
+            AppNameTaken,
+            ["not this router's app for lane 1.2", "ROUTER_APP_PREFIX"],
+            id="name-taken-in-resource-group",
+        ),
+        pytest.param(
+            lambda arm, name: setattr(arm, "max_sites", 0),
+            AppLimitReached,
+            ["cannot hold another app", "maximum number of sites"],
+            id="app-limit",
+        ),
+        pytest.param(
+            lambda arm, name: arm.fail(
+                "GET", r"/sites/", 403, code="AuthorizationFailed",
+                message="The client does not have authorization to perform action 'Microsoft.Web/sites/read'.",
+            ),
+            ProvisioningForbidden,
+            ["permission", "AuthorizationFailed", "Microsoft.Web/sites/read"],
+            id="forbidden",
+        ),
+        pytest.param(
+            lambda arm, name: arm.fail(
+                "PUT", r"/sites/[^/]+$", 400, code="BadRequest", message="The parameter serverFarmId is invalid."
+            ),
+            ProvisioningError,
+            ["HTTP 400", "serverFarmId is invalid"],
+            id="bad-request",
+        ),
+        pytest.param(
+            lambda arm, name: arm.fail(
+                "PUT", r"/sites/[^/]+$", 409, message="No available instances to satisfy this request. Please retry later."
+            ),
+            TransientProvisioningError,
+            ["retry later"],
+            id="no-capacity",
+        ),
+    ],
+)
+def test_client_errors_end_in_clear_router_errors(
+    fake_arm: FakeArm, arrange: Callable[[FakeArm, str], Any], error: type[ProvisioningError], names: list[str]
+) -> None:
+    config = make_config(fake_arm)
+    arrange(fake_arm, app_name(config, "1.2"))
+
+    with pytest.raises(error) as caught:
+        run(fake_arm, _create, app_prefix=config.app_prefix)
+
+    assert type(caught.value) is error
+    assert app_name(config, "1.2") in caught.value.message
+    for text in names:
+        assert text in caught.value.message
+    assert FAKE_TOKEN not in caught.value.message
+    # No SDK exception (which holds the request and response) travels with the router error.
+    assert caught.value.__cause__ is None
+    assert caught.value.__context__ is None or caught.value.__suppress_context__
+
+
+def test_forbidden_settings_write_names_the_operation(fake_arm: FakeArm) -> None:
+    fake_arm.fail("PUT", r"/appsettings$", 403, code="AuthorizationFailed", message="No write permission.")
+
+    with pytest.raises(ProvisioningForbidden) as caught:
+        run(fake_arm, full_path)
+
+    assert caught.value.message.startswith("configure of app")
+    assert caught.value.body()["operation"] == "configure"
+
+
+def test_deploy_refuses_a_location_the_app_cannot_fetch(fake_arm: FakeArm) -> None:
+    async def scenario(backend: AzureLaneBackend) -> None:
+        app = AppRef(name="x", base_url="https://x.azurewebsites.net")
+        await backend.deploy_package(lane_spec(), app, Package("/tmp/app.zip"))
+
+    with pytest.raises(PackageError, match="https URL"):
+        run(fake_arm, scenario)
+    assert fake_arm.requests == []
+
+
+def test_health_reports_a_stopped_or_missing_app(fake_arm: FakeArm) -> None:
+    async def scenario(backend: AzureLaneBackend) -> list[tuple[bool, str]]:
+        app = await backend.create_app(lane_spec())
+        healthy = await backend.check_health(app)
+        fake_arm.set_state(app.name, "Stopped")
+        stopped = await backend.check_health(app)
+        fake_arm.set_state(app.name, "Running")
+        del fake_arm.host_keys[app.name]["systemKeys"]["durabletask_extension"]
+        keyless = await backend.check_health(app)
+        await backend.delete_app(app)
+        gone = await backend.check_health(app)
+        return [(h.healthy, h.detail) for h in (healthy, stopped, keyless, gone)]
+
+    healthy, stopped, keyless, gone = run(fake_arm, scenario)
+
+    assert healthy[0] is True
+    assert stopped == (False, stopped[1]) and "Stopped" in stopped[1]
+    assert keyless[0] is False and "durabletask_extension" in keyless[1]
+    assert gone[0] is False and "does not exist" in gone[1]
+
+
+def test_delete_refuses_an_app_the_router_does_not_manage(fake_arm: FakeArm) -> None:
+    fake_arm.add_site("someone-elses-app", tags={"owner": "finance"})
+
+    async def scenario(backend: AzureLaneBackend) -> None:
+        await backend.delete_app(AppRef(name="someone-elses-app", base_url="https://x"))
+
+    with pytest.raises(ProvisioningError, match="not tagged managed-by=durable-app-router"):
+        run(fake_arm, scenario)
+    assert "someone-elses-app" in fake_arm.sites
+    assert ("DELETE", "site") not in fake_arm.calls()
