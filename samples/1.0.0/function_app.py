@@ -17,6 +17,7 @@ import azure.functions as func
 APP_VERSION = "1.0.0"
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
+SHIPPED_ORDERS = df.EntityId("shipped_orders", "all")
 
 
 @app.orchestration_trigger(context_name="context")
@@ -31,6 +32,9 @@ def process_order(context: df.DurableOrchestrationContext) -> Generator[Any, Any
     pickup_at = context.current_utc_datetime + timedelta(seconds=float(order.get("wait_seconds", 5)))
     yield context.create_timer(pickup_at)
     shipment = yield context.call_activity("ship_order", order_id)
+    # Entities live forever (their instance "@shipped_orders@all" stays Running): a lane must
+    # drain and be deleted all the same.
+    context.signal_entity(SHIPPED_ORDERS, "add", 1)
     context.set_custom_status({"step": "done", "order_id": order_id})
     return {
         "order_id": order_id,
@@ -48,6 +52,15 @@ def reserve_stock(request: dict) -> str:
 @app.activity_trigger(input_name="order_id")
 def ship_order(order_id: str) -> str:
     return f"order {order_id} shipped"
+
+
+@app.entity_trigger(context_name="context")
+def shipped_orders(context: df.DurableEntityContext) -> None:
+    count = context.get_state(lambda: 0)
+    if context.operation_name == "add":
+        count += context.get_input() or 1
+        context.set_state(count)
+    context.set_result(count)
 
 
 @app.route(route="version", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

@@ -101,6 +101,9 @@ def test_new_requests_follow_their_version(router):
     assert router.wait_instance(on_new["statusQueryGetUri"])["output"]["app_version"] == "1.1.0"
     assert router.wait_instance(no_header["statusQueryGetUri"])["output"]["app_version"] == "1.1.0"
     assert router.wait_instance(old_client["statusQueryGetUri"])["output"]["app_version"] == "1.0.1"
+    # The sample's entity is an instance that never completes; it must not hold the lane.
+    running = router.admin_get("/api/instances", lane="1.0", runtimeStatus="Running").json()["instances"]
+    assert "@shipped_orders@all" in {i["instanceId"] for i in running}
 
 
 def test_lane_1_0_is_deleted_only_after_its_last_instance_completes(router):
