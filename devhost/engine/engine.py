@@ -81,6 +81,16 @@ class DurableEngine:
         self._log = self.options.logger
         self._random = random.Random(self.options.faults.seed)
         self._store: Store | None = None
+        self._reset_memory()
+        self._wake: asyncio.Event | None = None
+        self._timer_wake: asyncio.Event | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._semaphore: asyncio.Semaphore | None = None
+        self._http: httpx.AsyncClient | None = None
+        self._running = False
+
+    def _reset_memory(self) -> None:
+        """In-memory state is only a view of the store: a (re)start rebuilds it from there."""
         self._cache: dict[str, Instance] = {}  # running instances, with their history
         self._entity_cache: dict[str, tuple[bool, str | None, float]] = {}
         self._pending: dict[str, list[Message]] = {}
@@ -95,17 +105,12 @@ class DurableEngine:
         self._timers: list[tuple[float, int, Message]] = []
         self._timer_order = itertools.count()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._wake: asyncio.Event | None = None
-        self._timer_wake: asyncio.Event | None = None
-        self._executor: ThreadPoolExecutor | None = None
-        self._semaphore: asyncio.Semaphore | None = None
-        self._http: httpx.AsyncClient | None = None
-        self._running = False
 
     # --- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Open the store, resume what was in flight and start the workers."""
+        self._reset_memory()
         self._store = Store(self.data_dir / DATABASE_FILE)
         self._wake = asyncio.Event()
         self._timer_wake = asyncio.Event()

@@ -214,3 +214,23 @@ def test_fault_options_are_read_from_the_environment() -> None:
             assert name in str(exc)
         else:
             raise AssertionError(f"{name}={value} was accepted")
+
+
+def test_the_same_engine_object_can_stop_and_start_again(tmp_path: Path) -> None:
+    from devhost.engine import DurableEngine
+
+    async def body() -> dict[str, Any]:
+        engine = DurableEngine(tmp_path, "TestHubName", registry_from_app(app))
+        await engine.start()
+        instance_id = await engine.start_orchestration("mixed", json.dumps("payload"))
+        await wait_for_status(engine, instance_id, ("Running",))
+        await engine.stop()
+        await engine.start()
+        try:
+            await engine.raise_event(instance_id, "go", json.dumps("went"))
+            return await wait_for_status(engine, instance_id)
+        finally:
+            await engine.stop()
+
+    status = run(body())
+    assert (status["runtimeStatus"], status["output"]) == ("Completed", EXPECTED_MIXED)
