@@ -14,8 +14,8 @@ import azure.durable_functions as df
 
 from provisioning.base import AppRef, LaneSpec, Package
 from router import runtime
-from router.errors import Conflict
 from router.durable_inputs import LaneCommand, LifecycleInput, lifecycle_instance_id
+from router.errors import Conflict
 from router.orchestrators import LANE_RESULT_EVENT, RELEASE_EVENT, WAKE_EVENT
 
 bp = df.Blueprint()

@@ -24,10 +24,14 @@ def _register_release(vmap: VersionMap, args: Args, max_lanes: int) -> tuple[Ver
     return vmap, asdict(outcome)
 
 
-def _lane_op(operation: Callable[..., VersionMap], *names: str) -> Callable[[VersionMap, Args, int], tuple[VersionMap, Any]]:
+def _lane_op(
+    operation: Callable[..., VersionMap], *names: str, quota: bool = False
+) -> Callable[[VersionMap, Args, int], tuple[VersionMap, Any]]:
+    """An operation on one lane: its JSON arguments `names` become keyword arguments."""
+
     def apply(vmap: VersionMap, args: Args, max_lanes: int) -> tuple[VersionMap, Any]:
         kwargs = {name: args[name] for name in names}
-        if "max_lanes" in operation.__code__.co_varnames:
+        if quota:
             kwargs["max_lanes"] = max_lanes
         new_map = operation(vmap, args["lane"], at=args["at"], **kwargs)
         return new_map, vm.lane_to_dict(new_map.lanes[args["lane"]])
@@ -43,7 +47,7 @@ OPERATIONS: dict[str, Callable[[VersionMap, Args, int], tuple[VersionMap, Any]]]
     "get": _get,
     "register_release": _register_release,
     "start_lazy_lane": _lane_op(vm.start_lazy_lane),
-    "reserve_lane": _lane_op(vm.reserve_lane),
+    "reserve_lane": _lane_op(vm.reserve_lane, quota=True),
     "record_app": _lane_op(vm.record_app, "app_name", "app_url"),
     "activate": _lane_op(vm.activate, "version"),
     "deploy_patch": _lane_op(vm.deploy_patch, "version"),
