@@ -10,6 +10,7 @@ database is ever ahead of it, and a kill at any moment loses nothing committed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import heapq
 import itertools
 import random
@@ -121,15 +122,15 @@ class DurableEngine:
         self._http = httpx.AsyncClient(timeout=100.0)
         self._running = True
         now = time.time()
-        for row in self._store.inbox_rows():
-            message = Message.from_row(*row)
+        for inbox_row in self._store.inbox_rows():
+            message = Message.from_row(*inbox_row)
             if message.visible_at > now:
                 self._arm_timer(message)
             else:
                 self._deliver(message)
-        for row in self._store.work_rows():
+        for work_row in self._store.work_rows():
             # at-least-once: activities that never reported back run again
-            self._open_and_dispatch(WorkItem.from_row(*row))
+            self._open_and_dispatch(WorkItem.from_row(*work_row))
         for row_id, target, body in self._store.entity_inbox_rows():
             self._queue_entity_op(row_id, EntityOp.from_body(body))
         self._spawn(self._pump())
@@ -380,7 +381,7 @@ class DurableEngine:
             item = WorkItem(self._require_store().new_id("work"), inst.instance_id,
                             inst.execution_id, work.task_id, work.name, work.input, work.kind)
             batch.work.append((item.work_id, item.instance_id, item.execution_id, item.body()))
-            effects.append(lambda item=item: self._open_and_dispatch(item))
+            effects.append(functools.partial(self._open_and_dispatch, item))
         for child in outcome.children:
             self._stage_child(inst, child, batch, effects)
         for message in outcome.messages:
@@ -686,9 +687,7 @@ class DurableEngine:
         rows = store.instance_rows(clauses, params)
         show_input = query.show_input
         result: list[tuple[float, str, Callable[[], dict[str, Any]]]] = [
-            (row[7], row[0],
-             lambda row=row: instance_status(Instance.from_row(row), show_input=show_input))
-            for row in rows
+            (row[7], row[0], functools.partial(_status_of_row, row, show_input)) for row in rows
         ]
         if entities and (not statuses or "Running" in statuses):
             for target, _, created, updated in store.entity_rows():
@@ -698,10 +697,14 @@ class DurableEngine:
                     continue
                 if query.created_to is not None and created > _epoch(query.created_to):
                     continue
-                result.append((created, target, lambda t=target, c=created, u=updated:
-                               entity_status(t, c, u)))
+                result.append((created, target,
+                               functools.partial(entity_status, target, created, updated)))
             result.sort(key=lambda item: (item[0], item[1]))
         return result
+
+
+def _status_of_row(row: tuple[Any, ...], show_input: bool) -> dict[str, Any]:
+    return instance_status(Instance.from_row(row), show_input=show_input)
 
 
 def _epoch(moment: datetime) -> float:

@@ -389,7 +389,7 @@ def _send_to_entity(action: dict[str, Any], task_id: int, signal: bool, inst: In
                     out: Outcome, at: datetime) -> None:
     name, key = split_entity_id(action["instanceId"])
     target = f"@{name}@{key}"
-    operation = action.get("operation")
+    operation = str(action.get("operation") or "")
     # A stable request id: a retried episode sends the same request.
     request_id = str(uuid.uuid5(uuid.NAMESPACE_URL,
                                 f"{inst.instance_id}/{inst.execution_id}/{task_id}"))
