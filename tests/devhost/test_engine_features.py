@@ -219,6 +219,18 @@ def use_counter(context: df.DurableOrchestrationContext):
     return [after_add, error, current]
 
 
+replay_flags: dict[str, list[bool]] = {}
+
+
+@app.orchestration_trigger(context_name="context")
+def records_replaying(context: df.DurableOrchestrationContext):
+    yield context.call_activity("greet", "one")
+    # Runs new in the second episode, replayed in the third.
+    replay_flags.setdefault(context.instance_id, []).append(context.is_replaying)
+    yield context.call_activity("greet", "two")
+    return "done"
+
+
 @app.orchestration_trigger(context_name="context")
 def wait_forever(context: df.DurableOrchestrationContext):
     return (yield context.wait_for_external_event("never"))
@@ -248,6 +260,16 @@ def test_chain_returns_activity_results_and_input(tmp_path: Path, registry) -> N
             assert status["output"] == ["Hello Tokyo", "Hello Seattle", {"a": 1}]
             assert status["input"] == {"a": 1}
     run(body())
+
+
+def test_is_replaying_is_true_only_for_earlier_episodes(tmp_path: Path, registry) -> None:
+    async def body() -> str:
+        async with running_engine(tmp_path, registry) as engine:
+            instance_id = await engine.start_orchestration("records_replaying", None)
+            assert (await wait_for_status(engine, instance_id))["output"] == "done"
+            return instance_id
+
+    assert replay_flags[run(body())] == [False, True]
 
 
 def test_fan_out_fan_in_runs_async_activities(tmp_path: Path, registry) -> None:
