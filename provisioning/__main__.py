@@ -9,6 +9,7 @@ placeholders and listed under "placeholders".
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -16,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from provisioning.azure_config import AzureConfig, TrackingStore
+from provisioning.azure_config import AzureConfig, azure_config_from_settings
 from provisioning.azure_resources import RUN_FROM_PACKAGE, app_name, lane_app_settings, site_envelope
 from provisioning.base import LaneSpec
 from router.errors import BadVersion, SettingsError
@@ -46,19 +47,14 @@ def plan_config(env: Mapping[str, str]) -> tuple[AzureConfig, list[str]]:
     }
     missing = [name for name, value in given.items() if not value]
     value = {name: given[name] or _PLACEHOLDERS[name] for name in given}
-    store = settings.tracking_store
-    config = AzureConfig(
-        subscription_id=value["ROUTER_SUBSCRIPTION_ID"],
-        resource_group=value["ROUTER_RESOURCE_GROUP"],
-        location=value["ROUTER_LOCATION"],
-        plan_id=value["ROUTER_PLAN_ID"],
-        app_prefix=settings.app_prefix,
-        lane_storage_account=settings.lane_storage_account,
-        tracking_store=(
-            TrackingStore(store.connection_string_name, store.name_prefix)
-            if store.connection_string_name
-            else None
-        ),
+    config = azure_config_from_settings(
+        dataclasses.replace(
+            settings,
+            subscription_id=value["ROUTER_SUBSCRIPTION_ID"],
+            resource_group=value["ROUTER_RESOURCE_GROUP"],
+            location=value["ROUTER_LOCATION"],
+            plan_id=value["ROUTER_PLAN_ID"],
+        )
     )
     return config, missing
 

@@ -19,7 +19,7 @@ from azure.core.pipeline.policies import AsyncRetryPolicy
 from azure.mgmt.web.aio import WebSiteManagementClient
 
 from provisioning.azure_config import AzureConfig
-from provisioning.azure_errors import translate
+from provisioning.azure_errors import arm_error, translate
 from provisioning.azure_resources import (
     RUN_FROM_PACKAGE,
     TAG_MANAGED_BY,
@@ -85,6 +85,7 @@ class AzureLaneBackend:
                 retry_backoff_max=config.retry_backoff_max,
             ),
             connection_verify=connection_verify,
+            read_timeout=config.read_timeout,
             # Never log bodies: the host keys answer carries the durable system key.
             logging_enable=False,
         )
@@ -110,7 +111,10 @@ class AzureLaneBackend:
                 log.warning("create of app %s reported %s but the app exists; using it",
                             name, type(err).__name__)
                 return self._app_ref(recovered, name)
-            raise translate(err, "create", name) from None
+            error = translate(err, "create", name)
+            if isinstance(error, AppNameTaken) and isinstance(err, HttpResponseError):
+                error = await self._explain_conflict(name, err, error)
+            raise error from None
         log.info("created app %s for lane %s", name, lane.lane)
         return self._app_ref(site, name)
 
@@ -210,6 +214,30 @@ class AzureLaneBackend:
             return await self._sites.get(self._config.resource_group, name)
         except AzureError:
             return None
+
+    async def _explain_conflict(
+        self, name: str, err: HttpResponseError, conflict: AppNameTaken
+    ) -> ProvisioningError:
+        """A 409 on create: ask ARM whether the name is really taken, to say why it failed."""
+        try:
+            answer = await self._client.check_name_availability(
+                {"name": name, "type": "Microsoft.Web/sites"}
+            )
+        except AzureError:
+            return conflict  # the 409 itself is the best explanation we have
+        if answer.name_available:
+            code, message = arm_error(err)
+            return ProvisioningError(
+                f"create of app {name!r} met a conflict although the name is free "
+                f"(HTTP 409 {code}: {message})",
+                app=name,
+            )
+        return AppNameTaken(
+            f"the app name {name!r} is already used by another app, possibly in another "
+            f"subscription ({answer.get('reason') or 'AlreadyExists'}: {answer.message or 'taken'}); "
+            "change ROUTER_APP_PREFIX",
+            app=name,
+        )
 
     async def _merge_settings(self, name: str, wanted: Mapping[str, str], operation: str) -> bool:
         """Write `wanted` over the app's settings unless they already hold it; True if written."""

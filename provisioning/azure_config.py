@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from provisioning.naming import DEFAULT_APP_PREFIX
+from router.settings import Settings
 
 ARM_ENDPOINT = "https://management.azure.com"
 
@@ -43,8 +44,28 @@ class AzureConfig:
     retry_total: int = 6
     retry_backoff_factor: float = 0.8
     retry_backoff_max: int = 60
+    # Seconds to wait for ARM's answer before the attempt counts as failed (and is retried).
+    read_timeout: float = 120.0
 
     @property
     def scope(self) -> str:
         """What makes app names differ between two routers using the same prefix."""
         return f"{self.subscription_id}/{self.resource_group}"
+
+
+def azure_config_from_settings(settings: Settings) -> AzureConfig:
+    """The Azure backend's config from the router's settings (validated there)."""
+    store = settings.tracking_store
+    return AzureConfig(
+        subscription_id=settings.subscription_id,
+        resource_group=settings.resource_group,
+        location=settings.location,
+        plan_id=settings.plan_id,
+        app_prefix=settings.app_prefix,
+        lane_storage_account=settings.lane_storage_account,
+        tracking_store=(
+            TrackingStore(store.connection_string_name, store.name_prefix)
+            if store.connection_string_name
+            else None
+        ),
+    )

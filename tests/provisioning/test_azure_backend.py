@@ -272,6 +272,15 @@ def test_slow_replies_and_long_operations_are_waited_for(fake_arm: FakeArm) -> N
     assert key
 
 
+def test_a_reply_slower_than_the_read_timeout_is_retried(fake_arm: FakeArm) -> None:
+    fake_arm.slow("POST", r"/listkeys$", 3.0)
+
+    app, key = run(fake_arm, full_path, read_timeout=0.5)
+
+    assert fake_arm.calls().count(("POST", "site/host/default/listkeys")) == 2
+    assert key
+
+
 def _create(backend: AzureLaneBackend) -> Awaitable[AppRef]:
     return backend.create_app(lane_spec())
 
@@ -280,7 +289,18 @@ def _create(backend: AzureLaneBackend) -> Awaitable[AppRef]:
     ("arrange", "error", "names"),
     [
         pytest.param(
-            lambda arm, name: arm.taken_names.add(name), AppNameTaken, ["already exists"], id="name-taken-elsewhere"
+            lambda arm, name: arm.taken_names.add(name),
+            AppNameTaken,
+            ["already used by another app", "AlreadyExists"],
+            id="name-taken-elsewhere",
+        ),
+        pytest.param(
+            lambda arm, name: arm.fail(
+                "PUT", r"/sites/[^/]+$", 409, message="Another operation is in progress on this site."
+            ),
+            ProvisioningError,
+            ["although the name is free", "Another operation is in progress"],
+            id="conflict-with-free-name",
         ),
         pytest.param(
             lambda arm, name: arm.add_site(name, tags={"owner": "someone"}),
@@ -338,6 +358,18 @@ def test_client_errors_end_in_clear_router_errors(
     # No SDK exception (which holds the request and response) travels with the router error.
     assert caught.value.__cause__ is None
     assert caught.value.__context__ is None or caught.value.__suppress_context__
+
+
+def test_a_conflict_on_create_asks_arm_whether_the_name_is_taken(fake_arm: FakeArm) -> None:
+    config = make_config(fake_arm)
+    fake_arm.taken_names.add(app_name(config, "1.2"))
+
+    with pytest.raises(AppNameTaken):
+        run(fake_arm, _create, app_prefix=config.app_prefix)
+
+    check = fake_arm.requests[-1]
+    assert (check.method, check.path) == ("POST", "/subscriptions/sub/providers/Microsoft.Web/checknameavailability")
+    assert check.body == {"name": app_name(config, "1.2"), "type": "Microsoft.Web/sites"}
 
 
 def test_forbidden_settings_write_names_the_operation(fake_arm: FakeArm) -> None:
