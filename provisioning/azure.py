@@ -20,6 +20,7 @@ from azure.mgmt.web.aio import WebSiteManagementClient
 
 from provisioning.azure_config import AzureConfig
 from provisioning.azure_errors import arm_error, translate
+from provisioning.azure_package import shown_location, verify_package_sha256
 from provisioning.azure_resources import (
     RUN_FROM_PACKAGE,
     TAG_MANAGED_BY,
@@ -67,6 +68,7 @@ class AzureLaneBackend:
         connection_verify: bool | str = True,
     ) -> None:
         self._config = config
+        self._connection_verify = connection_verify
         self._owns_credential = credential is None
         if credential is None:
             # Imported here: azure-identity is only needed when the backend picks the credential.
@@ -130,6 +132,12 @@ class AzureLaneBackend:
                 f"the azure backend deploys from an https URL the app can fetch; got a "
                 f"{url.scheme or 'local'} location for version {lane.version}"
             )
+        verified = ""
+        if package.sha256:
+            verified = await verify_package_sha256(
+                package.url, package.sha256,
+                verify=self._connection_verify, timeout=self._config.read_timeout,
+            )
         await self._merge_settings(app.name, {RUN_FROM_PACKAGE: package.url}, "deploy")
         try:
             # The app reads its triggers from the new package; tell the platform to rescan.
@@ -137,8 +145,8 @@ class AzureLaneBackend:
         except AzureError as err:
             raise translate(err, "sync triggers", app.name) from None
         # The URL may carry a SAS token: log only where the package lives.
-        log.info("deployed %s to app %s from %s%s", lane.version, app.name, url.netloc, url.path)
-        return DeployResult(version=lane.version, package_sha256=package.sha256 or "")
+        log.info("deployed %s to app %s from %s", lane.version, app.name, shown_location(package.url))
+        return DeployResult(version=lane.version, package_sha256=verified)
 
     async def read_system_key(self, app: AppRef) -> str:
         try:

@@ -83,6 +83,7 @@ class Fault:
 class _Operation:
     polls_left: int
     outcome: str  # "Succeeded" | "Failed"
+    location_of: str = ""  # Location-style: the site this operation answers with when done
 
 
 class FakeArm:
@@ -98,7 +99,11 @@ class FakeArm:
         # Names held by someone else, anywhere in Azure: a PUT for them is a 409.
         self.taken_names: set[str] = set()
         self.max_sites: int | None = None
-        # Site PUTs: "sync" answers 200; "async" answers 202 and is polled `lro_polls` times.
+        # Blobs served without auth at /packages/<name>, as a SAS URL would serve them.
+        self.packages: dict[str, bytes] = {}
+        # Site PUTs: "sync" answers 200; "async" answers 202 + Azure-AsyncOperation (an operation
+        # status resource) and "location" 202 + Location only (202 while running, then 200);
+        # either is polled `lro_polls` times before it ends as `lro_outcome`.
         self.lro_mode = "async"
         self.lro_polls = 1
         self.lro_outcome = "Succeeded"
@@ -178,6 +183,12 @@ class FakeArm:
         return None
 
     def _answer(self, method: str, path: str, headers: Any, body: Any) -> tuple[int, dict[str, str], Any]:
+        if path.startswith("/packages/") and method == "GET":
+            fault = self._take_fault(method, path)
+            if fault is not None and fault.status:
+                return _error(fault.status, "BlobError", "injected")
+            blob = self.packages.get(path.removeprefix("/packages/"))
+            return (200, {}, blob) if blob is not None else _error(404, "BlobNotFound", "no blob")
         if not (headers.get("Authorization") or "").startswith("Bearer "):
             return _error(401, "AuthenticationFailed", "Authentication failed: no bearer token.")
         fault = self._take_fault(method, path)
@@ -246,8 +257,11 @@ class FakeArm:
         if self.lro_mode == "sync":
             return 200, {}, site
         op = secrets.token_hex(8)
-        self._operations[op] = _Operation(self.lro_polls, self.lro_outcome)
+        location_of = key if self.lro_mode == "location" else ""
+        self._operations[op] = _Operation(self.lro_polls, self.lro_outcome, location_of)
         status_url = f"{self.base_url}/fake-operations/{op}?api-version={API_VERSION}"
+        if self.lro_mode == "location":
+            return 202, {"Location": status_url}, None
         return 202, {"Azure-AsyncOperation": status_url, "Location": status_url}, None
 
     def _store_site(self, name: str, sub: str, rg: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -295,6 +309,12 @@ class FakeArm:
         op = self._operations.get(op_id)
         if op is None:
             return _error(404, "NotFound", "No such operation.")
+        if op.location_of:
+            if op.polls_left > 0:
+                op.polls_left -= 1
+                location = f"{self.base_url}/fake-operations/{op_id}?api-version={API_VERSION}"
+                return 202, {"Location": location}, None
+            return 200, {}, self.sites[op.location_of]
         if op.polls_left > 0:
             op.polls_left -= 1
             return 200, {}, {"id": op_id, "name": op_id, "status": "InProgress"}
@@ -335,12 +355,16 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         status, headers, payload = self.server.arm.handle(self.command, self.path, self.headers, raw)
-        data = b"" if payload is None or status == 204 else json.dumps(payload).encode()
+        if isinstance(payload, bytes):
+            data, content_type = payload, "application/zip"
+        else:
+            data = b"" if payload is None or status == 204 else json.dumps(payload).encode()
+            content_type = "application/json; charset=utf-8"
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
         if data:
-            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("x-ms-request-id", secrets.token_hex(8))
         self.end_headers()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -12,7 +13,7 @@ import pytest
 from provisioning.azure import AzureLaneBackend
 from provisioning.azure_config import AzureConfig, TrackingStore
 from provisioning.azure_resources import app_name
-from provisioning.base import AppRef, LaneSpec, Package
+from provisioning.base import AppRef, DeployResult, LaneSpec, Package
 from router.errors import (
     AppLimitReached,
     AppNameTaken,
@@ -27,7 +28,7 @@ from tests.fakes.arm import fake_arm  # noqa: F401 - the fixture
 T = TypeVar("T")
 
 PLAN_ID = "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.Web/serverfarms/lanes"
-PACKAGE = Package("https://packages.example.net/app-1.2.0.zip?sv=2024&sig=sas-secret", "ab" * 32)
+PACKAGE = Package("https://packages.example.net/app-1.2.0.zip?sv=2024&sig=sas-secret")
 
 
 def make_config(arm: FakeArm, **overrides: Any) -> AzureConfig:
@@ -120,6 +121,18 @@ def test_full_path_sends_exactly_these_requests(fake_arm: FakeArm) -> None:
     assert app.base_url == f"https://{app.name}.azurewebsites.net"
     assert app.resource_id.endswith(f"/providers/Microsoft.Web/sites/{app.name}")
     assert key and key != FAKE_TOKEN
+
+
+@pytest.mark.parametrize("mode", ["sync", "location"])
+def test_create_follows_each_way_arm_answers_a_put(fake_arm: FakeArm, mode: str) -> None:
+    fake_arm.lro_mode = mode
+    fake_arm.lro_polls = 2
+
+    app, key = run(fake_arm, full_path)
+
+    polls = fake_arm.calls().count(("GET", "operation"))
+    assert polls == (0 if mode == "sync" else 3)
+    assert key and fake_arm.sites == {}
 
 
 def test_every_operation_twice_converges_without_duplicates(fake_arm: FakeArm) -> None:
@@ -390,6 +403,49 @@ def test_deploy_refuses_a_location_the_app_cannot_fetch(fake_arm: FakeArm) -> No
     with pytest.raises(PackageError, match="https URL"):
         run(fake_arm, scenario)
     assert fake_arm.requests == []
+
+
+def test_deploy_checks_the_package_sha256_first(fake_arm: FakeArm) -> None:
+    fake_arm.packages["app-1.2.0.zip"] = b"PK\x03\x04 a zip of the app" * 1000
+    digest = hashlib.sha256(fake_arm.packages["app-1.2.0.zip"]).hexdigest()
+    url = f"{fake_arm.base_url}/packages/app-1.2.0.zip?sv=2024&sig=sas-secret"
+
+    async def scenario(backend: AzureLaneBackend) -> DeployResult:
+        app = await backend.create_app(lane_spec())
+        return await backend.deploy_package(lane_spec(), app, Package(url, digest.upper()))
+
+    result = run(fake_arm, scenario)
+
+    assert result == DeployResult(version="1.2.0", package_sha256=digest)
+    assert fake_arm.calls()[-4:] == [
+        ("GET", "/packages/app-1.2.0.zip"),
+        ("POST", "site/config/appsettings/list"),
+        ("PUT", "site/config/appsettings"),
+        ("POST", "site/syncfunctiontriggers"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("blob", "says"),
+    [(b"another build", "but the release announced"), (None, "HTTP 404")],
+)
+def test_deploy_refuses_a_package_that_is_not_the_release(
+    fake_arm: FakeArm, blob: bytes | None, says: str
+) -> None:
+    if blob is not None:
+        fake_arm.packages["app.zip"] = blob
+    url = f"{fake_arm.base_url}/packages/app.zip?sig=sas-secret"
+
+    async def scenario(backend: AzureLaneBackend) -> None:
+        app = await backend.create_app(lane_spec())
+        await backend.deploy_package(lane_spec(), app, Package(url, "0" * 64))
+
+    with pytest.raises(PackageError) as caught:
+        run(fake_arm, scenario)
+
+    assert says in caught.value.message and "/packages/app.zip" in caught.value.message
+    assert "sas-secret" not in caught.value.message
+    assert ("PUT", "site/config/appsettings") not in fake_arm.calls()
 
 
 def test_health_reports_a_stopped_or_missing_app(fake_arm: FakeArm) -> None:

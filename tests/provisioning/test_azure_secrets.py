@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import traceback
 
@@ -19,12 +20,17 @@ def test_no_secret_in_logs_or_errors(fake_arm: FakeArm, caplog: pytest.LogCaptur
     caplog.set_level(logging.DEBUG)  # every logger, azure.core's HTTP logging policy included
     fake_arm.fail("POST", r"/listkeys$", 503, retry_after=0.05)  # retries log too
     errors: list[BaseException] = []
+    fake_arm.packages["app.zip"] = b"the build"
+    verified_package = Package(
+        f"{fake_arm.base_url}/packages/app.zip?sp=r&sig=sas-secret", hashlib.sha256(b"the build").hexdigest()
+    )
 
     async def scenario(backend: AzureLaneBackend) -> AppRef:
         lane = lane_spec()
         app = await backend.create_app(lane)
         await backend.configure_app(lane, app)
         await backend.deploy_package(lane, app, PACKAGE)
+        await backend.deploy_package(lane, app, verified_package)  # fetched with its SAS URL
         await backend.read_system_key(app)
         await backend.check_health(app)
         # Failures on the calls that handle secrets: the key read and the package deploy.
