@@ -54,6 +54,7 @@ def plan_runner(context: df.DurableOrchestrationContext):
     plan = context.get_input()
     key = plan["key"]
     results: list[Any] = []
+    background = []
     for index, step in enumerate(plan["steps"]):
         kind = step["kind"]
         tag = f"{key}-{index}"
@@ -80,6 +81,15 @@ def plan_runner(context: df.DurableOrchestrationContext):
             entity = df.EntityId("total", key)
             context.signal_entity(entity, "add", step["n"])
             results.append((yield context.call_entity(entity, "add", 0)))
+        elif kind == "background":
+            # A retried task left running while later steps yield their own tasks.
+            task = context.call_activity_with_retry("flaky", RETRY,
+                                                    {"key": tag, "fails": step["fails"]})
+            background.append(task)
+            yield context.task_any([task, context.call_activity("square", 0)])
+            results.append("started")
+    for task in background:
+        results.append((yield task))
     return results
 
 
@@ -87,8 +97,10 @@ def make_plan(rng: random.Random, key: str) -> tuple[dict[str, Any], list[Any]]:
     steps: list[dict[str, Any]] = []
     expected: list[Any] = []
     entity_total = 0
+    finals: list[Any] = []
     for _ in range(rng.randint(3, 7)):
-        kind = rng.choice(["activity", "retry", "fan", "timer", "sub", "entity"])
+        kind = rng.choice(["activity", "retry", "fan", "timer", "sub", "entity", "background",
+                           "background"])
         if kind == "activity":
             n = rng.randint(0, 9)
             steps.append({"kind": kind, "n": n})
@@ -108,12 +120,16 @@ def make_plan(rng: random.Random, key: str) -> tuple[dict[str, Any], list[Any]]:
             n = rng.randint(0, 9)
             steps.append({"kind": kind, "n": n})
             expected.append(n * n + 1)
+        elif kind == "background":
+            steps.append({"kind": kind, "fails": rng.randint(1, 3)})
+            expected.append("started")
+            finals.append("ok")
         else:
             n = rng.randint(1, 9)
             entity_total += n
             steps.append({"kind": kind, "n": n})
             expected.append(entity_total)
-    return {"key": key, "steps": steps}, expected
+    return {"key": key, "steps": steps}, expected + finals
 
 
 # A completion for a task id the SDK never gave out would surface as this warning.
