@@ -61,7 +61,9 @@ from devhost.engine.status import (
 )
 from devhost.engine.store import Batch, Store
 
-MAX_EPISODES_PER_TICK = 64  # bounds how long one tick keeps the loop (and HTTP) busy
+# One tick keeps the loop (and so the HTTP server) busy; bound it in count and in time.
+MAX_EPISODES_PER_TICK = 64
+TICK_BUDGET_SECONDS = 0.05
 # An instance whose last episode cost more than this waits (up to its cost, at most the cap)
 # for more of its own activities to finish before it replays again: a fan-in of n results then
 # takes a few replays instead of n, each of them over the whole history.
@@ -269,7 +271,10 @@ class DurableEngine:
             self._release_open(item.instance_id)
             self._deliver(Message(item.instance_id, event, item.execution_id, work_id=work_id))
         ready = list(itertools.islice(self._ready, MAX_EPISODES_PER_TICK))
+        tick_started = time.perf_counter()
         for instance_id in ready:
+            if time.perf_counter() - tick_started > TICK_BUDGET_SECONDS:
+                break  # the rest stay ready for the next tick
             del self._ready[instance_id]
             if self._defer(instance_id):
                 continue
