@@ -68,4 +68,5 @@ def azure_config_from_settings(settings: Settings) -> AzureConfig:
             if store.connection_string_name
             else None
         ),
+        base_url=settings.arm_endpoint,
     )

@@ -10,26 +10,11 @@ from router.settings import Settings
 
 def build_backend(settings: Settings) -> LaneBackend:
     if settings.provisioner == "azure":
+        # Imported only when chosen: the local backend needs no Azure SDK at start.
         from provisioning.azure import AzureLaneBackend
-        from provisioning.azure_config import AzureConfig, TrackingStore
+        from provisioning.azure_config import azure_config_from_settings
 
-        tracking = None
-        if settings.tracking_store.connection_string_name:
-            tracking = TrackingStore(
-                connection_name=settings.tracking_store.connection_string_name,
-                name_prefix=settings.tracking_store.name_prefix,
-            )
-        config = AzureConfig(
-            subscription_id=settings.subscription_id,
-            resource_group=settings.resource_group,
-            location=settings.location,
-            plan_id=settings.plan_id,
-            app_prefix=settings.app_prefix,
-            lane_storage_account=settings.lane_storage_account,
-            tracking_store=tracking,
-            base_url=settings.arm_endpoint,
-        )
-        return AzureLaneBackend(config)
+        return AzureLaneBackend(azure_config_from_settings(settings))
     from provisioning.local import LocalLaneBackend
 
     options = {"venv_root": Path(settings.local_venv_root)} if settings.local_venv_root else {}
