@@ -17,14 +17,15 @@ from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 from azure.core.pipeline.policies import AsyncRetryPolicy
 from azure.mgmt.web.aio import WebSiteManagementClient
+from azure.mgmt.web.models import Site
 
 from provisioning.azure_config import AzureConfig
 from provisioning.azure_errors import arm_error, translate
 from provisioning.azure_package import shown_location, verify_package_sha256
 from provisioning.azure_resources import (
+    MANAGED_BY,
     RUN_FROM_PACKAGE,
     TAG_MANAGED_BY,
-    MANAGED_BY,
     app_name,
     is_lane_app,
     lane_app_settings,
@@ -102,7 +103,7 @@ class AzureLaneBackend:
             return self._attach(existing, name, lane.lane)
         try:
             poller = await self._sites.begin_create_or_update(
-                self._config.resource_group, name, site_envelope(self._config, lane)
+                self._config.resource_group, name, Site(site_envelope(self._config, lane))
             )
             site = await poller.result()
         except AzureError as err:
@@ -110,8 +111,9 @@ class AzureLaneBackend:
             # PUT may meet the app its first attempt created: believe what ARM holds now.
             recovered = await self._get_site_or_none(name)
             if recovered is not None and is_lane_app(recovered.tags, lane.lane):
-                log.warning("create of app %s reported %s but the app exists; using it",
-                            name, type(err).__name__)
+                log.warning(
+                    "create of app %s reported %s but the app exists; using it", name, type(err).__name__
+                )
                 return self._app_ref(recovered, name)
             error = translate(err, "create", name)
             if isinstance(error, AppNameTaken) and isinstance(err, HttpResponseError):
@@ -122,8 +124,12 @@ class AzureLaneBackend:
 
     async def configure_app(self, lane: LaneSpec, app: AppRef) -> None:
         changed = await self._merge_settings(app.name, lane_app_settings(self._config, lane), "configure")
-        log.info("app %s settings for lane %s %s", app.name, lane.lane,
-                 "updated" if changed else "already up to date")
+        log.info(
+            "app %s settings for lane %s %s",
+            app.name,
+            lane.lane,
+            "updated" if changed else "already up to date",
+        )
 
     async def deploy_package(self, lane: LaneSpec, app: AppRef, package: Package) -> DeployResult:
         url = urlsplit(package.url)
@@ -135,8 +141,10 @@ class AzureLaneBackend:
         verified = ""
         if package.sha256:
             verified = await verify_package_sha256(
-                package.url, package.sha256,
-                verify=self._connection_verify, timeout=self._config.read_timeout,
+                package.url,
+                package.sha256,
+                verify=self._connection_verify,
+                timeout=self._config.read_timeout,
             )
         await self._merge_settings(app.name, {RUN_FROM_PACKAGE: package.url}, "deploy")
         try:
@@ -182,15 +190,12 @@ class AzureLaneBackend:
             return
         if (site.tags or {}).get(TAG_MANAGED_BY) != MANAGED_BY:
             raise ProvisioningError(
-                f"refusing to delete app {app.name!r}: it is not tagged "
-                f"{TAG_MANAGED_BY}={MANAGED_BY}",
+                f"refusing to delete app {app.name!r}: it is not tagged {TAG_MANAGED_BY}={MANAGED_BY}",
                 app=app.name,
             )
         try:
             # Only the app: the plan is shared by every lane, even when this app is its last.
-            await self._sites.delete(
-                self._config.resource_group, app.name, delete_empty_server_farm=False
-            )
+            await self._sites.delete(self._config.resource_group, app.name, delete_empty_server_farm=False)
         except ResourceNotFoundError:
             pass
         except AzureError as err:
@@ -228,9 +233,7 @@ class AzureLaneBackend:
     ) -> ProvisioningError:
         """A 409 on create: ask ARM whether the name is really taken, to say why it failed."""
         try:
-            answer = await self._client.check_name_availability(
-                {"name": name, "type": "Microsoft.Web/sites"}
-            )
+            answer = await self._client.check_name_availability({"name": name, "type": "Microsoft.Web/sites"})
         except AzureError:
             return conflict  # the 409 itself is the best explanation we have
         if answer.name_available:

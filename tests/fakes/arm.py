@@ -17,13 +17,13 @@ import ssl
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import pytest
 import trustme
 from azure.core.credentials import AccessToken
 
@@ -222,7 +222,8 @@ class FakeArm:
             site = self.sites.get(key)
             if site is None:
                 return _error(
-                    404, "ResourceNotFound",
+                    404,
+                    "ResourceNotFound",
                     f"The Resource 'Microsoft.Web/sites/{name}' under resource group "
                     f"'{match['rg']}' was not found.",
                 )
@@ -244,13 +245,16 @@ class FakeArm:
                 return 204, {}, None
             return _error(404, "NotFound", f"No route for {method} {path} in the fake.")
 
-    def _put_site(self, name: str, sub: str, rg: str, body: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+    def _put_site(
+        self, name: str, sub: str, rg: str, body: dict[str, Any]
+    ) -> tuple[int, dict[str, str], Any]:
         key = name.lower()
         if key in self.taken_names:
             return _error(409, "Conflict", f"Website with given name {name} already exists.")
         if key not in self.sites and self.max_sites is not None and len(self.sites) >= self.max_sites:
             return _error(
-                409, "Conflict",
+                409,
+                "Conflict",
                 f"The maximum number of sites allowed for this App Service plan is {self.max_sites}.",
             )
         site = self._store_site(name, sub, rg, body)
@@ -326,17 +330,28 @@ class FakeArm:
     def _check_name(self, body: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
         name = str(body.get("name", "")).lower()
         taken = name in self.taken_names or name in self.sites
-        return 200, {}, {
-            "nameAvailable": not taken,
-            "reason": "AlreadyExists" if taken else None,
-            "message": f"Hostname '{name}' already exists." if taken else None,
-        }
+        return (
+            200,
+            {},
+            {
+                "nameAvailable": not taken,
+                "reason": "AlreadyExists" if taken else None,
+                "message": f"Hostname '{name}' already exists." if taken else None,
+            },
+        )
 
 
 _DEFAULT_CODES = {
-    400: "BadRequest", 401: "AuthenticationFailed", 403: "AuthorizationFailed", 404: "NotFound",
-    409: "Conflict", 429: "TooManyRequests", 500: "InternalServerError", 502: "BadGateway",
-    503: "ServiceUnavailable", 504: "GatewayTimeout",
+    400: "BadRequest",
+    401: "AuthenticationFailed",
+    403: "AuthorizationFailed",
+    404: "NotFound",
+    409: "Conflict",
+    429: "TooManyRequests",
+    500: "InternalServerError",
+    502: "BadGateway",
+    503: "ServiceUnavailable",
+    504: "GatewayTimeout",
 }
 
 
@@ -404,8 +419,9 @@ class StaticTokenCredential:
         pass
 
 
+@contextmanager
 def serve_fake_arm(cert_dir: Path) -> Iterator[FakeArm]:
-    """Start a fake ARM on a free loopback port; yields it, stops it after."""
+    """Run a fake ARM on a free loopback port for the duration of the `with` block."""
     ca = trustme.CA()
     ca_path = cert_dir / "fake-arm-ca.pem"
     ca.cert_pem.write_to_path(str(ca_path))
@@ -425,9 +441,3 @@ def serve_fake_arm(cert_dir: Path) -> Iterator[FakeArm]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
-
-
-@pytest.fixture
-def fake_arm(tmp_path: Path) -> Iterator[FakeArm]:
-    """A fresh fake ARM server per test."""
-    yield from serve_fake_arm(tmp_path)

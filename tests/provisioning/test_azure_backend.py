@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -22,13 +23,19 @@ from router.errors import (
     ProvisioningForbidden,
     TransientProvisioningError,
 )
-from tests.fakes.arm import API_VERSION, FAKE_TOKEN, FakeArm, StaticTokenCredential
-from tests.fakes.arm import fake_arm  # noqa: F401 - the fixture
+from tests.fakes.arm import API_VERSION, FAKE_TOKEN, FakeArm, StaticTokenCredential, serve_fake_arm
 
 T = TypeVar("T")
 
 PLAN_ID = "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.Web/serverfarms/lanes"
 PACKAGE = Package("https://packages.example.net/app-1.2.0.zip?sv=2024&sig=sas-secret")
+
+
+@pytest.fixture
+def fake_arm(tmp_path: Path) -> Iterator[FakeArm]:
+    """A fresh fake ARM server per test."""
+    with serve_fake_arm(tmp_path) as arm:
+        yield arm
 
 
 def make_config(arm: FakeArm, **overrides: Any) -> AzureConfig:
@@ -329,7 +336,10 @@ def _create(backend: AzureLaneBackend) -> Awaitable[AppRef]:
         ),
         pytest.param(
             lambda arm, name: arm.fail(
-                "GET", r"/sites/", 403, code="AuthorizationFailed",
+                "GET",
+                r"/sites/",
+                403,
+                code="AuthorizationFailed",
                 message="The client does not have authorization to perform action 'Microsoft.Web/sites/read'.",
             ),
             ProvisioningForbidden,
@@ -338,7 +348,11 @@ def _create(backend: AzureLaneBackend) -> Awaitable[AppRef]:
         ),
         pytest.param(
             lambda arm, name: arm.fail(
-                "PUT", r"/sites/[^/]+$", 400, code="BadRequest", message="The parameter serverFarmId is invalid."
+                "PUT",
+                r"/sites/[^/]+$",
+                400,
+                code="BadRequest",
+                message="The parameter serverFarmId is invalid.",
             ),
             ProvisioningError,
             ["HTTP 400", "serverFarmId is invalid"],
@@ -346,7 +360,10 @@ def _create(backend: AzureLaneBackend) -> Awaitable[AppRef]:
         ),
         pytest.param(
             lambda arm, name: arm.fail(
-                "PUT", r"/sites/[^/]+$", 409, message="No available instances to satisfy this request. Please retry later."
+                "PUT",
+                r"/sites/[^/]+$",
+                409,
+                message="No available instances to satisfy this request. Please retry later.",
             ),
             TransientProvisioningError,
             ["retry later"],
@@ -355,7 +372,10 @@ def _create(backend: AzureLaneBackend) -> Awaitable[AppRef]:
     ],
 )
 def test_client_errors_end_in_clear_router_errors(
-    fake_arm: FakeArm, arrange: Callable[[FakeArm, str], Any], error: type[ProvisioningError], names: list[str]
+    fake_arm: FakeArm,
+    arrange: Callable[[FakeArm, str], Any],
+    error: type[ProvisioningError],
+    names: list[str],
 ) -> None:
     config = make_config(fake_arm)
     arrange(fake_arm, app_name(config, "1.2"))
@@ -381,7 +401,10 @@ def test_a_conflict_on_create_asks_arm_whether_the_name_is_taken(fake_arm: FakeA
         run(fake_arm, _create, app_prefix=config.app_prefix)
 
     check = fake_arm.requests[-1]
-    assert (check.method, check.path) == ("POST", "/subscriptions/sub/providers/Microsoft.Web/checknameavailability")
+    assert (check.method, check.path) == (
+        "POST",
+        "/subscriptions/sub/providers/Microsoft.Web/checknameavailability",
+    )
     assert check.body == {"name": app_name(config, "1.2"), "type": "Microsoft.Web/sites"}
 
 

@@ -51,8 +51,16 @@ def test_every_name_obeys_azure_rules(prefix: str, major: int, minor: int) -> No
 
 @pytest.mark.parametrize(
     ("name", "valid"),
-    [("ab", True), ("a", False), ("-ab", False), ("ab-", False), ("a_b", False), ("A-b", False),
-     ("a" * 60, True), ("a" * 61, False)],
+    [
+        ("ab", True),
+        ("a", False),
+        ("-ab", False),
+        ("ab-", False),
+        ("a_b", False),
+        ("A-b", False),
+        ("a" * 60, True),
+        ("a" * 61, False),
+    ],
 )
 def test_name_rule(name: str, valid: bool) -> None:
     assert is_valid_app_name(name) is valid

@@ -32,13 +32,23 @@ def test_plan_runs_without_credentials_as_a_command() -> None:
 
     done = subprocess.run(
         [sys.executable, "-m", "provisioning", "plan", "--lane", "1.2", "--version", "1.2.0"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=True,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     plan = json.loads(done.stdout)
 
     config = AzureConfig(
-        "0000-sub", "shop-rg", "northeurope", ENV["ROUTER_PLAN_ID"], app_prefix="shop",
-        lane_storage_account="shoplanes", tracking_store=TrackingStore("Tracking", "Shop"),
+        "0000-sub",
+        "shop-rg",
+        "northeurope",
+        ENV["ROUTER_PLAN_ID"],
+        app_prefix="shop",
+        lane_storage_account="shoplanes",
+        tracking_store=TrackingStore("Tracking", "Shop"),
     )
     # The name the real backend would use for these settings, not a guess.
     assert plan["app"]["name"] == app_name(config, "1.2")
@@ -66,7 +76,10 @@ def test_plan_uses_placeholders_and_hides_a_sas_token(capsys: pytest.CaptureFixt
     plan = json.loads(capsys.readouterr().out)
     assert plan["lane"] == "2.5" and plan["version"] == "2.5.0"
     assert plan["placeholders"] == [
-        "ROUTER_SUBSCRIPTION_ID", "ROUTER_RESOURCE_GROUP", "ROUTER_LOCATION", "ROUTER_PLAN_ID"
+        "ROUTER_SUBSCRIPTION_ID",
+        "ROUTER_RESOURCE_GROUP",
+        "ROUTER_LOCATION",
+        "ROUTER_PLAN_ID",
     ]
     assert plan["site"]["location"] == "<location>"
     assert plan["app"]["name"].startswith("dfrouter-2-5-")

@@ -47,11 +47,17 @@ def test_lane_app_settings(overrides: dict[str, object], expected: dict[str, str
     [
         ({}, {"A": "1"}, {"A": "1"}),
         ({"A": "1"}, {"A": "1"}, None),  # nothing to write: no restart of the app
-        ({"A": "1", "WEBSITE_RUN_FROM_PACKAGE": "u"}, {"A": "2"}, {"A": "2", "WEBSITE_RUN_FROM_PACKAGE": "u"}),
+        (
+            {"A": "1", "WEBSITE_RUN_FROM_PACKAGE": "u"},
+            {"A": "2"},
+            {"A": "2", "WEBSITE_RUN_FROM_PACKAGE": "u"},
+        ),
         ({"A": "1", "B": "x"}, {"B": "x"}, None),
     ],
 )
-def test_merged_settings(existing: dict[str, str], wanted: dict[str, str], merged: dict[str, str] | None) -> None:
+def test_merged_settings(
+    existing: dict[str, str], wanted: dict[str, str], merged: dict[str, str] | None
+) -> None:
     assert merged_settings(existing, wanted) == merged
 
 

@@ -5,21 +5,28 @@ from __future__ import annotations
 import hashlib
 import logging
 import traceback
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from provisioning.azure import AzureLaneBackend
 from provisioning.base import AppRef, Package
 from router.errors import ProvisioningError
-from tests.fakes.arm import FAKE_TOKEN, FakeArm
-from tests.fakes.arm import fake_arm  # noqa: F401 - the fixture
+from tests.fakes.arm import FAKE_TOKEN, FakeArm, serve_fake_arm
 from tests.provisioning.test_azure_backend import PACKAGE, lane_spec, run
+
+
+@pytest.fixture
+def fake_arm(tmp_path: Path) -> Iterator[FakeArm]:
+    with serve_fake_arm(tmp_path) as arm:
+        yield arm
 
 
 def test_no_secret_in_logs_or_errors(fake_arm: FakeArm, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)  # every logger, azure.core's HTTP logging policy included
     fake_arm.fail("POST", r"/listkeys$", 503, retry_after=0.05)  # retries log too
-    errors: list[BaseException] = []
+    errors: list[ProvisioningError] = []
     fake_arm.packages["app.zip"] = b"the build"
     verified_package = Package(
         f"{fake_arm.base_url}/packages/app.zip?sp=r&sig=sas-secret", hashlib.sha256(b"the build").hexdigest()
