@@ -219,6 +219,15 @@ def use_counter(context: df.DurableOrchestrationContext):
     return [after_add, error, current]
 
 
+@app.orchestration_trigger(context_name="context")
+def parent_of_waiter(context: df.DurableOrchestrationContext):
+    try:
+        yield context.call_sub_orchestrator("wait_forever", None, context.get_input())
+    except Exception as exc:  # noqa: BLE001 - the test reads the message
+        return f"child failed: {exc}"
+    return "child completed"
+
+
 replay_flags: dict[str, list[bool]] = {}
 
 
@@ -622,3 +631,21 @@ def test_one_log_line_per_execution_and_replays_only_when_verbose(
     assert len(chain_lines) == orchestrator_lines
     assert "Succeeded" in chain_lines[-1] and "Completed" in chain_lines[-1]
     assert all("Duration=" in line for line in mine)
+
+
+def test_sub_orchestration_id_taken_or_child_terminated_fails_the_parent_task(
+        tmp_path: Path, registry) -> None:
+    async def body() -> None:
+        async with running_engine(tmp_path, registry) as engine:
+            await engine.start_orchestration("wait_forever", None, "busy-child")
+            await wait_for_status(engine, "busy-child", ("Running",))
+            taken = await start_and_wait(engine, "parent_of_waiter", "busy-child")
+            assert "already exists" in taken["output"]
+
+            parent_id = await engine.start_orchestration("parent_of_waiter", '"doomed-child"')
+            await wait_for_status(engine, "doomed-child", ("Running",))
+            await engine.terminate("doomed-child", "stop it")
+            status = await wait_for_status(engine, parent_id)
+            assert status["output"].startswith("child failed:")
+            assert "stop it" in status["output"]
+    run(body())
