@@ -72,7 +72,7 @@ def managed_identity_endpoint() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def azure_stack(tmp_path_factory):
     certs = tmp_path_factory.mktemp("certs")
-    with contextmanager(serve_fake_arm)(certs) as arm, managed_identity_endpoint() as token_url:
+    with serve_fake_arm(certs) as arm, managed_identity_endpoint() as token_url:
         settings = {
             "ROUTER_PROVISIONER": "azure",
             "ROUTER_ARM_ENDPOINT": arm.base_url,
