@@ -109,6 +109,7 @@ class FakeArm:
         self.lro_outcome = "Succeeded"
         self._faults: list[Fault] = []
         self._operations: dict[str, _Operation] = {}
+        self._release = threading.Event()
         self._lock = threading.Lock()
 
     # --- test controls -------------------------------------------------------------------
@@ -134,6 +135,10 @@ class FakeArm:
 
     def slow(self, method: str, pattern: str, seconds: float, *, times: int = 1) -> Fault:
         return self.fail(method, pattern, 0, times=times, delay=seconds)
+
+    def release_slow_replies(self) -> None:
+        """Let every reply still held by a `slow` fault go now."""
+        self._release.set()
 
     def add_site(self, name: str, *, tags: dict[str, str] | None = None, state: str = "Running") -> None:
         """A site that exists before the test (someone else's, or an earlier run's)."""
@@ -194,7 +199,7 @@ class FakeArm:
         fault = self._take_fault(method, path)
         if fault is not None:
             if fault.delay:
-                time.sleep(fault.delay)
+                self._release.wait(fault.delay)
             if fault.status:
                 if fault.apply_first:
                     self._route(method, path, body)
