@@ -106,6 +106,8 @@ class FakeArm:
         # either is polled `lro_polls` times before it ends as `lro_outcome`.
         self.lro_mode = "async"
         self.lro_polls = 1
+        # ARM tells pollers when to look again; the fake says "soon" so tests stay quick.
+        self.lro_retry_after = 0.05
         self.lro_outcome = "Succeeded"
         self._faults: list[Fault] = []
         self._operations: dict[str, _Operation] = {}
@@ -270,8 +272,9 @@ class FakeArm:
         self._operations[op] = _Operation(self.lro_polls, self.lro_outcome, location_of)
         status_url = f"{self.base_url}/fake-operations/{op}?api-version={API_VERSION}"
         if self.lro_mode == "location":
-            return 202, {"Location": status_url}, None
-        return 202, {"Azure-AsyncOperation": status_url, "Location": status_url}, None
+            return 202, {"Location": status_url, **self._poll_later()}, None
+        headers = {"Azure-AsyncOperation": status_url, "Location": status_url, **self._poll_later()}
+        return 202, headers, None
 
     def _store_site(self, name: str, sub: str, rg: str, body: dict[str, Any]) -> dict[str, Any]:
         key = name.lower()
@@ -322,15 +325,18 @@ class FakeArm:
             if op.polls_left > 0:
                 op.polls_left -= 1
                 location = f"{self.base_url}/fake-operations/{op_id}?api-version={API_VERSION}"
-                return 202, {"Location": location}, None
+                return 202, {"Location": location, **self._poll_later()}, None
             return 200, {}, self.sites[op.location_of]
         if op.polls_left > 0:
             op.polls_left -= 1
-            return 200, {}, {"id": op_id, "name": op_id, "status": "InProgress"}
+            return 200, self._poll_later(), {"id": op_id, "name": op_id, "status": "InProgress"}
         payload: dict[str, Any] = {"id": op_id, "name": op_id, "status": op.outcome}
         if op.outcome == "Failed":
             payload["error"] = {"code": "InternalServerError", "message": "The operation failed."}
         return 200, {}, payload
+
+    def _poll_later(self) -> dict[str, str]:
+        return {"Retry-After": f"{self.lro_retry_after:g}"}
 
     def _check_name(self, body: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
         name = str(body.get("name", "")).lower()
