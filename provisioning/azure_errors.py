@@ -60,7 +60,11 @@ def translate(err: AzureError, operation: str, app: str) -> ProvisioningError:
     """The router error for an SDK error raised while doing `operation` on `app`."""
     where = f"{operation} of app {app!r}"
     if isinstance(err, ClientAuthenticationError) and err.response is None:
-        return ProvisioningForbidden(f"{where}: the router could not get an ARM token ({type(err).__name__})")
+        # The credential's own message says which identities it tried; it holds no token.
+        reason = str(err.message or type(err).__name__)[:_MAX_DETAIL]
+        return ProvisioningForbidden(
+            f"{where}: the router could not get an ARM token ({reason})", operation=operation, app=app
+        )
     if isinstance(err, (ServiceRequestError, ServiceResponseError)):
         return TransientProvisioningError(f"{where}: ARM could not be reached ({type(err).__name__})")
     if not isinstance(err, HttpResponseError):
@@ -68,7 +72,13 @@ def translate(err: AzureError, operation: str, app: str) -> ProvisioningError:
     status = err.status_code or 0
     code, message = arm_error(err)
     detail = f"HTTP {status} {code}: {message}"
-    if status in (401, 403):
+    if status == 401:
+        return ProvisioningForbidden(
+            f"{where} was refused: ARM did not accept the router's token ({detail})",
+            operation=operation,
+            app=app,
+        )
+    if status == 403:
         return ProvisioningForbidden(
             f"{where} was refused: the router's identity lacks the permission ({detail})",
             operation=operation,

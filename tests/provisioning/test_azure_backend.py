@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from azure.identity import CredentialUnavailableError
 
 from provisioning.azure import AzureLaneBackend
 from provisioning.azure_config import AzureConfig, TrackingStore
@@ -354,6 +355,12 @@ def _create(backend: AzureLaneBackend) -> Awaitable[AppRef]:
             id="forbidden",
         ),
         pytest.param(
+            lambda arm, name: arm.fail("GET", r"/sites/", 401, code="InvalidAuthenticationToken"),
+            ProvisioningForbidden,
+            ["did not accept the router's token", "InvalidAuthenticationToken"],
+            id="token-rejected",
+        ),
+        pytest.param(
             lambda arm, name: arm.fail(
                 "PUT",
                 r"/sites/[^/]+$",
@@ -413,6 +420,33 @@ def test_a_conflict_on_create_asks_arm_whether_the_name_is_taken(fake_arm: FakeA
         "/subscriptions/sub/providers/Microsoft.Web/checknameavailability",
     )
     assert check.body == {"name": app_name(config, "1.2"), "type": "Microsoft.Web/sites"}
+
+
+class NoIdentity:
+    """A credential with no identity behind it, as on a machine without a managed identity."""
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        raise CredentialUnavailableError("ManagedIdentityCredential: no managed identity endpoint found")
+
+    async def close(self) -> None:
+        pass
+
+
+def test_no_token_is_a_clear_error_before_any_request(fake_arm: FakeArm) -> None:
+    async def scenario() -> None:
+        config = make_config(fake_arm)
+        backend = AzureLaneBackend(config, NoIdentity(), connection_verify=str(fake_arm.ca_path))
+        try:
+            await backend.create_app(lane_spec())
+        finally:
+            await backend.aclose()
+
+    with pytest.raises(ProvisioningForbidden) as caught:
+        asyncio.run(scenario())
+
+    assert "could not get an ARM token" in caught.value.message
+    assert "no managed identity endpoint" in caught.value.message
+    assert fake_arm.requests == []
 
 
 def test_forbidden_settings_write_names_the_operation(fake_arm: FakeArm) -> None:
