@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from provisioning.azure_config import AzureConfig, TrackingStore
+from provisioning.azure_config import AzureConfig, TrackingStore, azure_config_from_settings
 from provisioning.azure_resources import is_lane_app, lane_app_settings, merged_settings, site_envelope
 from provisioning.base import LaneSpec
+from router.settings import Settings
 
 LANE = LaneSpec("1.2", "1.2.3", "Lane1v2")
 HUB = "AzureFunctionsJobHost__extensions__durableTask__hubName"
@@ -81,3 +82,29 @@ def test_site_envelope_is_a_linux_python_function_app() -> None:
 )
 def test_is_lane_app(tags: dict[str, str] | None, ours: bool) -> None:
     assert is_lane_app(tags, "1.2") is ours
+
+
+def test_config_from_router_settings() -> None:
+    settings = Settings.from_env(
+        {
+            "ROUTER_PROVISIONER": "azure",
+            "ROUTER_SUBSCRIPTION_ID": "sub-1",
+            "ROUTER_RESOURCE_GROUP": "rg-1",
+            "ROUTER_LOCATION": "northeurope",
+            "ROUTER_PLAN_ID": "/plan/1",
+            "ROUTER_APP_PREFIX": "orders",
+            "ROUTER_LANE_STORAGE_ACCOUNT": "lanes",
+            "ROUTER_TRACKING_STORE_CONNECTION_NAME": "Tracking",
+            "ROUTER_TRACKING_STORE_NAME_PREFIX": "All",
+        }
+    )
+
+    assert azure_config_from_settings(settings) == AzureConfig(
+        "sub-1",
+        "rg-1",
+        "northeurope",
+        "/plan/1",
+        app_prefix="orders",
+        lane_storage_account="lanes",
+        tracking_store=TrackingStore("Tracking", "All"),
+    )
