@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,7 @@ class RecordedRequest:
     query: dict[str, str]
     body: Any
     at: float  # time.monotonic() on arrival
-    status: int  # what the fake answered
+    status: int  # what the fake answered (0 while the answer is being made)
 
     @property
     def tail(self) -> str:
@@ -168,10 +168,7 @@ class FakeArm:
         record_index = self._record(method, url.path, query, body)
         status, out_headers, payload = self._answer(method, url.path, headers, body)
         with self._lock:
-            old = self.requests[record_index]
-            self.requests[record_index] = RecordedRequest(
-                old.method, old.path, old.api_version, old.query, old.body, old.at, status
-            )
+            self.requests[record_index] = replace(self.requests[record_index], status=status)
         return status, out_headers, payload
 
     def _record(self, method: str, path: str, query: dict[str, str], body: Any) -> int:
