@@ -422,14 +422,11 @@ def test_a_conflict_on_create_asks_arm_whether_the_name_is_taken(fake_arm: FakeA
     assert check.body == {"name": app_name(config, "1.2"), "type": "Microsoft.Web/sites"}
 
 
-class NoIdentity:
+class NoIdentity(StaticTokenCredential):
     """A credential with no identity behind it, as on a machine without a managed identity."""
 
     async def get_token(self, *scopes: str, **kwargs: Any) -> Any:
         raise CredentialUnavailableError("ManagedIdentityCredential: no managed identity endpoint found")
-
-    async def close(self) -> None:
-        pass
 
 
 def test_no_token_is_a_clear_error_before_any_request(fake_arm: FakeArm) -> None:
