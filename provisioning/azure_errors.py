@@ -28,7 +28,11 @@ from router.errors import (
 
 # App Service reports quota and plan limits as 409/400 with prose like "The maximum number of
 # sites ... is 100" or "... will exceed the number of ... allowed"; there is no stable code.
-_LIMIT = re.compile(r"maximum number|exceed|quota|limit reached|too many", re.IGNORECASE)
+_LIMIT = re.compile(
+    r"maximum number of|exceeds? the (?:number|quota|limit)|quota|limit (?:has been |was )?reached"
+    r"|too many (?:sites|apps|web ?apps)",
+    re.IGNORECASE,
+)
 # Capacity shortages are 409s too, but they ask to be retried later.
 _RETRY_LATER = re.compile(r"retry .*later|no available instances|capacity", re.IGNORECASE)
 _MAX_DETAIL = 300

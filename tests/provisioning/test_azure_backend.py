@@ -355,6 +355,25 @@ def _create(backend: AzureLaneBackend) -> Awaitable[AppRef]:
             id="forbidden",
         ),
         pytest.param(
+            lambda arm, name: arm.fail(
+                "PUT",
+                r"/sites/[^/]+$",
+                409,
+                message="The site will exceed the number of sites allowed for the plan.",
+            ),
+            AppLimitReached,
+            ["cannot hold another app", "exceed the number of sites"],
+            id="plan-limit",
+        ),
+        pytest.param(
+            lambda arm, name: arm.fail(
+                "PUT", r"/sites/[^/]+$", 400, message="The tag value exceeds the maximum allowed length."
+            ),
+            ProvisioningError,
+            ["HTTP 400", "exceeds the maximum allowed length"],
+            id="not-a-limit",
+        ),
+        pytest.param(
             lambda arm, name: arm.fail("GET", r"/sites/", 401, code="InvalidAuthenticationToken"),
             ProvisioningForbidden,
             ["did not accept the router's token", "InvalidAuthenticationToken"],
