@@ -36,6 +36,7 @@ class Timing(DurableInput):
     activity_attempts: int = 3
     activity_retry_ms: int = 2000
     held_timeout_seconds: float = 3600
+    release_timeout_seconds: float = 3600
 
 
 @dataclass

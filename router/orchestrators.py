@@ -18,6 +18,7 @@ from router.durable_inputs import (
     LaneCommand,
     LifecycleInput,
     ReleaseInput,
+    Timing,
     add_step,
     lifecycle_instance_id,
 )
@@ -117,7 +118,6 @@ def _provision(context: df.DurableOrchestrationContext, state: LifecycleInput) -
         yield from map_op(context, "activate", lane=state.lane, version=spec["version"])
         _step(context, state, "activated", spec["version"])
         state.phase = "watch"
-        yield from _notify_release(context, state, ok=True)
     except Exception as error:  # an activity failed after its retries, or the map refused
         message = _error_text(error)
         _step(context, state, "failed", message)
@@ -126,6 +126,8 @@ def _provision(context: df.DurableOrchestrationContext, state: LifecycleInput) -
         )
         state.phase = "failed"
         yield from _notify_release(context, state, ok=False, error=message)
+        return
+    yield from _notify_release(context, state, ok=True)
 
 
 def _deploy(
@@ -302,7 +304,14 @@ def release(context: df.DurableOrchestrationContext) -> Orchestration:
                           timing=data.timing)
     yield context.call_activity_with_retry("start_lifecycle", _retry(data.timing), command.to_dict())
     step("handed_to_lane", lifecycle_instance_id(outcome["lane"]))
-    result = yield context.wait_for_external_event(LANE_RESULT_EVENT)
+    lane_result = context.wait_for_external_event(LANE_RESULT_EVENT)
+    deadline = context.create_timer(_after(context, Timing.from_dict(data.timing).release_timeout_seconds))
+    if (yield context.task_any([lane_result, deadline])) is deadline:
+        step("failed", "the lane did not report back in time; see GET /api/versionmap")
+        status.update(state="failed", error={"error": "lane_timeout", "message": "the lane did not report back in time"})
+        context.set_custom_status(status)
+        return status
+    result = lane_result.result
     for lane_step in result.get("steps", []):
         if lane_step not in status["steps"]:
             status["steps"] = (status["steps"] + [lane_step])[-40:]
