@@ -17,7 +17,15 @@ from provisioning.base import AppRef
 from router import runtime
 from router.durable_inputs import HeldRequestInput, Timing
 from router.entity import VERSION_MAP_ID
-from router.errors import BadRequest, LaneGone, LaneKeyRejected, LaneUnreachable, NotFound
+from router.errors import (
+    BadRequest,
+    LaneFailed,
+    LaneGone,
+    LaneKeyRejected,
+    LaneUnreachable,
+    NotFound,
+    UnknownLane,
+)
 from router.http_common import (
     ROUTE_PREFIX,
     entity_state_reader,
@@ -91,9 +99,13 @@ async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient) -
     body = req.get_body() or b""
     check_start_body(body, settings)
     vmap = await cached_map(client)
-    if version is not None and f"{version.major}.{version.minor}" not in vmap.lanes:
-        vmap = await cached_map(client, fresh=True)  # a release posted moments ago
-    decision = decide(vmap, version, settings)
+    try:
+        decision = decide(vmap, version, settings)
+    except (UnknownLane, LaneFailed, LaneGone):
+        # Refusals are rare and a cached map may predate the release that fixes them:
+        # decide again on the map as it is now. (Forwarding from the cache is safe: see MapCache.)
+        vmap = await cached_map(client, fresh=True)
+        decision = decide(vmap, version, settings)
     content_type = req.headers.get("Content-Type") or "application/json"
     if not isinstance(decision, Forward):
         held_id = f"held-{uuid.uuid4().hex}"
