@@ -104,6 +104,31 @@ def test_instances_across_lanes_are_paged(router):
         assert router.version_map()["lanes"][lane]["app_url"] not in text
 
 
+def test_instances_are_managed_through_the_router(router):
+    order = start_ok(router, "1.0.0", {"order_id": "managed", "wait_seconds": 60})
+    key = {"x-functions-key": router.function_key}
+    status_url = order["statusQueryGetUri"]
+
+    def runtime_status() -> str:
+        return router.get(status_url).json()["runtimeStatus"]
+
+    assert router.http.post(order["suspendPostUri"].replace("{text}", "pause"), headers=key).status_code == 202
+    wait_for(lambda: runtime_status() == "Suspended", 20, "suspend")
+    assert router.http.post(order["resumePostUri"].replace("{text}", "go"), headers=key).status_code == 202
+    wait_for(lambda: runtime_status() == "Running", 20, "resume")
+    event = router.http.post(order["sendEventPostUri"].replace("{eventName}", "nudge"), json={"n": 1}, headers=key)
+    assert event.status_code == 202
+    assert router.http.post(order["terminatePostUri"].replace("{text}", "done"), headers=key).status_code == 202
+    wait_for(lambda: runtime_status() == "Terminated", 20, "terminate")
+    assert router.http.delete(order["purgeHistoryDeleteUri"], headers=key).status_code == 200
+    gone = router.get(status_url)
+    assert gone.status_code == 404 and lane_secrets(router, "1.0") not in gone.text
+    bad = router.http.post(f"{status_url}/explode", headers=key)
+    assert bad.status_code == 400 and bad.json()["error"] == "bad_request"
+    unknown_lane = router.get(status_url.replace("/instances/1.0/", "/instances/4.2/"))
+    assert unknown_lane.status_code == 404 and unknown_lane.json()["error"] == "unknown_lane"
+
+
 def test_rollback_makes_the_old_lane_current(router):
     assert router.version_map()["current"] == "1.1"
     response = router.admin_post("/api/current", {"lane": "1.0"})
@@ -144,3 +169,4 @@ def test_the_version_map_holds_no_secret(router):
     assert lane_secrets(router, "1.1") not in text
     assert "secret" not in text.lower()
     assert router.http.get("/api/versionmap", headers={"x-functions-key": router.function_key}).status_code == 401
+
