@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from devhost.testing import HostHandle, running_host
-from tests.devhost.test_e2e_support import (
+from tests.devhost.e2e_support import (
     shown,
     FEATURES_APP,
     durable_api,
