@@ -170,3 +170,16 @@ def test_the_version_map_holds_no_secret(router):
     assert "secret" not in text.lower()
     assert router.http.get("/api/versionmap", headers={"x-functions-key": router.function_key}).status_code == 401
 
+
+
+def test_a_deleted_lane_can_be_released_again(router, packages):
+    # Lane 1.1 is newer and current, so the re-created 1.0 is superseded from the start: it serves
+    # clients that name it, then drains away again. Its lifecycle singleton is started afresh.
+    response = router.post_release("1.0.5", str(packages["1.0.0"]))
+    assert response.status_code == 202, response.text
+    assert router.wait_release(response.json()["id"])["state"] == "completed"
+    lane = router.version_map()["lanes"]["1.0"]
+    assert lane["state"] in ("draining", "retiring", "deleted")
+    assert [e["event"] for e in lane["history"]].count("registered") == 2
+    router.wait_lane_state("1.0", "deleted", deadline=60)
+    assert router.version_map()["current"] == "1.1"
