@@ -7,12 +7,16 @@ API, then follow the check-status URLs the host returned.
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+import pytest
+
+from devhost.testing import HostHandle, running_host
 
 FEATURES_APP = Path(__file__).resolve().parents[1] / "apps" / "features"
 DURABLE_API = "/runtime/webhooks/durabletask"
@@ -87,3 +91,51 @@ def event_url(management: dict[str, str], event_name: str) -> str:
 
 def reason_url(management: dict[str, str], key: str, reason: str) -> str:
     return management[key].replace("{text}", quote(reason, safe=""))
+
+
+@contextmanager
+def client_for(host: HostHandle) -> Iterator[httpx.Client]:
+    """An HTTP client on the host's base URL (it keeps working across `host.restart()`)."""
+    with httpx.Client(base_url=host.base_url, timeout=30) as client:
+        yield client
+
+
+def start_via_durable_api(
+    http: httpx.Client, host: HostHandle, name: str, instance_id: str, body: Any = None
+) -> dict[str, str]:
+    """Start orchestrator `name` as `instance_id` through the Durable HTTP API (system key);
+    returns the check-status payload the host answered with."""
+    response = http.post(durable_api(f"orchestrators/{name}/{instance_id}", host.system_key), json=body)
+    assert response.status_code == 202, shown(response)
+    management = response.json()
+    assert management["id"] == instance_id
+    return management
+
+
+def features_host_fixtures(
+    scratch_name: str, faults: Mapping[str, str] | None = None
+) -> tuple[Any, Any, Any]:
+    """The module-scoped fixtures `scratch`, `host` and `http` for one feature-app host per module.
+
+    `scratch` is the app's FEATURES_SCRATCH_DIR (a fresh `scratch_name` temp dir), `host` runs the
+    feature app with `faults` (DEVHOST_FAULT_* settings) in its environment, and `http` is a client
+    on it. Bind them at module level under those names:
+    `scratch, host, http = features_host_fixtures("my-scratch")`.
+    """
+
+    @pytest.fixture(scope="module")
+    def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+        return tmp_path_factory.mktemp(scratch_name)
+
+    @pytest.fixture(scope="module")
+    def host(scratch: Path) -> Iterator[HostHandle]:
+        env = {"FEATURES_SCRATCH_DIR": str(scratch), **(faults or {})}
+        with running_host(FEATURES_APP, env=env) as handle:
+            yield handle
+
+    @pytest.fixture(scope="module")
+    def http(host: HostHandle) -> Iterator[httpx.Client]:
+        with client_for(host) as client:
+            yield client
+
+    return scratch, host, http

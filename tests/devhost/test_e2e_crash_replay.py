@@ -2,58 +2,34 @@
 (before the commit) are replayed, and every outcome is still exactly right."""
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from devhost.testing import HostHandle, running_host
+from devhost.testing import HostHandle
 from tests.devhost.e2e_support import (
-    shown,
-    FEATURES_APP,
     durable_api,
     event_url,
+    features_host_fixtures,
     fresh_id,
     poll_finished,
     poll_status,
     poll_until,
+    start_via_durable_api,
 )
 
 pytestmark = pytest.mark.e2e
 
-
-@pytest.fixture(scope="module")
-def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("crash-replay-scratch")
-
-
-@pytest.fixture(scope="module")
-def host(scratch: Path) -> Iterator[HostHandle]:
-    faults = {"DEVHOST_FAULT_CRASH_REPLAY_RATE": "0.3", "DEVHOST_FAULT_SEED": "7"}
-    with running_host(FEATURES_APP, env={"FEATURES_SCRATCH_DIR": str(scratch), **faults}) as handle:
-        yield handle
-
-
-@pytest.fixture(scope="module")
-def http(host: HostHandle) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=host.base_url, timeout=30) as client:
-        yield client
-
-
-def start(
-    http: httpx.Client, host: HostHandle, name: str, instance_id: str, body: object = None
-) -> dict[str, str]:
-    response = http.post(durable_api(f"orchestrators/{name}/{instance_id}", host.system_key), json=body)
-    assert response.status_code == 202, shown(response)
-    return response.json()
+scratch, host, http = features_host_fixtures(
+    "crash-replay-scratch", faults={"DEVHOST_FAULT_CRASH_REPLAY_RATE": "0.3", "DEVHOST_FAULT_SEED": "7"}
+)
 
 
 def test_chain_and_sub_orchestration(http: httpx.Client, host: HostHandle) -> None:
     instance_id = fresh_id("parent")
-    status = poll_finished(
-        http, start(http, host, "parent_of_chain", instance_id, ["Ann", "Bob", "Cy"])["statusQueryGetUri"]
-    )
+    management = start_via_durable_api(http, host, "parent_of_chain", instance_id, ["Ann", "Bob", "Cy"])
+    status = poll_finished(http, management["statusQueryGetUri"])
     assert status["runtimeStatus"] == "Completed"
     assert status["output"] == {
         "childId": f"{instance_id}-child",
@@ -62,22 +38,26 @@ def test_chain_and_sub_orchestration(http: httpx.Client, host: HostHandle) -> No
 
 
 def test_fan_out(http: httpx.Client, host: HostHandle) -> None:
-    status = poll_finished(
-        http, start(http, host, "fan_out_fan_in", fresh_id("fan"), 100)["statusQueryGetUri"]
-    )
+    management = start_via_durable_api(http, host, "fan_out_fan_in", fresh_id("fan"), 100)
+    status = poll_finished(http, management["statusQueryGetUri"])
     assert status["output"] == {"count": 100, "sum": sum(2 * i for i in range(100))}
 
 
 def test_the_fault_is_live(http: httpx.Client, host: HostHandle) -> None:
     # Each 3-activity chain runs at least 4 episodes; at a rate of 0.3, 20 chains abort some.
-    pages = [start(http, host, "hello_chain", fresh_id("live"))["statusQueryGetUri"] for _ in range(20)]
+    pages = [
+        start_via_durable_api(http, host, "hello_chain", fresh_id("live"))["statusQueryGetUri"]
+        for _ in range(20)
+    ]
     assert all(poll_finished(http, page)["runtimeStatus"] == "Completed" for page in pages)
     assert "(fault injection)" in host.output()
 
 
 def test_retry_counts_real_attempts_only(http: httpx.Client, host: HostHandle, scratch: Path) -> None:
     instance_id = fresh_id("retry")
-    management = start(http, host, "retried_activity", instance_id, {"failures": 2, "maxAttempts": 3})
+    management = start_via_durable_api(
+        http, host, "retried_activity", instance_id, {"failures": 2, "maxAttempts": 3}
+    )
     status = poll_finished(http, management["statusQueryGetUri"])
     assert (status["runtimeStatus"], status["output"]) == ("Completed", {"attempts": 3})
     # A replayed episode must not schedule its activities again.
@@ -85,8 +65,10 @@ def test_retry_counts_real_attempts_only(http: httpx.Client, host: HostHandle, s
 
 
 def test_event_and_continue_as_new(http: httpx.Client, host: HostHandle) -> None:
-    waiting = start(http, host, "approval", fresh_id("event"))
-    looping = start(http, host, "countdown", fresh_id("loop"), {"remaining": 6, "total": 0, "generations": 0})
+    waiting = start_via_durable_api(http, host, "approval", fresh_id("event"))
+    looping = start_via_durable_api(
+        http, host, "countdown", fresh_id("loop"), {"remaining": 6, "total": 0, "generations": 0}
+    )
     poll_status(
         http, waiting["statusQueryGetUri"], lambda s: (s.get("customStatus") or {}).get("stage") == "waiting"
     )

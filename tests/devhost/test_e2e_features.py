@@ -16,38 +16,24 @@ from typing import Any
 import httpx
 import pytest
 
-from devhost.testing import HostHandle, running_host
+from devhost.testing import HostHandle
 from tests.devhost.e2e_support import (
-    shown,
-    FEATURES_APP,
     durable_api,
     event_url,
+    features_host_fixtures,
     fresh_id,
     poll_finished,
     poll_status,
     poll_until,
     read_status,
     reason_url,
+    shown,
+    start_via_durable_api,
 )
 
 pytestmark = pytest.mark.e2e
 
-
-@pytest.fixture(scope="module")
-def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("features-scratch")
-
-
-@pytest.fixture(scope="module")
-def host(scratch: Path) -> Iterator[HostHandle]:
-    with running_host(FEATURES_APP, env={"FEATURES_SCRATCH_DIR": str(scratch)}) as handle:
-        yield handle
-
-
-@pytest.fixture(scope="module")
-def http(host: HostHandle) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=host.base_url, timeout=30) as client:
-        yield client
+scratch, host, http = features_host_fixtures("features-scratch")
 
 
 def start_via_app(
@@ -63,16 +49,6 @@ def start_via_app(
     management = response.json()
     assert management["id"] == instance_id
     assert response.headers["Location"] == management["statusQueryGetUri"]
-    return management
-
-
-def start_via_durable_api(
-    http: httpx.Client, host: HostHandle, name: str, instance_id: str, body: Any = None
-) -> dict[str, str]:
-    response = http.post(durable_api(f"orchestrators/{name}/{instance_id}", host.system_key), json=body)
-    assert response.status_code == 202, shown(response)
-    management = response.json()
-    assert management["id"] == instance_id
     return management
 
 

@@ -7,19 +7,18 @@ external event, and inside a running (slow) activity whose result was never comm
 from datetime import datetime
 from pathlib import Path
 
-import httpx
 import pytest
 
 from devhost.testing import running_host
 from tests.devhost.e2e_support import (
-    shown,
     FEATURES_APP,
-    durable_api,
+    client_for,
     event_url,
     fresh_id,
     poll_finished,
     poll_status,
     poll_until,
+    start_via_durable_api,
 )
 
 pytestmark = pytest.mark.e2e
@@ -34,19 +33,11 @@ def test_sigkill_loses_nothing_committed(tmp_path: Path) -> None:
     with running_host(
         FEATURES_APP, data_dir=tmp_path / "data", env={"FEATURES_SCRATCH_DIR": str(scratch)}
     ) as host:
-        with httpx.Client(base_url=host.base_url, timeout=30) as http:
-
-            def start(name: str, instance_id: str, body: object) -> dict[str, str]:
-                response = http.post(
-                    durable_api(f"orchestrators/{name}/{instance_id}", host.system_key), json=body
-                )
-                assert response.status_code == 202, shown(response)
-                return response.json()
-
-            timer = start("durable_timer", fresh_id("timer"), TIMER_SECONDS)
-            event = start("approval", fresh_id("event"), None)
+        with client_for(host) as http:
+            timer = start_via_durable_api(http, host, "durable_timer", fresh_id("timer"), TIMER_SECONDS)
+            event = start_via_durable_api(http, host, "approval", fresh_id("event"))
             slow_id = fresh_id("slow")
-            slow = start("slow_task", slow_id, SLOW_ACTIVITY_SECONDS)
+            slow = start_via_durable_api(http, host, "slow_task", slow_id, SLOW_ACTIVITY_SECONDS)
 
             # Kill only once each one is parked where we want it.
             poll_status(
