@@ -15,7 +15,6 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 import uuid
 import zipfile
 from pathlib import Path
@@ -25,23 +24,21 @@ import httpx
 import pytest
 
 from provisioning import local_process
-from provisioning.base import AppRef, LaneSpec, Package
+from provisioning.base import LaneSpec, Package
 from provisioning.local import REPO_ROOT, LocalLaneBackend
 from router.errors import ProvisioningError
 from samples.build import build_package, package_sha256
+from tests.provisioning.local_support import (
+    DURABLE_API,
+    VENV_ROOT,
+    module_event_loop,
+    start_order,
+    wait_for_status,
+)
 
 pytestmark = pytest.mark.e2e
 
-# Lane environments are cached by content, so every run (and every test module) shares them.
-VENV_ROOT = Path(os.environ.get("LOCAL_LANE_VENVS", REPO_ROOT / ".devhost" / "venvs"))
-DURABLE_API = "/runtime/webhooks/durabletask"
-
-
-@pytest.fixture(scope="module")
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    loop = asyncio.new_event_loop()
-    yield loop
-    loop.close()
+loop = module_event_loop()
 
 
 @pytest.fixture(scope="module")
@@ -69,43 +66,6 @@ def spec(version: str, lane: str = "1.0") -> LaneSpec:
 
 def state_of(root: Path, lane: str = "1-0") -> dict[str, Any]:
     return json.loads((root / "lanes" / f"lane-{lane}" / "state.json").read_text())
-
-
-def start_order(app: AppRef, key: str, wait_seconds: float) -> str:
-    order = {
-        "order_id": f"A-{uuid.uuid4().hex[:8]}",
-        "item": "widget",
-        "quantity": 2,
-        "wait_seconds": wait_seconds,
-    }
-    response = httpx.post(
-        f"{app.base_url}{DURABLE_API}/orchestrators/process_order",
-        json=order,
-        headers={"x-functions-key": key},
-        timeout=10,
-    )
-    assert response.status_code == 202, response.text
-    return str(response.json()["id"])
-
-
-def wait_for_status(
-    app: AppRef, key: str, instance_id: str, done: Any, timeout: float = 60
-) -> dict[str, Any]:
-    """Poll the instance's status until `done(status)`; fail with the last status seen."""
-    deadline = time.monotonic() + timeout
-    status: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        response = httpx.get(
-            f"{app.base_url}{DURABLE_API}/instances/{instance_id}",
-            headers={"x-functions-key": key},
-            timeout=10,
-        )
-        if response.status_code in (200, 202):
-            status = response.json()
-            if done(status):
-                return status
-        time.sleep(0.2)
-    raise AssertionError(f"instance {instance_id} never reached the expected status; last: {status}")
 
 
 def test_lane_lifecycle_with_an_in_place_patch(
@@ -140,7 +100,8 @@ def test_lane_lifecycle_with_an_in_place_patch(
     assert refused.status_code in (401, 403)
 
     # An order waits on its timer while the patch is deployed in place.
-    instance_id = start_order(app, key, wait_seconds=5)
+    order = {"order_id": f"A-{uuid.uuid4().hex[:8]}", "item": "widget", "quantity": 2, "wait_seconds": 5}
+    instance_id = start_order(app, key, order)
     wait_for_status(
         app, key, instance_id, lambda s: (s.get("customStatus") or {}).get("step") == "waiting_for_pickup"
     )
