@@ -27,9 +27,12 @@ from router.errors import (
 from tests.fakes.arm import API_VERSION, FAKE_TOKEN, FakeArm, StaticTokenCredential, serve_fake_arm
 
 T = TypeVar("T")
+Arrange = Callable[[FakeArm, str], Any]  # sets up the fake ARM, given the app name the router will use
 
 PLAN_ID = "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.Web/serverfarms/lanes"
 PACKAGE = Package("https://packages.example.net/app-1.2.0.zip?sv=2024&sig=sas-secret")
+ONE_SITE = r"/sites/[^/]+$"  # ARM paths of the app itself, not its sub-resources
+ANY_SITE = r"/sites/"
 
 
 @pytest.fixture
@@ -213,7 +216,7 @@ def test_configure_merges_and_keeps_the_deployed_package(fake_arm: FakeArm) -> N
 
 
 def test_retry_after_is_honoured(fake_arm: FakeArm) -> None:
-    fake_arm.fail("PUT", r"/sites/[^/]+$", 429, retry_after=1)
+    fake_arm.fail("PUT", ONE_SITE, 429, retry_after=1)
     fake_arm.fail("POST", r"/listkeys$", 429, retry_after=1)
 
     run(fake_arm, full_path)
@@ -228,13 +231,13 @@ def test_retry_after_is_honoured(fake_arm: FakeArm) -> None:
 @pytest.mark.parametrize(
     ("method", "pattern", "statuses"),
     [
-        ("GET", r"/sites/[^/]+$", [500, 503]),
-        ("PUT", r"/sites/[^/]+$", [502]),
+        ("GET", ONE_SITE, [500, 503]),
+        ("PUT", ONE_SITE, [502]),
         ("PUT", r"/appsettings$", [503, 504]),
         ("POST", r"/appsettings/list$", [500]),
         ("POST", r"/syncfunctiontriggers$", [502, 429]),  # azure-core alone retries neither on POST
         ("POST", r"/listkeys$", [503]),
-        ("DELETE", r"/sites/[^/]+$", [500]),
+        ("DELETE", ONE_SITE, [500]),
     ],
 )
 def test_server_errors_are_retried_until_success(
@@ -251,7 +254,7 @@ def test_server_errors_are_retried_until_success(
 
 
 def test_retries_give_up_as_a_transient_error(fake_arm: FakeArm) -> None:
-    fake_arm.fail("PUT", r"/sites/[^/]+$", 503, times=10, message="The service is unavailable.")
+    fake_arm.fail("PUT", ONE_SITE, 503, times=10, message="The service is unavailable.")
 
     with pytest.raises(TransientProvisioningError) as caught:
         run(fake_arm, full_path, retry_total=2)
@@ -272,7 +275,7 @@ def test_create_reported_failed_that_in_fact_succeeded_is_used(fake_arm: FakeArm
 
 def test_create_answered_500_after_creating_is_retried_into_the_same_app(fake_arm: FakeArm) -> None:
     fake_arm.lro_mode = "sync"
-    fake_arm.fail("PUT", r"/sites/[^/]+$", 500, apply_first=True)
+    fake_arm.fail("PUT", ONE_SITE, 500, apply_first=True)
 
     async def create(backend: AzureLaneBackend) -> AppRef:
         return await backend.create_app(lane_spec())
@@ -285,7 +288,7 @@ def test_create_answered_500_after_creating_is_retried_into_the_same_app(fake_ar
 
 def test_slow_replies_and_long_operations_are_waited_for(fake_arm: FakeArm) -> None:
     fake_arm.lro_polls = 4
-    fake_arm.slow("GET", r"/sites/[^/]+$", 0.3, times=2)
+    fake_arm.slow("GET", ONE_SITE, 0.3, times=2)
 
     app, key = run(fake_arm, full_path)
 
@@ -313,6 +316,11 @@ def _create(backend: AzureLaneBackend) -> Awaitable[AppRef]:
     return backend.create_app(lane_spec())
 
 
+def arm_fails(method: str, pattern: str, status: int, message: str = "", *, code: str = "") -> Arrange:
+    """Arrange that ARM answers the next `method` on `pattern` with this error."""
+    return lambda arm, name: arm.fail(method, pattern, status, code=code, message=message)
+
+
 @pytest.mark.parametrize(
     ("arrange", "error", "names"),
     [
@@ -323,9 +331,7 @@ def _create(backend: AzureLaneBackend) -> Awaitable[AppRef]:
             id="name-taken-elsewhere",
         ),
         pytest.param(
-            lambda arm, name: arm.fail(
-                "PUT", r"/sites/[^/]+$", 409, message="Another operation is in progress on this site."
-            ),
+            arm_fails("PUT", ONE_SITE, 409, "Another operation is in progress on this site."),
             ProvisioningError,
             ["although the name is free", "Another operation is in progress"],
             id="conflict-with-free-name",
@@ -343,60 +349,44 @@ def _create(backend: AzureLaneBackend) -> Awaitable[AppRef]:
             id="app-limit",
         ),
         pytest.param(
-            lambda arm, name: arm.fail(
+            arm_fails(
                 "GET",
-                r"/sites/",
+                ANY_SITE,
                 403,
+                "The client does not have authorization to perform action 'Microsoft.Web/sites/read'.",
                 code="AuthorizationFailed",
-                message="The client does not have authorization to perform action 'Microsoft.Web/sites/read'.",
             ),
             ProvisioningForbidden,
             ["permission", "AuthorizationFailed", "Microsoft.Web/sites/read"],
             id="forbidden",
         ),
         pytest.param(
-            lambda arm, name: arm.fail(
-                "PUT",
-                r"/sites/[^/]+$",
-                409,
-                message="The site will exceed the number of sites allowed for the plan.",
-            ),
+            arm_fails("PUT", ONE_SITE, 409, "The site will exceed the number of sites allowed for the plan."),
             AppLimitReached,
             ["cannot hold another app", "exceed the number of sites"],
             id="plan-limit",
         ),
         pytest.param(
-            lambda arm, name: arm.fail(
-                "PUT", r"/sites/[^/]+$", 400, message="The tag value exceeds the maximum allowed length."
-            ),
+            arm_fails("PUT", ONE_SITE, 400, "The tag value exceeds the maximum allowed length."),
             ProvisioningError,
             ["HTTP 400", "exceeds the maximum allowed length"],
             id="not-a-limit",
         ),
         pytest.param(
-            lambda arm, name: arm.fail("GET", r"/sites/", 401, code="InvalidAuthenticationToken"),
+            arm_fails("GET", ANY_SITE, 401, code="InvalidAuthenticationToken"),
             ProvisioningForbidden,
             ["did not accept the router's token", "InvalidAuthenticationToken"],
             id="token-rejected",
         ),
         pytest.param(
-            lambda arm, name: arm.fail(
-                "PUT",
-                r"/sites/[^/]+$",
-                400,
-                code="BadRequest",
-                message="The parameter serverFarmId is invalid.",
-            ),
+            arm_fails("PUT", ONE_SITE, 400, "The parameter serverFarmId is invalid.", code="BadRequest"),
             ProvisioningError,
             ["HTTP 400", "serverFarmId is invalid"],
             id="bad-request",
         ),
         pytest.param(
-            lambda arm, name: arm.fail(
-                "PUT",
-                r"/sites/[^/]+$",
-                409,
-                message="No available instances to satisfy this request. Please retry later.",
+            arm_fails(
+                "PUT", ONE_SITE, 409, "No available instances to satisfy this request. Please retry later."
             ),
             TransientProvisioningError,
             ["retry later"],
@@ -406,7 +396,7 @@ def _create(backend: AzureLaneBackend) -> Awaitable[AppRef]:
 )
 def test_client_errors_end_in_clear_router_errors(
     fake_arm: FakeArm,
-    arrange: Callable[[FakeArm, str], Any],
+    arrange: Arrange,
     error: type[ProvisioningError],
     names: list[str],
 ) -> None:
