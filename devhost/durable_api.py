@@ -304,7 +304,13 @@ class DurableApi:
         elif operation == "restart":
             return await self._restart(request, instance_id, rpc)
         elif operation == "rewind":
-            # A JSON string body: the SDK's rewind raises it as the error message.
+            # As the extension: 404 for an unknown instance, 410 unless it failed. Then a JSON
+            # string body: the SDK's rewind raises it as the error message.
+            status = await self._engine.get_status(instance_id, show_input=False)
+            if status is None:
+                return error_response(404, f"no instance with id {instance_id!r}")
+            if status["runtimeStatus"] != "Failed":
+                return error_response(410, "only failed orchestration instances can be rewound")
             return _json_response(501, "rewind is not supported by the dev host")
         else:
             return error_response(404, f"no instance operation {operation!r}")

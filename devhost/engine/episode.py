@@ -205,7 +205,9 @@ def run_episode(
     out.appended.extend(new_events)
     inst.status = "Running"
 
-    if state.get("error") is not None and not state.get("isDone"):
+    # An error fails the orchestration even when isDone is set, as the extension checks it first:
+    # the SDK reports an unserialisable return value that way (isDone true, output dropped).
+    if state.get("error"):
         _fail(inst, out, str(state["error"]), at)
         return out
 
