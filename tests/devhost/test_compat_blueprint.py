@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from devhost.testing import HostHandle, running_host
-from tests.devhost.test_compat_support import APPS, shown, wait_status
+from tests.devhost.compat_support import APPS, shown, wait_status
 
 pytestmark = pytest.mark.e2e
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from devhost.testing import HostHandle, running_host
-from tests.devhost.test_compat_support import APPS, fresh, shown, status_of, wait_for, wait_status
+from tests.devhost.compat_support import APPS, fresh, shown, status_of, wait_for, wait_status
 
 pytestmark = pytest.mark.e2e
 
