@@ -16,7 +16,9 @@ from provisioning.base import AppRef, LaneSpec, Package
 from router import runtime
 from router.durable_inputs import LaneCommand, LifecycleInput, lifecycle_instance_id
 from router.errors import Conflict
+from router.http_common import read_version_map
 from router.orchestrators import LANE_RESULT_EVENT, RELEASE_EVENT, WAKE_EVENT
+from router.version_map import LaneState
 
 bp = df.Blueprint()
 log = logging.getLogger("router.activities")
@@ -115,6 +117,15 @@ async def start_lifecycle(payload: dict[str, Any], client: df.DurableOrchestrati
     if status and status.runtime_status and status.runtime_status.value in RUNNING_STATES:
         await client.raise_event(instance_id, RELEASE_EVENT, command.to_dict())
         return {"instanceId": instance_id, "started": False}
+    lane = (await read_version_map(client)).lanes.get(command.lane)
+    if lane is not None and lane.state in (LaneState.ACTIVE, LaneState.DRAINING) and lane.app_url:
+        # The lane serves but its lifecycle is gone (terminated by hand, say): take the app over
+        # again and hand it the release as the running lifecycle would have been.
+        app = {"name": lane.app_name, "base_url": lane.app_url}
+        lifecycle = LifecycleInput(lane=command.lane, phase="watch", app=app, timing=command.timing)
+        await client.start_new("lane_lifecycle", instance_id, lifecycle.to_dict())
+        await client.raise_event(instance_id, RELEASE_EVENT, command.to_dict())
+        return {"instanceId": instance_id, "started": True}
     lifecycle = LifecycleInput(lane=command.lane, phase="provision", release=command.release,
                                release_id=command.release_id, timing=command.timing)
     await client.start_new("lane_lifecycle", instance_id, lifecycle.to_dict())

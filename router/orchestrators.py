@@ -101,7 +101,6 @@ def _step(context: df.DurableOrchestrationContext, state: LifecycleInput, step: 
 
 def _provision(context: df.DurableOrchestrationContext, state: LifecycleInput) -> Orchestration:
     release = state.release or {}
-    times = state.times
     spec = {"lane": state.lane, "version": release.get("version", ""), "task_hub": lane_task_hub(state.lane)}
     retry = _retry(state.timing)
     try:

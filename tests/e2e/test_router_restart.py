@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
+from demo.router_client import wait_for
 from provisioning.local import LocalLaneBackend
 from samples.build import build_package
 from tests.e2e.conftest import start_ok
@@ -35,4 +34,19 @@ def test_a_killed_router_resumes_draining_and_deletes_the_old_lane(router, tmp_p
     assert after["lane"] == "1.1"
     lanes = LocalLaneBackend(router.lanes_root).lanes()
     assert [(state.lane, running) for state, running in lanes] == [("1.1", True)], "none lost, none duplicated"
-    asyncio.run(LocalLaneBackend(router.lanes_root).stop_all())
+
+
+def test_a_lost_lifecycle_is_taken_over_by_the_next_release(router, tmp_path):
+    # An operator terminated lane 1.1's lifecycle through the router's own Durable HTTP API.
+    lifecycle = "lane-lifecycle-1.1"
+    api = f"/runtime/webhooks/durabletask/instances/{lifecycle}"
+    key = {"x-functions-key": router.host.system_key}
+    assert router.http.post(f"{api}/terminate", params={"reason": "oops"}, headers=key).status_code == 202
+    wait_for(lambda: router.http.get(api, headers=key).json()["runtimeStatus"] == "Terminated", 20, "terminate")
+
+    response = router.post_release("1.1.1", str(build_package("1.1.0", tmp_path)))
+    assert router.wait_release(response.json()["id"])["state"] == "completed"
+    assert router.version_map()["lanes"]["1.1"]["deployed_version"] == "1.1.1"
+    assert router.http.get(api, headers=key).json()["runtimeStatus"] == "Running"
+    order = start_ok(router, "1.1.1", {"order_id": "after-takeover", "wait_seconds": 0})
+    assert router.wait_instance(order["statusQueryGetUri"])["runtimeStatus"] == "Completed"
