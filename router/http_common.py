@@ -16,7 +16,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from router.entity import VERSION_MAP_ID
-from router.errors import RouterError
+from router.errors import BadRequest, RouterError
 from router.map_operations import raise_for_result
 from router.runtime import parse_entity_state
 from router.version_map import VersionMap
@@ -58,8 +58,6 @@ def router_url(req: func.HttpRequest, path: str) -> str:
 
 
 def json_body(req: func.HttpRequest) -> dict[str, Any]:
-    from router.errors import BadRequest
-
     try:
         data = json.loads(req.get_body() or b"null")
     except (ValueError, UnicodeDecodeError) as error:

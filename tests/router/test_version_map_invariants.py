@@ -1,7 +1,7 @@
 """Random sequences of version-map operations; SPEC 3's invariants checked after every step."""
 
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from router import version_map as vm
 from router.errors import RouterError
