@@ -1,6 +1,6 @@
 """Random sequences of version-map operations; SPEC 3's invariants checked after every step."""
 
-from hypothesis import strategies as st
+from hypothesis import event, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from router import version_map as vm
@@ -104,6 +104,12 @@ class VersionMapMachine(RuleBasedStateMachine):
     @rule(lane=lanes)
     def roll_back(self, lane):
         self.apply(vm.set_current, lane, at=self.now())
+
+    @invariant()
+    def record_what_was_reached(self):
+        # Shown by --hypothesis-show-statistics: the sequences must reach every state.
+        for lane in self.vmap.lanes.values():
+            event(f"a lane reached {lane.state.value}")
 
     @invariant()
     def one_lane_per_key_and_round_trips(self):
