@@ -20,15 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from devhost.durable_urls import management_urls
-from devhost.engine import (
-    DurableEngine,
-    EngineError,
-    InstanceExists,
-    InstanceNotFound,
-    InstanceNotRunning,
-    InstanceQuery,
-    UnknownFunction,
-)
+from devhost.engine import DurableEngine, EngineError, InstanceQuery, UnknownFunction
 
 log = logging.getLogger("devhost.durable")
 
@@ -182,15 +174,7 @@ class DurableApi:
             return await route()
         except BadRequest as exc:
             return error_response(400, str(exc))
-        except UnknownFunction as exc:
-            return error_response(exc.status, str(exc))
-        except InstanceNotFound as exc:
-            return error_response(404, str(exc) or "instance not found")
-        except InstanceNotRunning as exc:
-            return error_response(410, str(exc) or "instance is not running")
-        except InstanceExists as exc:
-            return error_response(409, str(exc) or "instance exists")
-        except EngineError as exc:
+        except EngineError as exc:  # each engine error carries its HTTP status
             return error_response(exc.status, str(exc))
 
     # --- orchestrations ---------------------------------------------------------------------
@@ -269,10 +253,7 @@ class DurableApi:
             query = instance_query(request.query, next_token)
 
     async def _purge(self, instance_id: str) -> web.Response:
-        try:
-            deleted = await self._engine.purge(instance_id)
-        except InstanceNotFound:
-            deleted = 0
+        deleted = await self._engine.purge(instance_id)
         if deleted == 0:
             return error_response(404, f"no instance with id {instance_id!r}")
         return _json_response(200, {"instancesDeleted": deleted})
