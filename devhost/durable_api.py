@@ -13,6 +13,7 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime
 from http import HTTPStatus
 from typing import Any
@@ -87,15 +88,14 @@ def _parse_statuses(value: str | None) -> list[str] | None:
 
 def instance_query(query: Any, continuation_token: str | None) -> InstanceQuery:
     top = query.get("top")
+    top_value: int | None = None
     if top is not None:
         try:
-            top_value: int | None = int(top)
+            top_value = int(top)
         except ValueError:
             raise BadRequest(f"top={top!r} is not a number") from None
-        if top_value is not None and top_value <= 0:
+        if top_value <= 0:
             raise BadRequest("top must be positive")
-    else:
-        top_value = None
     return InstanceQuery(
         runtime_status=_parse_statuses(query.get("runtimeStatus")),
         created_from=_parse_time("createdTimeFrom", query.get("createdTimeFrom")),
@@ -239,18 +239,12 @@ class DurableApi:
     async def _query(self, request: web.Request, rpc: bool) -> web.Response:
         token = request.headers.get(CONTINUATION_HEADER)
         query = instance_query(request.query, token)
-        if not rpc:
-            page, next_token = await self._engine.query_instances(query)
-            headers = {CONTINUATION_HEADER: next_token} if next_token else None
-            return _json_response(200, page, headers)
-        # The SDK's get_status_all/by do not page: give them everything.
-        everything: list[dict[str, Any]] = []
-        while True:
-            page, next_token = await self._engine.query_instances(query)
-            everything.extend(page)
-            if not next_token:
-                return _json_response(200, everything)
-            query = instance_query(request.query, next_token)
+        if rpc:
+            # The SDK's get_status_all/by do not page: give them everything in one answer.
+            query = replace(query, top=None)
+        page, next_token = await self._engine.query_instances(query)
+        headers = {CONTINUATION_HEADER: next_token} if next_token else None
+        return _json_response(200, page, headers)
 
     async def _purge(self, instance_id: str) -> web.Response:
         deleted = await self._engine.purge(instance_id)
