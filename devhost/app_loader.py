@@ -20,7 +20,13 @@ from typing import Any
 import azure.functions as func
 from azure.functions.decorators.function_app import FunctionRegister
 
-from devhost.engine.registry import ActivityFunction, EntityFunction, OrchestratorFunction, Registry
+from devhost.engine.registry import (
+    ActivityFunction,
+    EntityFunction,
+    OrchestratorFunction,
+    Registry,
+    durable_name,
+)
 from devhost.errors import AppLoadError, RouteTemplateError
 from devhost.keys import AuthLevel
 from devhost.routes import RouteTemplate
@@ -66,10 +72,6 @@ class AppFunctions:
     @property
     def names(self) -> list[str]:
         return [f.name for f in self.http]
-
-    @property
-    def has_durable_functions(self) -> bool:
-        return bool(self.orchestrators or self.activities or self.entities)
 
     def registry(self) -> Registry:
         """The engine's view of the durable functions."""
@@ -138,6 +140,11 @@ def _binding_type(binding: Any) -> str:
     return str(binding.get_binding_name())
 
 
+def _client_param(fn: func.Function) -> str | None:
+    """The parameter of the function's durable client input binding, if it has one."""
+    return next((b.name for b in fn.get_bindings() if _binding_type(b) == "durableClient"), None)
+
+
 def _auth_level(trigger: Any) -> AuthLevel:
     level = getattr(trigger, "auth_level", None)
     value = getattr(level, "value", level) or "function"
@@ -157,7 +164,7 @@ def _methods(trigger: Any) -> frozenset[str]:
 def _http_function(fn: func.Function, trigger: Any) -> HttpFunction:
     name = fn.get_function_name() or ""
     user = fn.get_user_function()
-    client_param = next((b.name for b in fn.get_bindings() if _binding_type(b) == "durableClient"), None)
+    client_param = _client_param(fn)
     # The durable client middleware is functools.wraps'ed, so this reads the user's signature.
     parameters = inspect.signature(user).parameters
     served = {trigger.name, client_param, "context"}
@@ -198,18 +205,15 @@ def discover(app: FunctionRegister) -> AppFunctions:
         if kind == "httpTrigger":
             found.http.append(_http_function(fn, trigger))
         elif kind == "orchestrationTrigger":
-            orchestrator_name = getattr(trigger, "orchestration", None) or name
-            found.orchestrators[orchestrator_name] = fn.get_user_function()
+            found.orchestrators[durable_name(kind, trigger, name)] = fn.get_user_function()
         elif kind == "activityTrigger":
-            activity_name = getattr(trigger, "activity", None) or name
+            activity_name = durable_name(kind, trigger, name)
             found.activities[activity_name] = (fn.get_user_function(), trigger.name)
-            client_param = next(
-                (b.name for b in fn.get_bindings() if _binding_type(b) == "durableClient"), None
-            )
+            client_param = _client_param(fn)
             if client_param is not None:
                 found.activity_clients[activity_name] = client_param
         elif kind == "entityTrigger":
-            entity_name = getattr(trigger, "entity_name", None) or name
+            entity_name = durable_name(kind, trigger, name)
             found.entities[entity_name.lower()] = (entity_name, fn.get_user_function())
         else:
             found.other[name] = kind

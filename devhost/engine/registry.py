@@ -40,25 +40,33 @@ class Registry:
         return self.entities.get(name.lower())
 
 
-def registry_from_functions(functions: Iterable[Any]) -> Registry:
-    """Build a Registry from azure.functions `Function` objects (`app.get_functions()`).
+# The trigger attribute that renames a durable function, per trigger type.
+NAME_OVERRIDES = {
+    "orchestrationTrigger": "orchestration",
+    "activityTrigger": "activity",
+    "entityTrigger": "entity_name",
+}
 
-    Orchestrators register under `orchestration or function name`, activities under
-    `activity or function name`, entities under `entity_name or function name` (lower-cased).
-    """
+
+def durable_name(kind: str, trigger: Any, function_name: str) -> str:
+    """The name a durable function is called by: its trigger's override, else the function name."""
+    return getattr(trigger, NAME_OVERRIDES[kind], None) or function_name
+
+
+def registry_from_functions(functions: Iterable[Any]) -> Registry:
+    """Build a Registry from azure.functions `Function` objects (`app.get_functions()`)."""
     registry = Registry()
     for function in functions:
         trigger = function.get_trigger()
         kind = trigger.get_binding_name() if trigger is not None else None
-        name = function.get_function_name()
+        if kind not in NAME_OVERRIDES:
+            continue
+        name = durable_name(kind, trigger, function.get_function_name())
         user = function.get_user_function()
         if kind == "orchestrationTrigger":
-            name = getattr(trigger, "orchestration", None) or name
             registry.orchestrators[name] = OrchestratorFunction(name, user)
         elif kind == "activityTrigger":
-            name = getattr(trigger, "activity", None) or name
             registry.activities[name] = ActivityFunction(name, user, trigger.name)
-        elif kind == "entityTrigger":
-            name = getattr(trigger, "entity_name", None) or name
+        else:
             registry.entities[name.lower()] = EntityFunction(name, user)
     return registry
