@@ -133,7 +133,7 @@ class DurableEngine:
         for work_row in self._store.work_rows():
             # at-least-once: activities that never reported back run again
             self._open_and_dispatch(WorkItem.from_row(*work_row))
-        for row_id, target, body in self._store.entity_inbox_rows():
+        for row_id, _, body in self._store.entity_inbox_rows():
             self._queue_entity_op(row_id, EntityOp.from_body(body))
         self._spawn(self._pump())
         self._spawn(self._timer_loop())
@@ -228,9 +228,7 @@ class DurableEngine:
         return 1
 
     async def purge_many(self, query: InstanceQuery) -> int:
-        everything = InstanceQuery(query.runtime_status, query.created_from, query.created_to,
-                                   query.instance_id_prefix)
-        ids = [iid for _, iid, _ in self._query_rows(everything, entities=False)]
+        ids = [iid for _, iid, _ in self._query_rows(query, entities=False)]
         if ids:
             self._purge(ids)
         return len(ids)
@@ -280,33 +278,30 @@ class DurableEngine:
                 continue
             self._deferred_until.pop(instance_id, None)
             messages = self._pending.pop(instance_id, [])
-            if not messages:
-                continue
-            # Staged apart, so a failure cannot leave half an episode in the tick's commit.
-            own_batch = Batch()
-            own_effects: list[Effect] = []
-            try:
-                self._run_instance(instance_id, messages, own_batch, own_effects)
-            except Exception:  # noqa: BLE001 - an engine bug must not stop other instances
-                # Its messages stay in the store and are retried at the next start.
-                self._log.exception("Episode of instance %s failed inside the engine",
-                                    instance_id)
-                continue
-            batch.merge(own_batch)
-            effects.extend(own_effects)
+            if messages:
+                self._stage_apart(f"Episode of instance {instance_id}", batch, effects,
+                                  functools.partial(self._run_instance, instance_id, messages))
         entities = list(self._entity_ready)
         self._entity_ready.clear()
         for target in entities:
-            own_batch = Batch()
-            own_effects = []
-            try:
-                self._run_entity(target, own_batch, own_effects)
-            except Exception:  # noqa: BLE001 - see above
-                self._log.exception("Batch of entity %s failed inside the engine", target)
-                continue
-            batch.merge(own_batch)
-            effects.extend(own_effects)
+            self._stage_apart(f"Batch of entity {target}", batch, effects,
+                              functools.partial(self._run_entity, target))
         self._commit(batch, effects)
+
+    def _stage_apart(self, what: str, batch: Batch, effects: list[Effect],
+                     stage: Callable[[Batch, list[Effect]], None]) -> None:
+        """Stage one episode or entity batch on its own, then add it to the tick's commit, so a
+        failure cannot leave half of it there."""
+        own_batch = Batch()
+        own_effects: list[Effect] = []
+        try:
+            stage(own_batch, own_effects)
+        except Exception:  # noqa: BLE001 - an engine bug must not stop other instances
+            # Its messages stay in the store and are retried at the next start.
+            self._log.exception("%s failed inside the engine", what)
+            return
+        batch.merge(own_batch)
+        effects.extend(own_effects)
 
     def _defer(self, instance_id: str) -> bool:
         """Should this instance wait for more of its running activities before replaying?"""

@@ -8,7 +8,6 @@ so the engine knows them before the commit and can use `executemany`.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,11 +93,7 @@ class Batch:
                 mine.extend(theirs)
 
     def is_empty(self) -> bool:
-        return not any(
-            (self.history_resets, self.inbox_deletes, self.inbox_purges, self.work_deletes,
-             self.entity_inbox_deletes, self.entity_deletes, self.instances, self.history,
-             self.inbox, self.work, self.entities, self.entity_inbox)
-        )
+        return not any(getattr(self, name) for name in self.__dataclass_fields__)
 
 
 class Store:
@@ -229,7 +224,3 @@ class Store:
         except BaseException:
             db.execute("ROLLBACK")
             raise
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
