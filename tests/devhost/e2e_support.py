@@ -1,4 +1,4 @@
-"""Helpers shared by the dev host end-to-end tests (no tests here).
+"""Helpers shared by the dev host end-to-end and compatibility tests (no tests here).
 
 They talk to a real host the way a client would: start through an HTTP starter or the Durable HTTP
 API, then follow the check-status URLs the host returned.
@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -18,13 +18,15 @@ import pytest
 
 from devhost.testing import HostHandle, running_host
 
-FEATURES_APP = Path(__file__).resolve().parents[1] / "apps" / "features"
+APPS = Path(__file__).resolve().parents[1] / "apps"
+FEATURES_APP = APPS / "features"
 DURABLE_API = "/runtime/webhooks/durabletask"
 TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Terminated", "Canceled"})
 POLL_TIMEOUT_SECONDS = 60.0
 POLL_INTERVAL_SECONDS = 0.05
 
 Status = dict[str, Any]
+T = TypeVar("T")
 
 
 def shown(response: httpx.Response) -> str:
@@ -68,13 +70,16 @@ def poll_finished(http: httpx.Client, status_url: str, timeout: float = POLL_TIM
     return poll_status(http, status_url, lambda s: s["runtimeStatus"] in TERMINAL_STATUSES, timeout)
 
 
-def poll_until(condition: Callable[[], bool], timeout: float = POLL_TIMEOUT_SECONDS) -> bool:
+def wait_for(condition: Callable[[], T], what: str, timeout: float = POLL_TIMEOUT_SECONDS) -> T:
+    """Poll `condition` until it returns something truthy and return that; fail naming `what`."""
     deadline = time.monotonic() + timeout
-    while not condition():
+    while True:
+        value = condition()
+        if value:
+            return value
         if time.monotonic() > deadline:
-            return False
+            raise AssertionError(f"gave up after {timeout}s waiting for {what}")
         time.sleep(POLL_INTERVAL_SECONDS)
-    return True
 
 
 def durable_api(path: str, system_key: str, **params: str) -> str:

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from devhost.testing import HostHandle, running_host
-from tests.devhost.compat_support import APPS, shown, wait_status
+from tests.devhost.e2e_support import APPS, poll_finished, shown
 
 pytestmark = pytest.mark.e2e
 
@@ -31,14 +31,14 @@ def test_blueprint_starter_named_by_function_name(http: httpx.Client, host: Host
     assert response.status_code == 202, shown(response)
     management = response.json()
     assert response.headers["Location"] == management["statusQueryGetUri"]
-    status = wait_status(http, management["statusQueryGetUri"])
+    status = poll_finished(http, management["statusQueryGetUri"])
     assert status["runtimeStatus"] == "Completed", status
     assert status["name"] == "greet_cities"
     assert status["output"] == ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
 
     response = http.get("/api/startOrchestrator", params={"cities": "Oslo,Lima", "code": host.function_key})
     assert response.status_code == 202, shown(response)
-    status = wait_status(http, response.json()["statusQueryGetUri"])
+    status = poll_finished(http, response.json()["statusQueryGetUri"])
     assert status["output"] == ["Hello Oslo!", "Hello Lima!"]
 
 

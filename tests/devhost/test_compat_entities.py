@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from devhost.testing import HostHandle, running_host
-from tests.devhost.compat_support import APPS, fresh, shown, wait_for, wait_status
+from tests.devhost.e2e_support import APPS, fresh_id, poll_finished, shown, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -27,7 +27,7 @@ def http(host: HostHandle) -> Iterator[httpx.Client]:
 def run(http: httpx.Client, name: str, body: object) -> dict:
     response = http.post(f"/api/start/{name}", json=body)
     assert response.status_code == 202, shown(response)
-    return wait_status(http, response.json()["statusQueryGetUri"])
+    return poll_finished(http, response.json()["statusQueryGetUri"])
 
 
 def read(http: httpx.Client, name: str, key: str) -> httpx.Response:
@@ -35,7 +35,7 @@ def read(http: httpx.Client, name: str, key: str) -> httpx.Response:
 
 
 def test_signals_from_a_client_then_read_state_and_delete(http: httpx.Client) -> None:
-    key = fresh("counter")
+    key = fresh_id("counter")
     assert read(http, "Counter", key).status_code == 404
     for amount in (5, 7, 30):
         assert http.post(f"/api/entity/Counter/{key}/add", json=amount).status_code == 202
@@ -58,7 +58,7 @@ def test_signals_from_a_client_then_read_state_and_delete(http: httpx.Client) ->
 
 
 def test_orchestrator_signals_and_calls_an_entity(http: httpx.Client) -> None:
-    key = fresh("orch-counter")
+    key = fresh_id("orch-counter")
     status = run(http, "counter_orchestrator", key)
     assert status["runtimeStatus"] == "Completed", status
     # The signal (add 3) is sent before the call (add 4) from the same orchestration: it is
@@ -68,7 +68,7 @@ def test_orchestrator_signals_and_calls_an_entity(http: httpx.Client) -> None:
 
 
 def test_entity_exception_reaches_the_calling_orchestrator(http: httpx.Client) -> None:
-    key = fresh("cart")
+    key = fresh_id("cart")
     status = run(http, "cart_orchestrator", key)
     assert status["runtimeStatus"] == "Completed", status
     output = status["output"]

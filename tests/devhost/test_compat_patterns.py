@@ -10,7 +10,15 @@ import httpx
 import pytest
 
 from devhost.testing import HostHandle, running_host
-from tests.devhost.compat_support import APPS, fresh, shown, status_of, wait_for, wait_status
+from tests.devhost.e2e_support import (
+    APPS,
+    fresh_id,
+    poll_finished,
+    poll_status,
+    read_status,
+    shown,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -47,13 +55,13 @@ def start(app: httpx.Client, name: str, body: object = None, instance_id: str | 
 
 
 def finished(http: httpx.Client, management: dict) -> dict:
-    return wait_status(http, management["statusQueryGetUri"])
+    return poll_finished(http, management["statusQueryGetUri"])
 
 
 def test_monitor_polls_on_a_timer_and_continues_as_new(app: httpx.Client, http: httpx.Client) -> None:
     management = start(app, "job_monitor", {"job": "build-7", "checks": 0, "episodes": 0, "ready_after": 3})
     # The first episode reports its progress in the custom status while it waits on its timer.
-    seen = wait_status(http, management["statusQueryGetUri"], lambda s: s.get("customStatus") is not None)
+    seen = poll_status(http, management["statusQueryGetUri"], lambda s: s.get("customStatus") is not None)
     assert seen["runtimeStatus"] in ("Running", "ContinuedAsNew", "Completed"), seen
     status = finished(http, management)
     assert status["runtimeStatus"] == "Completed", status
@@ -65,7 +73,7 @@ def test_monitor_polls_on_a_timer_and_continues_as_new(app: httpx.Client, http: 
 
 def test_human_interaction_right_code_completes_at_once(app: httpx.Client, http: httpx.Client) -> None:
     management = start(app, "sms_verification", {"phone": "+14255550123", "timeout_seconds": 60})
-    wait_status(http, management["statusQueryGetUri"], lambda s: s.get("customStatus") == "waiting for the code")
+    poll_status(http, management["statusQueryGetUri"], lambda s: s.get("customStatus") == "waiting for the code")
     send = management["sendEventPostUri"].replace("{eventName}", "SmsChallengeResponse")
     assert http.post(send, json=1).status_code == 202  # wrong code: one more try
     assert http.post(send, json=123).status_code == 202
@@ -85,14 +93,14 @@ def test_human_interaction_times_out(app: httpx.Client, http: httpx.Client) -> N
 
 
 def test_sub_orchestration_with_retry_succeeds_on_third_attempt(app: httpx.Client, http: httpx.Client) -> None:
-    key = fresh("attempts")
+    key = fresh_id("attempts")
     status = finished(http, start(app, "resilient_parent", {"key": key, "succeed_on": 3, "attempts": 4}))
     assert status["runtimeStatus"] == "Completed", status
     assert status["output"] == {"child": "succeeded on attempt 3"}
 
 
 def test_sub_orchestration_with_retry_runs_out_of_attempts(app: httpx.Client, http: httpx.Client) -> None:
-    key = fresh("attempts")
+    key = fresh_id("attempts")
     status = finished(http, start(app, "resilient_parent", {"key": key, "succeed_on": 5, "attempts": 2}))
     assert status["runtimeStatus"] == "Failed", status
     assert "attempt 2 failed" in str(status["output"]), status
@@ -139,22 +147,22 @@ def test_new_uuid_is_replay_safe_and_is_replaying_guards_logs(app: httpx.Client,
 
 
 def test_terminate_restart_and_rewind(app: httpx.Client, http: httpx.Client) -> None:
-    waiting = start(app, "wait_for_go", {"n": 1}, instance_id=fresh("waiter"))
-    wait_status(http, waiting["statusQueryGetUri"], lambda s: s["runtimeStatus"] == "Running")
+    waiting = start(app, "wait_for_go", {"n": 1}, instance_id=fresh_id("waiter"))
+    poll_status(http, waiting["statusQueryGetUri"], lambda s: s["runtimeStatus"] == "Running")
     response = app.post(f"/api/instances/{waiting['id']}/terminate", params={"reason": "no longer needed"})
     assert response.status_code == 200, shown(response)
     status = finished(http, waiting)
     assert status["runtimeStatus"] == "Terminated"
     assert status["output"] == "no longer needed"
 
-    done = finished(http, start(app, "doubled", 21, instance_id=fresh("doubled")))
+    done = finished(http, start(app, "doubled", 21, instance_id=fresh_id("doubled")))
     assert done["output"] == 42
     response = app.post(f"/api/instances/{done['instanceId']}/restart", params={"newId": "true"})
     assert response.status_code == 200, shown(response)
     new_id = response.json()["id"]
     assert new_id != done["instanceId"]
     again = wait_for(
-        lambda: (s := status_of(http, waiting["statusQueryGetUri"].replace(waiting["id"], new_id)))
+        lambda: (s := read_status(http, waiting["statusQueryGetUri"].replace(waiting["id"], new_id)))
         and s["runtimeStatus"] == "Completed" and s,
         "the restarted instance",
     )
@@ -165,7 +173,7 @@ def test_terminate_restart_and_rewind(app: httpx.Client, http: httpx.Client) -> 
     response = app.post(f"/api/instances/{done['instanceId']}/restart", params={"newId": "false"})
     assert response.status_code == 200, shown(response)
     assert response.json()["id"] == done["instanceId"]
-    same = wait_status(
+    same = poll_status(
         http, waiting["statusQueryGetUri"].replace(waiting["id"], done["instanceId"]),
         lambda s: s["runtimeStatus"] == "Completed" and s["createdTime"] != done["createdTime"],
     )
@@ -177,21 +185,21 @@ def test_terminate_restart_and_rewind(app: httpx.Client, http: httpx.Client) -> 
     assert response.status_code == 409, shown(response)
     assert "rewind" in response.json()["error"].lower()
     # As with the extension: an unknown instance is "not found", a completed one cannot be rewound.
-    response = app.post(f"/api/instances/{fresh('nobody')}/rewind")
+    response = app.post(f"/api/instances/{fresh_id('nobody')}/rewind")
     assert response.status_code == 409 and "No instance with ID" in response.json()["error"], shown(response)
     response = app.post(f"/api/instances/{done['instanceId']}/rewind")
     assert response.status_code == 409, shown(response)
     assert "only supported on failed" in response.json()["error"], shown(response)
     # Terminating an unknown instance is refused the same way.
-    response = app.post(f"/api/instances/{fresh('nobody')}/terminate")
+    response = app.post(f"/api/instances/{fresh_id('nobody')}/terminate")
     assert response.status_code == 409 and "found" in response.json()["error"], shown(response)
 
 
 def test_status_queries_and_purge_by_condition(app: httpx.Client, http: httpx.Client) -> None:
     since = datetime.now(timezone.utc) - timedelta(seconds=1)
-    running = start(app, "wait_for_go", {"n": 2}, instance_id=fresh("query-running"))
-    completed = start(app, "doubled", 5, instance_id=fresh("query-done"))
-    wait_status(http, running["statusQueryGetUri"], lambda s: s["runtimeStatus"] == "Running")
+    running = start(app, "wait_for_go", {"n": 2}, instance_id=fresh_id("query-running"))
+    completed = start(app, "doubled", 5, instance_id=fresh_id("query-done"))
+    poll_status(http, running["statusQueryGetUri"], lambda s: s["runtimeStatus"] == "Running")
     finished(http, completed)
 
     everything = {row["id"]: row for row in app.get("/api/instances").json()}
@@ -206,8 +214,8 @@ def test_status_queries_and_purge_by_condition(app: httpx.Client, http: httpx.Cl
     response = app.delete("/api/instances", params={"from": since.isoformat(), "status": "Completed"})
     assert response.status_code == 200, shown(response)
     assert response.json()["deleted"] >= 1
-    assert status_of(http, completed["statusQueryGetUri"]) is None
-    assert status_of(http, running["statusQueryGetUri"])["runtimeStatus"] == "Running"
+    assert read_status(http, completed["statusQueryGetUri"]) is None
+    assert read_status(http, running["statusQueryGetUri"])["runtimeStatus"] == "Running"
 
     send = running["sendEventPostUri"].replace("{eventName}", "go")
     assert http.post(send, json="now").status_code == 202

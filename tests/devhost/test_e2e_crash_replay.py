@@ -15,8 +15,8 @@ from tests.devhost.e2e_support import (
     fresh_id,
     poll_finished,
     poll_status,
-    poll_until,
     start_via_durable_api,
+    wait_for,
 )
 
 pytestmark = pytest.mark.e2e
@@ -88,5 +88,5 @@ def test_counter_stays_exact(http: httpx.Client, host: HostHandle) -> None:
         response = http.get(read)
         return int(response.json()) if response.status_code == 200 else 0
 
-    assert poll_until(lambda: value() >= 100), value()
+    wait_for(lambda: value() >= 100, "the counter to reach 100")
     assert value() == 100

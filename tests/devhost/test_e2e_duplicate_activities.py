@@ -11,8 +11,8 @@ from tests.devhost.e2e_support import (
     features_host_fixtures,
     fresh_id,
     poll_finished,
-    poll_until,
     start_via_durable_api,
+    wait_for,
 )
 
 pytestmark = pytest.mark.e2e
@@ -45,5 +45,5 @@ def test_each_activity_really_ran_twice(http: httpx.Client, host: HostHandle, sc
     # Proof the fault was live: the activity body ran for both deliveries (the second may finish
     # after the orchestration did, so wait for its mark).
     marks = scratch / "features-app" / f"{instance_id}.slow-started"
-    assert poll_until(lambda: len(marks.read_text().splitlines()) >= 2)
+    wait_for(lambda: len(marks.read_text().splitlines()) >= 2, "the second delivery's mark")
     assert len(marks.read_text().splitlines()) == 2

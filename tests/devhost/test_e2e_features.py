@@ -24,11 +24,11 @@ from tests.devhost.e2e_support import (
     fresh_id,
     poll_finished,
     poll_status,
-    poll_until,
     read_status,
     reason_url,
     shown,
     start_via_durable_api,
+    wait_for,
 )
 
 pytestmark = pytest.mark.e2e
@@ -176,7 +176,7 @@ def test_counter_entity_ends_exact_after_500_concurrent_signals(http: httpx.Clie
         response = http.get(f"/api/counters/{key}", headers={"x-functions-key": host.function_key})
         return response.json()["value"] if response.status_code == 200 else None
 
-    assert poll_until(lambda: (read_counter() or 0) >= 500), read_counter()
+    wait_for(lambda: (read_counter() or 0) >= 500, "the counter to reach 500")
     assert read_counter() == 500
     via_durable_api = http.get(durable_api(f"entities/counter/{key}", host.system_key))
     assert (via_durable_api.status_code, via_durable_api.json()) == (200, 500)

@@ -17,8 +17,8 @@ from tests.devhost.e2e_support import (
     fresh_id,
     poll_finished,
     poll_status,
-    poll_until,
     start_via_durable_api,
+    wait_for,
 )
 
 pytestmark = pytest.mark.e2e
@@ -45,7 +45,7 @@ def test_sigkill_loses_nothing_committed(tmp_path: Path) -> None:
                 event["statusQueryGetUri"],
                 lambda s: s.get("customStatus", {}).get("stage") == "waiting",
             )
-            assert poll_until(lambda: (marks / f"{slow_id}.slow-started").exists())
+            wait_for(lambda: (marks / f"{slow_id}.slow-started").exists(), "the slow activity to start")
             timer_before = poll_status(
                 http, timer["statusQueryGetUri"], lambda s: s["runtimeStatus"] == "Running"
             )
