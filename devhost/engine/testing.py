@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import time
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 from devhost.engine.engine import DurableEngine
 from devhost.engine.options import EngineOptions
@@ -29,6 +30,21 @@ async def running_engine(data_dir: Path, registry: Registry,
         yield engine
     finally:
         await engine.stop()
+
+
+async def wait_until(condition: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
+    """Poll `condition` (sync or async) until it gives something truthy and return that; raise
+    TimeoutError naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gave up after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.01)
 
 
 async def wait_for_status(engine: DurableEngine, instance_id: str,

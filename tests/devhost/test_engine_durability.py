@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,12 @@ import azure.durable_functions as df
 from devhost.engine import EngineOptions, FaultOptions
 from devhost.engine.episode import REPLAY_SCHEMA, flatten_actions
 from devhost.engine.store import Store
-from devhost.engine.testing import registry_from_app, running_engine, wait_for_status
+from devhost.engine.testing import (
+    registry_from_app,
+    running_engine,
+    wait_for_status,
+    wait_until,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 app = df.DFApp()
@@ -96,8 +100,8 @@ def test_stop_mid_flight_then_a_new_engine_finishes_everything(tmp_path: Path) -
     async def first_life() -> str:
         async with running_engine(tmp_path, registry) as engine:
             instance_id = await engine.start_orchestration("mixed", json.dumps("payload"))
-            await wait_for_status(engine, instance_id, ("Running",))
-            await asyncio.sleep(0.1)  # the slow activity is running, the timer armed
+            # Stop while the slow activity runs (the timer is armed by then too).
+            await wait_until(lambda: runs.get("payload") == 1, "the slow activity to start")
             return instance_id
 
     async def second_life(instance_id: str) -> dict[str, Any]:
@@ -117,14 +121,16 @@ def test_sigkill_loses_nothing_committed(tmp_path: Path) -> None:
         import asyncio, json, sys
         sys.path.insert(0, {str(ROOT)!r})
         from pathlib import Path
-        from tests.devhost.test_engine_durability import app
-        from devhost.engine.testing import registry_from_app, running_engine
+        from tests.devhost.test_engine_durability import app, runs
+        from devhost.engine.testing import registry_from_app, running_engine, wait_until
 
         async def main():
             async with running_engine(Path({str(tmp_path)!r}), registry_from_app(app)) as e:
                 for index in range(3):
                     await e.start_orchestration("mixed", json.dumps("payload"), f"k{{index}}")
                 await e.raise_event("k0", "go", json.dumps("went"))
+                # Killed while all three slow activities run, their results never committed.
+                await wait_until(lambda: runs.get("payload") == 3, "the slow activities")
                 print("started", flush=True)
                 await asyncio.sleep(60)
         asyncio.run(main())
@@ -134,7 +140,6 @@ def test_sigkill_loses_nothing_committed(tmp_path: Path) -> None:
     try:
         assert process.stdout is not None
         assert process.stdout.readline().strip() == "started"
-        time.sleep(0.5)
     finally:
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=10)

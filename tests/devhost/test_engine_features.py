@@ -23,7 +23,12 @@ from devhost.engine import (
     InstanceQuery,
     UnknownFunction,
 )
-from devhost.engine.testing import registry_from_app, running_engine, wait_for_status
+from devhost.engine.testing import (
+    registry_from_app,
+    running_engine,
+    wait_for_status,
+    wait_until,
+)
 
 app = df.DFApp()
 attempts: dict[str, int] = {}  # activity name + input -> calls so far (flaky activities)
@@ -351,9 +356,9 @@ def test_external_events_raised_before_waiting_are_buffered(tmp_path: Path, regi
     async def body() -> None:
         async with running_engine(tmp_path, registry) as engine:
             instance_id = await engine.start_orchestration("approval", None)
+            await wait_for_status(engine, instance_id, ("Running",))
             # "Second" arrives before the orchestrator waits for it.
             await engine.raise_event(instance_id, "Second", json.dumps("two"))
-            await asyncio.sleep(0.05)
             status = await engine.get_status(instance_id)
             assert status["runtimeStatus"] == "Running"
             assert status["customStatus"] == "waiting"
@@ -473,23 +478,17 @@ def test_entities_calls_signals_errors_and_client_reads(tmp_path: Path, registry
             assert after_add == 15  # the signal sent first is processed first
             assert "the counter refuses" in error
             assert current == 15
+
+            async def counter_is(expected: tuple[bool, str | None]) -> bool:
+                return await engine.read_entity("counter", "k1") == expected
+
             await engine.signal_entity("Counter", "k1", "add", "5")
-            for _ in range(100):
-                exists, state = await engine.read_entity("counter", "k1")
-                if state == "20":
-                    break
-                await asyncio.sleep(0.01)
-            assert (exists, state) == (True, "20")
+            await wait_until(lambda: counter_is((True, "20")), "the signalled add")
             page, _ = await engine.query_instances(InstanceQuery(instance_id_prefix="@counter"))
             assert [(s["instanceId"], s["runtimeStatus"]) for s in page] == [("@counter@k1",
                                                                               "Running")]
             await engine.signal_entity("counter", "k1", "delete", None)
-            for _ in range(100):
-                exists, _ = await engine.read_entity("counter", "k1")
-                if not exists:
-                    break
-                await asyncio.sleep(0.01)
-            assert not exists
+            await wait_until(lambda: counter_is((False, None)), "the entity's deletion")
             with pytest.raises(UnknownFunction):
                 await engine.signal_entity("nope", "k", "add", None)
     run(body())
