@@ -73,7 +73,7 @@ def create_engine(config: HostConfig, functions: AppFunctions) -> DurableEngine:
         faults = FaultOptions.from_env(os.environ)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    options = EngineOptions(faults=faults, verbose=config.verbose, logger=logging.getLogger("devhost.engine"))
+    options = EngineOptions(faults=faults, verbose=config.verbose)
     return DurableEngine(config.data_dir, config.task_hub, functions.registry(), options)
 
 
