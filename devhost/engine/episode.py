@@ -42,8 +42,10 @@ REPLAY_SCHEMA = max(schema.value for schema in ReplaySchema)
 HTTP_ACTIVITY = "BuiltIn::HttpActivity"
 OUT_OF_PROC_MARKER = "$OutOfProcData$:"
 
-ACTIVITY_ACTIONS = (0, 1)
-SUB_ORCHESTRATION_ACTIONS = (2, 3)
+CALL_ACTIVITY_WITH_RETRY = 1
+CALL_SUB_ORCHESTRATOR_WITH_RETRY = 3
+ACTIVITY_ACTIONS = (0, CALL_ACTIVITY_WITH_RETRY)
+SUB_ORCHESTRATION_ACTIONS = (2, CALL_SUB_ORCHESTRATOR_WITH_RETRY)
 CONTINUE_AS_NEW = 4
 CREATE_TIMER = 5
 WAIT_FOR_EVENT = 6
@@ -353,7 +355,7 @@ def _schedule_activity(action: dict[str, Any], task_id: int, runtime: dict[str, 
     out.appended.append(h.event(EventType.TASK_SCHEDULED, at, task_id, Name=name,
                                 Input=input_text))
     out.work.append(NewWork(task_id, name, input_text))
-    if action.get("actionType") == 1:
+    if action.get("actionType") == CALL_ACTIVITY_WITH_RETRY:
         _register_retry(action, task_id, runtime, "activity")
 
 
@@ -366,7 +368,7 @@ def _schedule_child(action: dict[str, Any], task_id: int, runtime: dict[str, Any
                     inst: Instance, out: Outcome, at: datetime) -> None:
     fixed_id = action.get("instanceId") or None
     child_id = fixed_id or _child_id(inst, task_id)
-    if action.get("actionType") == 3:
+    if action.get("actionType") == CALL_SUB_ORCHESTRATOR_WITH_RETRY:
         _register_retry(action, task_id, runtime, "orchestration", fixed_id)
     _start_child(action["functionName"], child_id, action.get("input"), task_id, out, at)
 
@@ -468,17 +470,16 @@ def _parent_instance(inst: Instance) -> dict[str, Any] | None:
 
 def _unconsumed_events(runtime: dict[str, Any], texts: list[str]) -> list[dict[str, Any]]:
     """Client-raised events the execution never waited for, oldest first."""
-    wanted = {name: count for name, count in runtime["received"].items()}
-    if not wanted:
+    if not runtime["received"]:
         return []
-    to_skip = {name: runtime["waits"].get(name, 0) for name in wanted}
+    to_skip = {name: runtime["waits"].get(name, 0) for name in runtime["received"]}
     carried = []
     for text in texts:
         if '"EventType":15' not in text:
             continue
         event = json.loads(text)
         name = event.get("Name")
-        if name not in wanted:
+        if name not in to_skip:
             continue
         if to_skip[name] > 0:
             to_skip[name] -= 1
