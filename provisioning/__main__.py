@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from provisioning.azure_config import AzureConfig, azure_config_from_settings
 from provisioning.azure_resources import RUN_FROM_PACKAGE, app_name, lane_app_settings, site_envelope
 from provisioning.base import LaneSpec
+from provisioning.packages import describe_location
 from router.errors import BadVersion, SettingsError
 from router.settings import Settings
 from router.versions import lane_key, lane_task_hub, parse_lane_key, parse_version
@@ -64,9 +65,8 @@ def plan(config: AzureConfig, lane: LaneSpec, package_url: str | None) -> dict[s
     name = app_name(config, lane.lane)
     settings = lane_app_settings(config, lane)
     if package_url:
-        url = urlsplit(package_url)
         # A package URL often carries a SAS token: show where it points, not the token.
-        shown = f"{url.scheme}://{url.netloc}{url.path}" + ("?<query hidden>" if url.query else "")
+        shown = describe_location(package_url) + ("?<query hidden>" if urlsplit(package_url).query else "")
     else:
         shown = "<package URL, set at deploy>"
     settings[RUN_FROM_PACKAGE] = shown

@@ -21,7 +21,7 @@ from azure.mgmt.web.models import Site
 
 from provisioning.azure_config import AzureConfig
 from provisioning.azure_errors import arm_error, translate
-from provisioning.azure_package import shown_location, verify_package_sha256
+from provisioning.azure_package import package_sha256
 from provisioning.azure_resources import (
     MANAGED_BY,
     RUN_FROM_PACKAGE,
@@ -33,6 +33,7 @@ from provisioning.azure_resources import (
     site_envelope,
 )
 from provisioning.base import AppRef, DeployResult, Health, LaneSpec, Package
+from provisioning.packages import describe_location, verify_sha256
 from router.errors import (
     AppNameTaken,
     PackageError,
@@ -140,12 +141,10 @@ class AzureLaneBackend:
             )
         verified = ""
         if package.sha256:
-            verified = await verify_package_sha256(
-                package.url,
-                package.sha256,
-                verify=self._connection_verify,
-                timeout=self._config.read_timeout,
+            verified = await package_sha256(
+                package.url, verify=self._connection_verify, timeout=self._config.read_timeout
             )
+            verify_sha256(package, verified)
         await self._merge_settings(app.name, {RUN_FROM_PACKAGE: package.url}, "deploy")
         try:
             # The app reads its triggers from the new package; tell the platform to rescan.
@@ -153,7 +152,7 @@ class AzureLaneBackend:
         except AzureError as err:
             raise translate(err, "sync triggers", app.name) from None
         # The URL may carry a SAS token: log only where the package lives.
-        log.info("deployed %s to app %s from %s", lane.version, app.name, shown_location(package.url))
+        log.info("deployed %s to app %s from %s", lane.version, app.name, describe_location(package.url))
         return DeployResult(version=lane.version, package_sha256=verified)
 
     async def read_system_key(self, app: AppRef) -> str:

@@ -41,14 +41,8 @@ from provisioning import local_process as proc
 from provisioning.base import AppRef, DeployResult, Health, LaneSpec, Package
 from provisioning.local_environments import LaneEnvironments
 from provisioning.local_locks import file_lock
-from provisioning.local_packages import (
-    apply_task_hub,
-    describe_location,
-    fetch_package,
-    package_dir_name,
-    unpack_package,
-    verify_sha256,
-)
+from provisioning.local_packages import apply_task_hub, fetch_package, package_dir_name, unpack_package
+from provisioning.packages import describe_location, verify_sha256
 from router.errors import ProvisioningError
 
 if TYPE_CHECKING:

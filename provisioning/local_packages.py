@@ -1,7 +1,7 @@
 """Packages for the local backend: locate, fetch, verify and unpack a Functions app zip.
 
-A package URL may carry a SAS token in its query, so messages name a package by scheme, host
-and path only (`describe_location`), never by its full URL.
+A package URL may carry a SAS token in its query, so messages name a package by
+`packages.describe_location`, never by its full URL.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from provisioning.base import Package
+from provisioning.packages import describe_location
 from router.errors import PackageError
 
 MAX_PACKAGE_BYTES = 512 * 1024 * 1024
@@ -34,14 +35,6 @@ class LocalPackage:
     path: Path
     sha256: str
     temporary: bool = False
-
-
-def describe_location(url: str) -> str:
-    """The package location without query or credentials, fit for logs and messages."""
-    parts = urlsplit(url)
-    if parts.scheme in ("http", "https"):
-        return f"{parts.scheme}://{parts.hostname or ''}{parts.path}"
-    return url.split("?", 1)[0]
 
 
 def host_is_allowed(host: str, allowed_hosts: Iterable[str]) -> bool:
@@ -75,19 +68,6 @@ def sha256_of(path: Path) -> str:
         for chunk in iter(lambda: stream.read(1 << 16), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def verify_sha256(package: Package, actual: str) -> None:
-    """Raise PackageError naming expected and actual digests when they differ."""
-    if package.sha256 is None:
-        return
-    expected = package.sha256.strip().lower()
-    if expected != actual:
-        raise PackageError(
-            f"package {describe_location(package.url)} has sha256 {actual}, expected {expected}",
-            expected_sha256=expected,
-            actual_sha256=actual,
-        )
 
 
 async def fetch_package(package: Package, downloads_dir: Path, allowed_hosts: Iterable[str]) -> LocalPackage:

@@ -22,11 +22,11 @@ from provisioning.local import LocalLaneBackend
 from provisioning.local_packages import (
     LocalPackage,
     apply_task_hub,
-    describe_location,
     fetch_package,
     host_is_allowed,
     unpack_package,
 )
+from provisioning.packages import describe_location
 from router.errors import PackageError, ProvisioningError
 from samples.build import build_package, package_sha256
 
@@ -62,9 +62,16 @@ def test_host_is_allowed(host: str, allowed: tuple[str, ...], expected: bool) ->
     assert host_is_allowed(host, allowed) is expected
 
 
-def test_describe_location_drops_the_query_that_may_hold_a_sas_token() -> None:
-    described = describe_location("https://acct.blob.core.windows.net/rel/app.zip?sv=2024&sig=SECRETSIG")
-    assert described == "https://acct.blob.core.windows.net/rel/app.zip"
+@pytest.mark.parametrize(
+    ("url", "described"),
+    [
+        ("https://acct.blob.core.windows.net/rel/app.zip?sv=2024&sig=SECRETSIG", "https://acct.blob.core.windows.net/rel/app.zip"),
+        ("https://user:SECRET@releases.example.com:8443/app.zip", "https://releases.example.com:8443/app.zip"),
+        ("/srv/builds/app.zip?sig=SECRETSIG", "/srv/builds/app.zip"),
+    ],
+)
+def test_describe_location_drops_query_and_credentials(url: str, described: str) -> None:
+    assert describe_location(url) == described
 
 
 def test_sample_packages_are_reproducible(tmp_path: Path, sample_zip: Path) -> None:
