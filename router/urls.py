@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit
 
@@ -63,7 +64,7 @@ class RouterRoutes:
 
     def instance_url(self, instance_id: str, action: str | None = None, event_name: str | None = None) -> str:
         """The router URL of an instance, or of one of its management actions."""
-        url = f"{self._instances_root()}/{_segment(instance_id)}"
+        url = f"{self.instances_root()}/{_segment(instance_id)}"
         if action is None:
             return url
         if action not in ROUTER_ACTIONS:
@@ -72,7 +73,8 @@ class RouterRoutes:
             return f"{url}/raiseEvent/{_segment(event_name or '')}"
         return f"{url}/{action}"
 
-    def _instances_root(self) -> str:
+    def instances_root(self) -> str:
+        """The router URL under which this lane's instances live."""
         prefix = self.route_prefix.strip("/")
         root = self.base_url.rstrip("/")
         if prefix:
@@ -145,10 +147,9 @@ class LaneUrlRewriter:
     def rewrite_url(self, url: str) -> str | None:
         """The router URL for a lane URL, or None when the router has no equivalent."""
         parts = urlsplit(url)
-        lane = urlsplit(self.lane_base_url)
-        if parts.netloc.lower() not in self._lane_netlocs() or self.routes is None:
+        if parts.netloc.lower() not in self._lane_netlocs or self.routes is None:
             return None
-        instances_root = f"{lane.path.rstrip('/')}{DURABLE_API_PATH}/instances/"
+        instances_root = self._lane_instances_path
         if not parts.path.startswith(instances_root):
             return None
         # Keep the lane's own (already percent-encoded) segments, so `{eventName}` survives.
@@ -156,9 +157,7 @@ class LaneUrlRewriter:
         instance_id, action = segments[0], segments[1:]
         if not instance_id or not _is_router_action(action):
             return None
-        prefix = self.routes.route_prefix.strip("/")
-        root = self.routes.base_url.rstrip("/") + (f"/{prefix}" if prefix else "")
-        path = "/".join([f"{root}/instances/{_segment(self.routes.lane)}", instance_id, *action])
+        path = "/".join([self.routes.instances_root(), instance_id, *action])
         query = filter_query(parse_qsl(parts.query, keep_blank_values=True))
         # `{text}` placeholders must stay readable, as in the lane's own payload.
         return f"{path}?{urlencode(query, safe='{}')}" if query else path
@@ -166,12 +165,10 @@ class LaneUrlRewriter:
     def scrub_text(self, text: str) -> str:
         """Text with lane URLs rewritten or removed, and the lane host and key scrubbed."""
         text = _URL.sub(self._replace_url, text)
-        if self.system_key:
-            # Keys are base64 ("...=="): a URL the lane built may carry them percent-encoded.
-            for form in {self.system_key, quote(self.system_key, safe=""), quote_plus(self.system_key)}:
-                text = text.replace(form, REDACTED)
-        for netloc in self._lane_netlocs():
-            text = re.sub(re.escape(netloc), LANE_HOST, text, flags=re.IGNORECASE)
+        for form in self._key_forms:
+            text = text.replace(form, REDACTED)
+        if self._lane_host_pattern is not None:
+            text = self._lane_host_pattern.sub(LANE_HOST, text)
         return text
 
     def scrub_json(self, value: Any) -> Any:
@@ -186,22 +183,45 @@ class LaneUrlRewriter:
 
     def _replace_url(self, match: re.Match[str]) -> str:
         url = match.group(0)
-        if urlsplit(url).netloc.lower() not in self._lane_netlocs():
+        if urlsplit(url).netloc.lower() not in self._lane_netlocs:
             return url
         rewritten = self.rewrite_url(url)
         return REMOVED_URL if rewritten is None else rewritten
 
-    def _lane_netlocs(self) -> set[str]:
+    # What follows depends on the lane alone: worked out once per rewriter, not once per string
+    # of a (possibly long) instance list.
+
+    @cached_property
+    def _lane_netlocs(self) -> frozenset[str]:
         """The lane's host[:port] as it may write it, lower-cased."""
         lane = urlsplit(self.lane_base_url)
         netloc = lane.netloc.lower()
         if not netloc:
-            return set()
+            return frozenset()
         host = (lane.hostname or "").lower()
         if host not in ("127.0.0.1", "localhost", "::1"):
-            return {netloc}
+            return frozenset({netloc})
         port = f":{lane.port}" if lane.port is not None else ""
-        return {f"{alias}{port}" for alias in _LOOPBACK_HOSTS} | {netloc}
+        return frozenset({f"{alias}{port}" for alias in _LOOPBACK_HOSTS} | {netloc})
+
+    @cached_property
+    def _lane_host_pattern(self) -> re.Pattern[str] | None:
+        if not self._lane_netlocs:
+            return None
+        # Longest first, so no alias is cut short by another that is its prefix.
+        names = sorted(self._lane_netlocs, key=len, reverse=True)
+        return re.compile("|".join(re.escape(name) for name in names), re.IGNORECASE)
+
+    @cached_property
+    def _lane_instances_path(self) -> str:
+        return f"{urlsplit(self.lane_base_url).path.rstrip('/')}{DURABLE_API_PATH}/instances/"
+
+    @cached_property
+    def _key_forms(self) -> frozenset[str]:
+        if not self.system_key:
+            return frozenset()
+        # Keys are base64 ("...=="): a URL the lane built may carry them percent-encoded.
+        return frozenset({self.system_key, quote(self.system_key, safe=""), quote_plus(self.system_key)})
 
 
 def _is_router_action(action: list[str]) -> bool:
