@@ -246,27 +246,10 @@ class LaneClient:
         routes: RouterRoutes | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
         """One page of the lane's instances and the token of the next page (None: last)."""
-        params: dict[str, str] = {"showInput": "true" if show_input else "false"}
-        if runtime_status:
-            params["runtimeStatus"] = ",".join(runtime_status)
-        if top is not None:
-            params["top"] = str(top)
-        headers = {_CONTINUATION_HEADER: continuation_token} if continuation_token else {}
-        response, _ = await self._send(
-            lane_app, "GET", "instances", params=params, headers=headers, idempotent=True
-        )
         rewriter = _rewriter(lane_app, routes)
-        if not response.is_success:
-            raise _lane_error(response, rewriter, "instance query")
-        try:
-            page = response.json()
-        except ValueError:
-            page = None
-        if not isinstance(page, list) or not all(isinstance(item, dict) for item in page):
-            raise LaneUnreachable("the lane answered the instance query with something other than a list")
-        token = response.headers.get(_CONTINUATION_HEADER, "").strip()
-        # The extension sends the header on every page; "null" or empty marks the last one.
-        next_token = None if token in ("", "null") else token
+        page, next_token = await self._instances_page(
+            lane_app, runtime_status, top, continuation_token, show_input, rewriter
+        )
         return rewriter.scrub_json(page), next_token
 
     async def count_in_flight(self, lane_app: LaneEndpoint) -> InFlight:
@@ -275,9 +258,11 @@ class LaneClient:
         oldest: datetime | None = None
         token: str | None = None
         seen_tokens: set[str] = set()
+        rewriter = _rewriter(lane_app)
         for _ in range(self._options.max_pages):
-            page, token = await self.list_instances(
-                lane_app, IN_FLIGHT_STATUSES, self._options.page_size, token
+            # Unscrubbed: only counts and times leave this method, never the instances.
+            page, token = await self._instances_page(
+                lane_app, IN_FLIGHT_STATUSES, self._options.page_size, token, False, rewriter
             )
             for instance in page:
                 instance_id = str(instance.get("instanceId", ""))
@@ -297,6 +282,37 @@ class LaneClient:
             raise LaneUnreachable(f"the lane's instance query did not end after {self._options.max_pages} pages")
         running = counts["Running"] + counts["ContinuedAsNew"]
         return InFlight(running, counts["Pending"], counts["Suspended"], oldest)
+
+    async def _instances_page(
+        self,
+        lane_app: LaneEndpoint,
+        runtime_status: Sequence[str] | None,
+        top: int | None,
+        continuation_token: str | None,
+        show_input: bool,
+        rewriter: LaneUrlRewriter,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of the lane's instances as the lane wrote it, and the next page's token."""
+        params: dict[str, str] = {"showInput": "true" if show_input else "false"}
+        if runtime_status:
+            params["runtimeStatus"] = ",".join(runtime_status)
+        if top is not None:
+            params["top"] = str(top)
+        headers = {_CONTINUATION_HEADER: continuation_token} if continuation_token else {}
+        response, _ = await self._send(
+            lane_app, "GET", "instances", params=params, headers=headers, idempotent=True
+        )
+        if not response.is_success:
+            raise _lane_error(response, rewriter, "instance query")
+        try:
+            page = response.json()
+        except ValueError:
+            page = None
+        if not isinstance(page, list) or not all(isinstance(item, dict) for item in page):
+            raise LaneUnreachable("the lane answered the instance query with something other than a list")
+        token = response.headers.get(_CONTINUATION_HEADER, "").strip()
+        # The extension sends the header on every page; "null" or empty marks the last one.
+        return page, None if token in ("", "null") else token
 
     async def _send(
         self,
