@@ -331,7 +331,6 @@ class LaneClient:
         is a gateway failure (429/502/503/504).
         """
         url = f"{lane_app.base_url.rstrip('/')}{DURABLE_API_PATH}/{path}"
-        lane_host = urlsplit(lane_app.base_url).netloc
         request_headers = {**(headers or {}), _KEY_HEADER: lane_app.system_key}
         maybe_delivered = False
         attempts = max(1, self._options.attempts)
@@ -347,7 +346,7 @@ class LaneClient:
             except _NOT_SENT as exc:
                 if last:
                     raise _transport_error(exc, attempts) from None
-                log.warning("lane %s: %s %s not sent (%s), retrying", lane_host, method, path, type(exc).__name__)
+                log.warning("lane %s: %s %s not sent (%s), retrying", _host(lane_app), method, path, type(exc).__name__)
                 await asyncio.sleep(self._backoff(attempt, None))
                 continue
             except httpx.HTTPError as exc:
@@ -356,7 +355,7 @@ class LaneClient:
                 if not retry:
                     raise _transport_error(exc, attempt) from None
                 maybe_delivered = True
-                log.warning("lane %s: %s %s unanswered (%s), retrying", lane_host, method, path, type(exc).__name__)
+                log.warning("lane %s: %s %s unanswered (%s), retrying", _host(lane_app), method, path, type(exc).__name__)
                 await asyncio.sleep(self._backoff(attempt, None))
                 continue
             status = response.status_code
@@ -371,7 +370,7 @@ class LaneClient:
             if not retry:
                 raise _gateway_error(response, _rewriter(lane_app), attempt)
             maybe_delivered = maybe_delivered or status != 429
-            log.warning("lane %s: %s %s answered %d, retrying", lane_host, method, path, status)
+            log.warning("lane %s: %s %s answered %d, retrying", _host(lane_app), method, path, status)
             await asyncio.sleep(self._backoff(attempt, response.headers.get("Retry-After")))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
@@ -386,16 +385,20 @@ class LaneClient:
         return min(delay * random.uniform(0.5, 1.0), cap)
 
 
+def _host(lane_app: LaneEndpoint) -> str:
+    """The lane's host[:port] for log lines (parsed only when a line is written)."""
+    return urlsplit(lane_app.base_url).netloc
+
+
 def _rewriter(lane_app: LaneEndpoint, routes: RouterRoutes | None = None) -> LaneUrlRewriter:
     return LaneUrlRewriter(lane_app.base_url, lane_app.system_key, routes)
 
 
 def _proxied(response: httpx.Response, rewriter: LaneUrlRewriter) -> ProxiedResponse:
-    headers = filter_headers(response.headers.multi_items())
-    # httpx already decoded the body, so its encoding no longer applies.
-    headers = {k: v for k, v in headers.items() if k.lower() != "content-encoding"}
     scrubbed: dict[str, str] = {}
-    for name, value in headers.items():
+    for name, value in filter_headers(response.headers.multi_items()).items():
+        if name.lower() == "content-encoding":
+            continue  # httpx already decoded the body, so its encoding no longer applies
         if name.lower() == "location":
             rewritten = rewriter.rewrite_url(value)
             if rewritten is not None:
