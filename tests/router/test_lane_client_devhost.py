@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,21 +48,23 @@ async def client() -> AsyncIterator[LaneClient]:
         yield lane_client
 
 
-async def wait_for_status(client: LaneClient, lane: LaneEndpoint, instance_id: str, wanted: str) -> ProxiedResponse:
-    """Poll the instance through the lane edge until it reaches `wanted` (bounded by pytest-timeout)."""
-    while True:
+async def wait_for(
+    client: LaneClient,
+    lane: LaneEndpoint,
+    instance_id: str,
+    done: Callable[[dict[str, Any]], object],
+    timeout: float = 30.0,
+) -> ProxiedResponse:
+    """Poll the instance through the lane edge until `done(status)`; fail with the last status."""
+    deadline = time.monotonic() + timeout
+    status: dict[str, Any] = {}
+    while time.monotonic() < deadline:
         response = await client.proxy(lane, "GET", instance_id, "status", routes=ROUTES)
-        if json.loads(response.body).get("runtimeStatus") == wanted:
+        status = json.loads(response.body)
+        if done(status):
             return response
         await asyncio.sleep(0.1)
-
-
-async def wait_for_custom_status(client: LaneClient, lane: LaneEndpoint, instance_id: str) -> ProxiedResponse:
-    while True:
-        response = await client.proxy(lane, "GET", instance_id, "status", routes=ROUTES)
-        if json.loads(response.body).get("customStatus"):
-            return response
-        await asyncio.sleep(0.1)
+    raise AssertionError(f"instance {instance_id} never reached the expected status; last: {status}")
 
 
 def assert_no_lane_secrets(lane: LaneEndpoint, response: ProxiedResponse) -> None:
@@ -77,7 +80,7 @@ async def test_an_instance_through_its_whole_life(lane: LaneEndpoint, client: La
     started = await client.start_orchestration(lane, "greet", instance_id, body, "application/json")
     assert (started.instance_id, started.status) == (instance_id, 202)
 
-    waiting = await wait_for_custom_status(client, lane, instance_id)
+    waiting = await wait_for(client, lane, instance_id, lambda s: s.get("customStatus"))
     assert waiting.status == 202
     assert waiting.headers["location"].startswith(f"{ROUTER_INSTANCES}/{instance_id}")
     assert_no_lane_secrets(lane, waiting)
@@ -88,7 +91,7 @@ async def test_an_instance_through_its_whole_life(lane: LaneEndpoint, client: La
         lane, "POST", instance_id, "raiseEvent", "Approval", body=b"true", headers={"Content-Type": "application/json"}
     )
     assert raised.status == 202
-    done = await wait_for_status(client, lane, instance_id, "Completed")
+    done = await wait_for(client, lane, instance_id, lambda s: s["runtimeStatus"] == "Completed")
     assert done.status == 200
     assert json.loads(done.body)["output"] == {"greeting": "Hello Oslo", "approved": True}
     assert_no_lane_secrets(lane, done)
@@ -104,7 +107,7 @@ async def test_an_instance_through_its_whole_life(lane: LaneEndpoint, client: La
 @pytest.mark.timeout(60)
 async def test_a_started_instance_without_id_completes(lane: LaneEndpoint, client: LaneClient) -> None:
     started = await client.start_orchestration(lane, "greet", None, b'{"city": "Bergen"}')
-    done = await wait_for_status(client, lane, started.instance_id, "Completed")
+    done = await wait_for(client, lane, started.instance_id, lambda s: s["runtimeStatus"] == "Completed")
     assert json.loads(done.body)["output"]["greeting"] == "Hello Bergen"
 
 
