@@ -259,7 +259,8 @@ class AzureLaneBackend:
                 return False
             await self._sites.update_application_settings(group, name, {"properties": merged})
         except AzureError as err:
-            raise translate(err, operation, name) from None
+            # ARM may quote a value back (WEBSITE_RUN_FROM_PACKAGE holds a SAS token).
+            raise translate(err, operation, name, hide=wanted.values()) from None
         return True
 
     def _attach(self, site: Any, name: str, lane: str) -> AppRef:

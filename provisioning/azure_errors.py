@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 
 from azure.core.exceptions import (
     AzureError,
@@ -60,8 +61,12 @@ def arm_error(err: HttpResponseError) -> tuple[str, str]:
     return code or "Unknown", message[:_MAX_DETAIL]
 
 
-def translate(err: AzureError, operation: str, app: str) -> ProvisioningError:
-    """The router error for an SDK error raised while doing `operation` on `app`."""
+def translate(err: AzureError, operation: str, app: str, *, hide: Iterable[str] = ()) -> ProvisioningError:
+    """The router error for an SDK error raised while doing `operation` on `app`.
+
+    `hide` are values the request carried that ARM may quote back (a package URL with its SAS
+    token, say): they never reach the error's message.
+    """
     where = f"{operation} of app {app!r}"
     if isinstance(err, ClientAuthenticationError) and err.response is None:
         # The credential's own message says which identities it tried; it holds no token.
@@ -75,6 +80,9 @@ def translate(err: AzureError, operation: str, app: str) -> ProvisioningError:
         return ProvisioningError(f"{where} failed: {type(err).__name__}")
     status = err.status_code or 0
     code, message = arm_error(err)
+    for value in hide:
+        if value:
+            message = message.replace(value, "<hidden>")
     detail = f"HTTP {status} {code}: {message}"
     if status == 401:
         return ProvisioningForbidden(

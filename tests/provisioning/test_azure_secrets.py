@@ -42,11 +42,10 @@ def test_no_secret_in_logs_or_errors(fake_arm: FakeArm, caplog: pytest.LogCaptur
         await backend.check_health(app)
         # Failures on the calls that handle secrets: the key read and the package deploy.
         fake_arm.fail("POST", r"/listkeys$", 400, code="BadRequest", message="Bad key request.")
-        fake_arm.fail("PUT", r"/appsettings$", 403)
-        for call in (
-            backend.read_system_key(app),
-            backend.deploy_package(lane, app, Package(PACKAGE.url.replace("1.2.0", "1.2.1"))),
-        ):
+        # ARM quoting the value it refused must not carry the SAS token into the error.
+        refused = Package(PACKAGE.url.replace("1.2.0", "1.2.1"))
+        fake_arm.fail("PUT", r"/appsettings$", 400, message=f"Invalid setting value '{refused.url}'.")
+        for call in (backend.read_system_key(app), backend.deploy_package(lane, app, refused)):
             try:
                 await call
             except ProvisioningError as err:
