@@ -44,6 +44,7 @@ from provisioning.local_locks import file_lock
 from provisioning.local_packages import apply_task_hub, fetch_package, package_dir_name, unpack_package
 from provisioning.packages import describe_location, verify_sha256
 from router.errors import ProvisioningError
+from router.urls import DURABLE_API_PATH
 
 if TYPE_CHECKING:
     from router.settings import Settings
@@ -51,7 +52,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DURABLE_API = "/runtime/webhooks/durabletask"
 _LANE_KEY = re.compile(r"^\d+\.\d+$")
 # Settings of the router's own host that a lane must never inherit (its keys above all).
 _NOT_INHERITED_PREFIXES = ("DEVHOST_", "ROUTER_")
@@ -198,7 +198,6 @@ class LocalLaneBackend:
             finally:
                 if fetched.temporary:
                     fetched.path.unlink(missing_ok=True)
-            await asyncio.to_thread(apply_task_hub, package_dir, state.task_hub or lane.task_hub)
             python = await self._python_for(package_dir)
             _point_symlink(current, Path("packages") / package_dir.name)
             state = dataclasses.replace(
@@ -244,7 +243,7 @@ class LocalLaneBackend:
         try:
             async with httpx.AsyncClient(timeout=5.0, trust_env=False) as client:
                 response = await client.get(
-                    f"{base_url}{DURABLE_API}/instances",
+                    f"{base_url}{DURABLE_API_PATH}/instances",
                     params={"top": "1"},
                     headers={"x-functions-key": key},
                 )
@@ -340,7 +339,8 @@ class LocalLaneBackend:
             env=self._host_env(lane_dir),
             cwd=lane_dir,
         )
-        # The package's host.json must name the lane's hub however it was unpacked.
+        # The package's host.json must name the lane's hub however it was unpacked (a fresh
+        # deploy included: this is where its hub is set).
         await asyncio.to_thread(apply_task_hub, (lane_dir / "current").resolve(), state.task_hub)
         pid, started = proc.start_host(command)
         state = dataclasses.replace(state, port=port, python=python, pid=pid, pid_started=started)
