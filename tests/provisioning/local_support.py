@@ -15,10 +15,11 @@ import pytest
 
 from provisioning.base import AppRef
 from provisioning.local import REPO_ROOT
+from router.urls import DURABLE_API_PATH
 
 # Lane environments are cached by content, so every run (and every test module) shares them.
 VENV_ROOT = Path(os.environ.get("LOCAL_LANE_VENVS", REPO_ROOT / ".devhost" / "venvs"))
-DURABLE_API = "/runtime/webhooks/durabletask"
+DURABLE_API = DURABLE_API_PATH
 
 
 def module_event_loop() -> Any:
