@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 from azure.identity import CredentialUnavailableError
 
 from provisioning.azure import AzureLaneBackend
-from provisioning.azure_config import AzureConfig, TrackingStore
+from provisioning.azure_config import TrackingStore
 from provisioning.azure_resources import app_name
-from provisioning.base import AppRef, DeployResult, LaneSpec, Package
+from provisioning.base import AppRef, DeployResult, Package
 from router.errors import (
     AppLimitReached,
     AppNameTaken,
@@ -24,57 +22,13 @@ from router.errors import (
     ProvisioningForbidden,
     TransientProvisioningError,
 )
-from tests.fakes.arm import API_VERSION, FAKE_TOKEN, FakeArm, StaticTokenCredential, serve_fake_arm
+from tests.fakes.arm import API_VERSION, FAKE_TOKEN, FakeArm, StaticTokenCredential
+from tests.provisioning.azure_support import PACKAGE, PLAN_ID, lane_spec, make_config, run
 
-T = TypeVar("T")
 Arrange = Callable[[FakeArm, str], Any]  # sets up the fake ARM, given the app name the router will use
 
-PLAN_ID = "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.Web/serverfarms/lanes"
-PACKAGE = Package("https://packages.example.net/app-1.2.0.zip?sv=2024&sig=sas-secret")
 ONE_SITE = r"/sites/[^/]+$"  # ARM paths of the app itself, not its sub-resources
 ANY_SITE = r"/sites/"
-
-
-@pytest.fixture
-def fake_arm(tmp_path: Path) -> Iterator[FakeArm]:
-    """A fresh fake ARM server per test."""
-    with serve_fake_arm(tmp_path) as arm:
-        yield arm
-
-
-def make_config(arm: FakeArm, **overrides: Any) -> AzureConfig:
-    fields: dict[str, Any] = dict(
-        subscription_id="sub",
-        resource_group="rg",
-        location="westeurope",
-        plan_id=PLAN_ID,
-        # A fresh prefix per test, so app names never repeat between tests.
-        app_prefix=f"t{uuid.uuid4().hex[:8]}",
-        base_url=arm.base_url,
-        polling_interval=0.01,
-        retry_backoff_factor=0.01,
-    )
-    fields.update(overrides)
-    return AzureConfig(**fields)
-
-
-def run(arm: FakeArm, scenario: Callable[[AzureLaneBackend], Awaitable[T]], **overrides: Any) -> T:
-    """Run `scenario` with a backend on the fake, then close the backend."""
-
-    async def main() -> T:
-        backend = AzureLaneBackend(
-            make_config(arm, **overrides), StaticTokenCredential(), connection_verify=str(arm.ca_path)
-        )
-        try:
-            return await scenario(backend)
-        finally:
-            await backend.aclose()
-
-    return asyncio.run(main())
-
-
-def lane_spec(lane: str = "1.2", version: str = "1.2.0") -> LaneSpec:
-    return LaneSpec(lane=lane, version=version, task_hub=f"Lane{lane.replace('.', 'v')}")
 
 
 async def full_path(backend: AzureLaneBackend) -> tuple[AppRef, str]:

@@ -5,22 +5,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import traceback
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from provisioning.azure import AzureLaneBackend
 from provisioning.base import AppRef, Package
 from router.errors import ProvisioningError
-from tests.fakes.arm import FAKE_TOKEN, FakeArm, serve_fake_arm
-from tests.provisioning.test_azure_backend import PACKAGE, lane_spec, run
-
-
-@pytest.fixture
-def fake_arm(tmp_path: Path) -> Iterator[FakeArm]:
-    with serve_fake_arm(tmp_path) as arm:
-        yield arm
+from tests.fakes.arm import FAKE_TOKEN, FakeArm
+from tests.provisioning.azure_support import PACKAGE, lane_spec, run
 
 
 def test_no_secret_in_logs_or_errors(fake_arm: FakeArm, caplog: pytest.LogCaptureFixture) -> None:
