@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from provisioning.base import Package
-from provisioning.packages import describe_location
+from provisioning.packages import describe_location, sha256_of
 from router.errors import PackageError
 
 MAX_PACKAGE_BYTES = 512 * 1024 * 1024
@@ -60,14 +60,6 @@ def local_path_of(url: str) -> Path | None:
     if parts.scheme == "" or (len(parts.scheme) == 1 and url[1:3] in (":\\", ":/")):
         return Path(url).expanduser()
     return None
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 16), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 async def fetch_package(package: Package, downloads_dir: Path, allowed_hosts: Iterable[str]) -> LocalPackage:

@@ -1,11 +1,13 @@
 """What both backends say about a release's package: where it lives, and whether it is the build.
 
 A package URL often carries a SAS signature in its query (and may carry credentials before its
-host), so a package is named in logs and errors by scheme, host[:port] and path only. Pure.
+host), so a package is named in logs and errors by scheme, host[:port] and path only.
 """
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from provisioning.base import Package
@@ -34,3 +36,12 @@ def verify_sha256(package: Package, actual: str) -> None:
             expected_sha256=expected,
             actual_sha256=actual,
         )
+
+
+def sha256_of(path: Path) -> str:
+    """The hex sha256 of a package file, as a release announces it."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 16), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -9,10 +9,11 @@ gives the same sha256 and redeploying it is recognised as the same package.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import zipfile
 from pathlib import Path
+
+from provisioning.packages import sha256_of
 
 SAMPLES_DIR = Path(__file__).resolve().parent
 VERSIONS = ("1.0.0", "1.0.1", "1.1.0")
@@ -53,11 +54,7 @@ def build_package(version: str, out_dir: Path | None = None) -> Path:
 
 def package_sha256(path: Path) -> str:
     """The hex sha256 of a package file, as a release posts it."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 16), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return sha256_of(path)
 
 
 def _is_excluded(relative: Path) -> bool:
