@@ -75,8 +75,7 @@ async def check_health(payload: dict[str, Any]) -> dict[str, Any]:
 @bp.activity_trigger(input_name="payload", activity="count_in_flight")
 async def count_in_flight(payload: dict[str, Any]) -> dict[str, Any]:
     rt = runtime.current()
-    endpoint = await rt.lane_endpoint(_app(payload["app"]))
-    counts = await rt.lane_client.count_in_flight(endpoint)
+    counts = await rt.call_lane(_app(payload["app"]), rt.lane_client.count_in_flight)
     oldest = counts.oldest_created_time.isoformat() if counts.oldest_created_time else None
     return {"remaining": counts.total, "running": counts.running, "pending": counts.pending,
             "suspended": counts.suspended, "oldest_created": oldest}
@@ -85,12 +84,11 @@ async def count_in_flight(payload: dict[str, Any]) -> dict[str, Any]:
 @bp.activity_trigger(input_name="payload", activity="forward_start")
 async def forward_start(payload: dict[str, Any]) -> dict[str, Any]:
     rt = runtime.current()
-    endpoint = await rt.lane_endpoint(_app(payload["app"]))
     try:
-        started = await rt.lane_client.start_orchestration(
+        started = await rt.call_lane(_app(payload["app"]), lambda endpoint: rt.lane_client.start_orchestration(
             endpoint, payload["orchestrator"], payload["instance_id"],
             (payload.get("body") or "").encode(), payload.get("content_type") or "application/json",
-        )
+        ))
     except Conflict:
         # Activities run at least once: a second run finds the instance the first one started.
         return {"instanceId": payload["instance_id"]}

@@ -14,7 +14,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from router import runtime
-from router.client_api import lane_app, with_lane_endpoint
+from router.runtime import lane_app
 from router.errors import BadRequest, RouterError
 from router.http_common import (
     ROUTE_PREFIX,
@@ -64,7 +64,7 @@ async def get_status(req: func.HttpRequest, client: df.DurableOrchestrationClien
         lanes: dict[str, Any] = {}
         for key in _lanes_with_apps(vmap):
             try:
-                counts = await with_lane_endpoint(
+                counts = await rt.call_lane(
                     lane_app(vmap.lanes[key]), lambda endpoint: rt.lane_client.count_in_flight(endpoint)
                 )
                 lanes[key] = {"running": counts.running, "pending": counts.pending, "suspended": counts.suspended,
@@ -112,7 +112,7 @@ async def list_instances(req: func.HttpRequest, client: df.DurableOrchestrationC
                     endpoint, statuses or None, top - len(instances), token, routes=routes
                 )
 
-            items, lane_token = await with_lane_endpoint(lane_app(vmap.lanes[key]), page)
+            items, lane_token = await rt.call_lane(lane_app(vmap.lanes[key]), page)
             instances.extend({**item, "lane": key} for item in items)
             if lane_token is None:
                 lane_index += 1

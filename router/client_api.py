@@ -13,22 +13,21 @@ from datetime import datetime, timezone
 import azure.durable_functions as df
 import azure.functions as func
 
-from provisioning.base import AppRef
 from router import runtime
-from router.durable_inputs import HeldRequestInput, Timing
+from router.runtime import lane_app
+from router.durable_inputs import HeldRequestInput
 from router.entity import VERSION_MAP_ID
 from router.errors import (
     BadRequest,
     LaneFailed,
     LaneGone,
-    LaneKeyRejected,
     LaneUnreachable,
     NotFound,
     UnknownLane,
 )
 from router.http_common import (
     ROUTE_PREFIX,
-    entity_state_reader,
+    read_entity_state,
     guarded,
     json_response,
     public_base_url,
@@ -37,7 +36,7 @@ from router.http_common import (
 from router.lane_client import LaneEndpoint
 from router.routing import Forward, check_start_body, decide, requested_version
 from router.urls import RouterRoutes, check_status_payload
-from router.version_map import Lane, LaneState, VersionMap
+from router.version_map import LaneState, VersionMap
 from router.versions import parse_lane_key
 
 bp = df.Blueprint()
@@ -52,36 +51,11 @@ ACTIONS = {
 }
 
 
-def timing_from_settings() -> dict[str, float]:
-    s = runtime.current().settings
-    return Timing(
-        drain_poll_seconds=s.drain_poll_seconds,
-        drain_grace_seconds=s.drain_grace_seconds,
-        map_cache_seconds=s.map_cache_seconds,
-    ).to_dict()
-
-
 async def cached_map(client: df.DurableOrchestrationClient, *, fresh: bool = False) -> VersionMap:
     cache = runtime.current().map_cache
     if fresh:
         cache.invalidate()
-    return await cache.get(lambda: entity_state_reader(client))
-
-
-def lane_app(lane: Lane) -> AppRef:
-    if not lane.app_name or not lane.app_url:
-        raise NotFound(f"Lane {lane.key} has no app yet.", lane=lane.key)
-    return AppRef(name=lane.app_name, base_url=lane.app_url)
-
-
-async def with_lane_endpoint(app: AppRef, call):  # type: ignore[no-untyped-def]
-    """Call the lane with its key; a refused key (rotated by a redeploy) is read again once."""
-    rt = runtime.current()
-    try:
-        return await call(await rt.lane_endpoint(app))
-    except LaneKeyRejected:
-        rt.keys.forget(app.base_url)
-        return await call(await rt.lane_endpoint(app))
+    return await cache.get(lambda: read_entity_state(client))
 
 
 @bp.route(route="orchestrators/{name}/{instanceId?}", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
@@ -112,7 +86,7 @@ async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient) -
         held = HeldRequestInput(
             lane=decision.lane, version=str(version) if version else "", orchestrator=name,
             instance_id=instance_id, body=body.decode("utf-8"), content_type=content_type,
-            start_lazy_lane=decision.start_lazy_lane, timing=timing_from_settings(),
+            start_lazy_lane=decision.start_lazy_lane, timing=rt.timing(),
         )
         await client.start_new("held_request", held_id, held.to_dict())
         status_url = router_url(req, f"held/{held_id}")
@@ -124,7 +98,7 @@ async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient) -
             headers={"Location": status_url, "Retry-After": "2"},
         )
     app = lane_app(vmap.lanes[decision.lane])
-    started = await with_lane_endpoint(
+    started = await rt.call_lane(
         app, lambda endpoint: rt.lane_client.start_orchestration(endpoint, name, instance_id, body, content_type)
     )
     if decision.draining:
@@ -197,6 +171,6 @@ async def _manage(req: func.HttpRequest, client: df.DurableOrchestrationClient) 
             dict(req.params), req.get_body() or b"", dict(req.headers), routes=routes,
         )
 
-    proxied = await with_lane_endpoint(lane_app(lane), call)
+    proxied = await rt.call_lane(lane_app(lane), call)
     headers = {k: v for k, v in proxied.headers.items() if k in ("content-type", "location", "retry-after")}
     return func.HttpResponse(proxied.body, status_code=proxied.status, headers=headers)

@@ -67,15 +67,15 @@ def json_body(req: func.HttpRequest) -> dict[str, Any]:
     return data
 
 
-async def read_version_map(client: df.DurableOrchestrationClient) -> VersionMap:
-    """The entity's state now (admin reads and pre-checks; the forwarder uses the cache)."""
-    response = await client.read_entity_state(VERSION_MAP_ID)
-    return parse_entity_state(response.entity_state if response.entity_exists else None)
-
-
-async def entity_state_reader(client: df.DurableOrchestrationClient) -> Any:
+async def read_entity_state(client: df.DurableOrchestrationClient) -> Any:
+    """The version-map entity's raw state, None before its first operation."""
     response = await client.read_entity_state(VERSION_MAP_ID)
     return response.entity_state if response.entity_exists else None
+
+
+async def read_version_map(client: df.DurableOrchestrationClient) -> VersionMap:
+    """The entity's state now (admin reads and pre-checks; the forwarder uses the cache)."""
+    return parse_entity_state(await read_entity_state(client))
 
 
 async def run_map_command(

@@ -18,7 +18,6 @@ import azure.functions as func
 
 from router import runtime
 from router import version_map as vm
-from router.client_api import timing_from_settings
 from router.durable_inputs import ReleaseInput, lifecycle_instance_id
 from router.errors import BadRequest, NotFound, PackageRejected
 from router.http_common import guarded, json_body, json_response, read_version_map, router_url
@@ -89,7 +88,7 @@ async def _post_release(req: func.HttpRequest, client: df.DurableOrchestrationCl
         vm.register_release(vmap, release, max_lanes=settings.max_lanes,
                             at=datetime.now(timezone.utc).isoformat())
         data = ReleaseInput(release_id=release_id, version=release.version, package_url=release.package_url,
-                            sha256=release.sha256, provision=release.provision, timing=timing_from_settings())
+                            sha256=release.sha256, provision=release.provision, timing=runtime.current().timing())
         await client.start_new("release", release_id, data.to_dict())
     status_url = router_url(req, f"releases/{release_id}")
     return json_response(

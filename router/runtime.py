@@ -10,12 +10,16 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, TypeVar
 
 from provisioning.base import AppRef, LaneBackend
+from router.durable_inputs import Timing
+from router.errors import LaneKeyRejected, NotFound
 from router.lane_client import LaneClient, LaneEndpoint
 from router.settings import Settings
-from router.version_map import VersionMap
+from router.version_map import Lane, VersionMap
+
+T = TypeVar("T")
 
 MapReader = Callable[[], Awaitable[Any]]
 
@@ -98,6 +102,30 @@ class RouterRuntime:
 
     async def lane_endpoint(self, app: AppRef) -> LaneEndpoint:
         return await self.keys.endpoint(self.backend, app)
+
+    async def call_lane(self, app: AppRef, call: Callable[[LaneEndpoint], Awaitable[T]]) -> T:
+        """Call the lane with its key; a refused key (rotated by a redeploy) is read again once."""
+        try:
+            return await call(await self.lane_endpoint(app))
+        except LaneKeyRejected:
+            self.keys.forget(app.base_url)
+            return await call(await self.lane_endpoint(app))
+
+    def timing(self) -> dict[str, Any]:
+        """The settings an orchestration carries in its input (replays must see the same)."""
+        s = self.settings
+        return Timing(
+            drain_poll_seconds=s.drain_poll_seconds,
+            drain_grace_seconds=s.drain_grace_seconds,
+            map_cache_seconds=s.map_cache_seconds,
+        ).to_dict()
+
+
+def lane_app(lane: Lane) -> AppRef:
+    """Where a lane's app lives, as the version map records it (no secret)."""
+    if not lane.app_name or not lane.app_url:
+        raise NotFound(f"Lane {lane.key} has no app yet.", lane=lane.key)
+    return AppRef(name=lane.app_name, base_url=lane.app_url)
 
 
 _runtime: RouterRuntime | None = None
