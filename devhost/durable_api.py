@@ -21,32 +21,43 @@ from typing import Any
 from aiohttp import web
 
 from devhost.durable_urls import management_urls
-from devhost.engine import DurableEngine, EngineError, InstanceQuery, UnknownFunction
+from devhost.engine import (
+    IN_FLIGHT,
+    TERMINAL,
+    DurableEngine,
+    EngineError,
+    InstanceExists,
+    InstanceNotFound,
+    InstanceNotRunning,
+    InstanceQuery,
+    RuntimeStatus,
+    UnknownFunction,
+)
+from devhost.errors import InvalidApiRequest
 
 log = logging.getLogger("devhost.durable")
 
 CONTINUATION_HEADER = "x-ms-continuation-token"
-RUNTIME_STATUSES = (
-    "Running",
-    "Completed",
-    "ContinuedAsNew",
-    "Failed",
-    "Canceled",
-    "Terminated",
-    "Pending",
-    "Suspended",
-)
-_IN_PROGRESS = {"Running", "Pending", "ContinuedAsNew", "Suspended"}
 
-
-class BadRequest(Exception):
-    """The caller sent something the API cannot take (400)."""
+# The one place an engine error becomes an HTTP status (as the extension answers). A start of an
+# unknown orchestrator is the one exception: see `_start`.
+ENGINE_ERROR_STATUS: dict[type[EngineError], int] = {
+    InstanceNotFound: 404,
+    InstanceExists: 409,
+    InstanceNotRunning: 410,
+    UnknownFunction: 404,
+}
 
 
 def _json_response(status: int, value: Any, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(
         status=status, text=json.dumps(value), content_type="application/json", headers=headers
     )
+
+
+def engine_error_status(error: EngineError) -> int:
+    """The HTTP status of an engine error (500 for one the table does not know)."""
+    return next((status for kind, status in ENGINE_ERROR_STATUS.items() if isinstance(error, kind)), 500)
 
 
 def error_response(status: int, message: str) -> web.Response:
@@ -60,7 +71,7 @@ def _parse_bool(value: str | None, default: bool) -> bool:
         return default
     lowered = value.lower()
     if lowered not in ("true", "false"):
-        raise BadRequest(f"{value!r} is not true or false")
+        raise InvalidApiRequest(f"{value!r} is not true or false")
     return lowered == "true"
 
 
@@ -70,19 +81,18 @@ def _parse_time(name: str, value: str | None) -> datetime | None:
     try:
         return datetime.fromisoformat(value.replace(" ", "+"))
     except ValueError:
-        raise BadRequest(f"{name}={value!r} is not an ISO 8601 time") from None
+        raise InvalidApiRequest(f"{name}={value!r} is not an ISO 8601 time") from None
 
 
 def _parse_statuses(value: str | None) -> list[str] | None:
     if not value:
         return None
-    canonical = {s.lower(): s for s in RUNTIME_STATUSES}
     statuses = []
     for raw in value.split(","):
-        name = canonical.get(raw.strip().lower())
-        if name is None:
-            raise BadRequest(f"runtimeStatus {raw.strip()!r} is not one of {', '.join(RUNTIME_STATUSES)}")
-        statuses.append(name)
+        status = RuntimeStatus.parse(raw)
+        if status is None:
+            raise InvalidApiRequest(f"runtimeStatus {raw.strip()!r} is not one of {', '.join(RuntimeStatus)}")
+        statuses.append(status.value)
     return statuses
 
 
@@ -93,9 +103,9 @@ def instance_query(query: Any, continuation_token: str | None) -> InstanceQuery:
         try:
             top_value = int(top)
         except ValueError:
-            raise BadRequest(f"top={top!r} is not a number") from None
+            raise InvalidApiRequest(f"top={top!r} is not a number") from None
         if top_value <= 0:
-            raise BadRequest("top must be positive")
+            raise InvalidApiRequest("top must be positive")
     return InstanceQuery(
         runtime_status=_parse_statuses(query.get("runtimeStatus")),
         created_from=_parse_time("createdTimeFrom", query.get("createdTimeFrom")),
@@ -125,7 +135,7 @@ class DurableApi:
         try:
             value = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):
-            raise BadRequest("the request body is not valid JSON") from None
+            raise InvalidApiRequest("the request body is not valid JSON") from None
         if rpc:
             # The SDK sends json.dumps(text): one more decode gives the payload's JSON text.
             if value is None:
@@ -172,10 +182,10 @@ class DurableApi:
             return error_response(404, f"no Durable HTTP API operation {method} {subpath}")
         try:
             return await route()
-        except BadRequest as exc:
+        except InvalidApiRequest as exc:
             return error_response(400, str(exc))
-        except EngineError as exc:  # each engine error carries its HTTP status
-            return error_response(exc.status, str(exc))
+        except EngineError as exc:
+            return error_response(engine_error_status(exc), str(exc))
 
     # --- orchestrations ---------------------------------------------------------------------
 
@@ -204,16 +214,16 @@ class DurableApi:
             deadline = float(timeout)
             interval = float(request.query.get("pollingInterval") or 1)
         except ValueError:
-            raise BadRequest("timeout and pollingInterval must be numbers of seconds") from None
+            raise InvalidApiRequest("timeout and pollingInterval must be numbers of seconds") from None
         loop = asyncio.get_running_loop()
         end = loop.time() + deadline
         while True:
             status = await self._engine.get_status(instance_id, show_input=False)
             runtime = status.get("runtimeStatus") if status else None
-            if runtime == "Completed":
+            if runtime == RuntimeStatus.COMPLETED:
                 return _json_response(200, status.get("output") if status else None)
-            if runtime in ("Failed", "Terminated", "Canceled"):
-                return _json_response(500 if runtime == "Failed" else 200, status)
+            if runtime in TERMINAL:  # failed, terminated or canceled
+                return _json_response(500 if runtime == RuntimeStatus.FAILED else 200, status)
             if loop.time() >= end:
                 return None
             await asyncio.sleep(max(0.05, min(interval, end - loop.time())))
@@ -231,10 +241,10 @@ class DurableApi:
             # The SDK's DurableOrchestrationStatus reads the history under `history`.
             status = {**status, "history": status["historyEvents"]}
         runtime = status.get("runtimeStatus")
-        if runtime in _IN_PROGRESS:
+        if runtime in IN_FLIGHT:
             return _json_response(202, status, {"Location": str(request.url), "Retry-After": "10"})
         fail_with_500 = _parse_bool(request.query.get("returnInternalServerErrorOnFailure"), False)
-        return _json_response(500 if runtime == "Failed" and fail_with_500 else 200, status)
+        return _json_response(500 if runtime == RuntimeStatus.FAILED and fail_with_500 else 200, status)
 
     async def _query(self, request: web.Request, rpc: bool) -> web.Response:
         token = request.headers.get(CONTINUATION_HEADER)
@@ -284,7 +294,7 @@ class DurableApi:
             status = await self._engine.get_status(instance_id, show_input=False)
             if status is None:
                 return error_response(404, f"no instance with id {instance_id!r}")
-            if status["runtimeStatus"] != "Failed":
+            if status["runtimeStatus"] != RuntimeStatus.FAILED:
                 return error_response(410, "only failed orchestration instances can be rewound")
             return _json_response(501, "rewind is not supported by the dev host")
         else:

@@ -11,8 +11,11 @@ from devhost.engine.errors import (
 )
 from devhost.engine.options import EngineOptions, FaultOptions, InstanceQuery
 from devhost.engine.registry import ActivityFunction, EntityFunction, OrchestratorFunction, Registry
+from devhost.engine.runtime_status import IN_FLIGHT, TERMINAL, RuntimeStatus
 
 __all__ = [
+    "IN_FLIGHT",
+    "TERMINAL",
     "ActivityFunction",
     "DurableEngine",
     "EngineError",
@@ -25,5 +28,6 @@ __all__ = [
     "InstanceQuery",
     "OrchestratorFunction",
     "Registry",
+    "RuntimeStatus",
     "UnknownFunction",
 ]

@@ -31,10 +31,10 @@ from devhost.engine.model import (
     EntityOp,
     Instance,
     Message,
-    TERMINAL_STATUSES,
     new_runtime,
     split_entity_id,
 )
+from devhost.engine.runtime_status import TERMINAL, RuntimeStatus
 
 # The newest replay schema the installed SDK knows (V3 with azure-functions-durable 1.7.0).
 # Long timers are not split: the host never sends maximumShortTimerDuration.
@@ -133,12 +133,12 @@ def run_episode(
     out = Outcome(instance=inst)
     at = datetime.fromtimestamp(now, timezone.utc)
 
-    if inst.status in TERMINAL_STATUSES:
+    if inst.status in TERMINAL:
         out.consumed = list(messages)  # late completions, events for a finished instance
         return out
 
     sdk_messages: list[Message] = []
-    suspended = inst.status == "Suspended"
+    suspended = inst.status == RuntimeStatus.SUSPENDED
     for index, message in enumerate(messages):
         if message.execution_id is not None and message.execution_id != inst.execution_id:
             out.consumed.append(message)  # meant for an execution that continued as new
@@ -171,9 +171,10 @@ def run_episode(
         sdk_messages.append(message)
 
     if suspended:
-        inst.status = "Suspended"
-    elif inst.status == "Suspended":
-        inst.status = "Running" if inst.history or sdk_messages else "Pending"
+        inst.status = RuntimeStatus.SUSPENDED
+    elif inst.status == RuntimeStatus.SUSPENDED:
+        inst.status = (RuntimeStatus.RUNNING if inst.history or sdk_messages
+                       else RuntimeStatus.PENDING)
     inst.updated = now
     if not sdk_messages:
         return out
@@ -205,7 +206,7 @@ def run_episode(
     out.ran_sdk = True
     out.replayed = bool(old)
     out.appended.extend(new_events)
-    inst.status = "Running"
+    inst.status = RuntimeStatus.RUNNING
 
     # An error fails the orchestration even when isDone is set, as the extension checks it first:
     # the SDK reports an unserialisable return value that way (isDone true, output dropped).
@@ -248,10 +249,11 @@ def run_episode(
     elif state.get("isDone"):
         output = state.get("output")
         output_text = None if output is None else json.dumps(output)
-        inst.status = "Completed"
+        inst.status = RuntimeStatus.COMPLETED
         inst.output = output_text
         out.appended.append(h.event(EventType.EXECUTION_COMPLETED, at,
-                                    OrchestrationStatus="Completed", Result=output_text))
+                                    OrchestrationStatus=RuntimeStatus.COMPLETED.value,
+                                    Result=output_text))
         _notify_parent(inst, out, h.event(EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED, at,
                                           TaskScheduledId=_parent_task(inst), Result=output_text))
     out.appended.append(h.event(EventType.ORCHESTRATOR_COMPLETED, at))
@@ -423,11 +425,11 @@ def _notify_parent(inst: Instance, out: Outcome, event: dict[str, Any]) -> None:
 
 def _fail(inst: Instance, out: Outcome, error: str, at: datetime) -> None:
     message = f"Orchestrator function '{inst.name}' failed: {error}"
-    inst.status = "Failed"
+    inst.status = RuntimeStatus.FAILED
     inst.output = json.dumps(message)
     out.error = message
     out.appended.append(h.event(EventType.EXECUTION_COMPLETED, at,
-                                OrchestrationStatus="Failed", Result=inst.output))
+                                OrchestrationStatus=RuntimeStatus.FAILED.value, Result=inst.output))
     _notify_parent(inst, out, h.event(EventType.SUB_ORCHESTRATION_INSTANCE_FAILED, at,
                                       TaskScheduledId=_parent_task(inst), Reason=message,
                                       Details=None))
@@ -435,7 +437,7 @@ def _fail(inst: Instance, out: Outcome, error: str, at: datetime) -> None:
 
 def _terminate(inst: Instance, out: Outcome, event: dict[str, Any], at: datetime) -> None:
     reason = event.get("Input")
-    inst.status = "Terminated"
+    inst.status = RuntimeStatus.TERMINATED
     inst.output = json.dumps(reason)
     out.appended.append(event)
     _notify_parent(inst, out, h.event(

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Terminated", "Canceled"})
+from devhost.engine.runtime_status import RuntimeStatus
 
 
 @dataclass
@@ -40,7 +40,7 @@ class Instance:
     instance_id: str
     name: str
     execution_id: str
-    status: str
+    status: RuntimeStatus
     input: str | None
     output: str | None = None
     custom_status: str | None = None
@@ -52,8 +52,8 @@ class Instance:
 
     def row(self) -> tuple[Any, ...]:
         return (
-            self.instance_id, self.name, self.execution_id, self.status, self.input, self.output,
-            self.custom_status, self.created, self.updated,
+            self.instance_id, self.name, self.execution_id, self.status.value, self.input,
+            self.output, self.custom_status, self.created, self.updated,
             None if self.parent is None else json.dumps(self.parent),
             json.dumps(self.runtime, separators=(",", ":")),
         )
@@ -62,8 +62,8 @@ class Instance:
     def from_row(cls, row: tuple[Any, ...]) -> "Instance":
         (instance_id, name, execution_id, status, input_text, output, custom_status, created,
          updated, parent, runtime) = row
-        return cls(instance_id, name, execution_id, status, input_text, output, custom_status,
-                   created, updated, None if parent is None else json.loads(parent),
+        return cls(instance_id, name, execution_id, RuntimeStatus(status), input_text, output,
+                   custom_status, created, updated, None if parent is None else json.loads(parent),
                    json.loads(runtime))
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from devhost.engine.history import EventType
 from devhost.engine.model import Instance
+from devhost.engine.runtime_status import RuntimeStatus
 
 # What the HTTP API's historyEvents leaves out, as the extension does.
 HIDDEN_EVENTS = {EventType.ORCHESTRATOR_STARTED, EventType.ORCHESTRATOR_COMPLETED,
@@ -33,7 +34,7 @@ def instance_status(inst: Instance, *, show_input: bool = True) -> dict[str, Any
     return {
         "name": inst.name,
         "instanceId": inst.instance_id,
-        "runtimeStatus": inst.status,
+        "runtimeStatus": inst.status.value,
         "input": parse_json_text(inst.input) if show_input else None,
         "customStatus": parse_json_text(inst.custom_status),
         "output": parse_json_text(inst.output),
@@ -47,7 +48,7 @@ def entity_status(entity_id: str, created: float, updated: float) -> dict[str, A
     return {
         "name": entity_id.split("@")[1],
         "instanceId": entity_id,
-        "runtimeStatus": "Running",
+        "runtimeStatus": RuntimeStatus.RUNNING.value,
         "input": None,
         "customStatus": None,
         "output": None,

@@ -7,11 +7,12 @@ import contextlib
 import inspect
 import time
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable, Iterable
 
 from devhost.engine.engine import DurableEngine
 from devhost.engine.options import EngineOptions
 from devhost.engine.registry import Registry, registry_from_functions
+from devhost.engine.runtime_status import TERMINAL
 
 
 def registry_from_app(app: Any) -> Registry:
@@ -48,14 +49,16 @@ async def wait_until(condition: Callable[[], Any], what: str, timeout: float = 1
 
 
 async def wait_for_status(engine: DurableEngine, instance_id: str,
-                          statuses: tuple[str, ...] = ("Completed", "Failed", "Terminated"),
+                          statuses: Iterable[str] = TERMINAL,
                           timeout: float = 10.0, **kwargs: Any) -> dict[str, Any]:
-    """Poll until the instance reaches one of `statuses`; raise TimeoutError with the last one."""
+    """Poll until the instance reaches one of `statuses` (by default a final one); raise
+    TimeoutError with the last one."""
+    wanted = frozenset(statuses)
     deadline = time.monotonic() + timeout
     status: dict[str, Any] | None = None
     while time.monotonic() < deadline:
         status = await engine.get_status(instance_id, **kwargs)
-        if status is not None and status["runtimeStatus"] in statuses:
+        if status is not None and status["runtimeStatus"] in wanted:
             return status
         await asyncio.sleep(0.01)
-    raise TimeoutError(f"{instance_id} did not reach {statuses}: last status {status}")
+    raise TimeoutError(f"{instance_id} did not reach {sorted(wanted)}: last status {status}")
