@@ -1,10 +1,7 @@
 """The workloads on the local dev host: a real host process, driven only through its HTTP API."""
 
 import asyncio
-import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,11 +15,12 @@ from typing import Any
 import httpx
 
 from bench.workloads import BackendFigures, BenchConfig, Round, expected_chain_output, expected_fan_out_sum
+from devhost import launcher
+from devhost.engine import TERMINAL, RuntimeStatus
+from devhost.ports import free_port
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 BENCH_APP = Path(__file__).resolve().parent / "app"
 DURABLE_API = "/runtime/webhooks/durabletask"
-START_TIMEOUT_SECONDS = 60.0
 POLL_INTERVAL_SECONDS = 0.05
 # Starts in flight at once: enough to keep the host busy without a socket per orchestration.
 START_CONCURRENCY = 32
@@ -36,61 +34,29 @@ class BenchHost:
     log_path: Path
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait_for_ping(host: BenchHost) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if host.process.poll() is not None:
-            break
-        try:
-            if httpx.get(f"{host.base_url}/admin/host/ping", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("dev host did not start (its last output is above)")
-
-
 @contextmanager
 def bench_host() -> Iterator[BenchHost]:
     """A dev host process serving bench/app on a free loopback port, on a fresh data dir."""
     with tempfile.TemporaryDirectory(prefix="devhost-bench-") as workdir:
-        port = _free_port()
         # A key of our own choosing (the DEVHOST_DURABLETASK_KEY setting): no keys.json to read.
         system_key = secrets.token_urlsafe(24)
-        env = {
-            **os.environ,
-            "DEVHOST_DURABLETASK_KEY": system_key,
-            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p),
-        }
-        log_path = Path(workdir) / "host-output.log"
-        command = [
-            sys.executable, "-m", "devhost", "start", str(BENCH_APP),
-            "--port", str(port), "--host", "127.0.0.1", "--data", str(Path(workdir) / "data"),
-        ]  # fmt: skip
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=BENCH_APP)
-            host = BenchHost(f"http://127.0.0.1:{port}", system_key, process, log_path)
-            try:
-                _wait_for_ping(host)
-                yield host
-            except BaseException:
-                # The work dir goes away with the host: show why it failed before it does.
-                tail = log_path.read_text(encoding="utf-8", errors="replace")[-3000:]
-                print(f"--- dev host output (last lines) ---\n{tail}", file=sys.stderr)
-                raise
-            finally:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+        command = launcher.HostCommand(
+            app_dir=BENCH_APP,
+            port=free_port(),
+            data_dir=Path(workdir) / "data",
+            log_path=Path(workdir) / "host-output.log",
+            env=launcher.host_env({"DEVHOST_DURABLETASK_KEY": system_key}),
+        )
+        process = launcher.start(command)  # HostStartError carries the host's last output
+        try:
+            yield BenchHost(command.base_url, system_key, process, command.log_path)
+        except BaseException:
+            # The work dir goes away with the host: show why it failed before it does.
+            print(f"--- dev host output (last lines) ---\n{launcher.log_tail(command.log_path, 3000)}",
+                  file=sys.stderr)
+            raise
+        finally:
+            launcher.stop(process)
 
 
 async def _start(client: httpx.AsyncClient, host: BenchHost, name: str, instance_id: str, body: Any) -> None:
@@ -139,7 +105,7 @@ async def _run_chains(client: httpx.AsyncClient, host: BenchHost, config: BenchC
             f"{DURABLE_API}/instances",
             params={
                 "instanceIdPrefix": prefix,
-                "runtimeStatus": "Pending,Running",
+                "runtimeStatus": f"{RuntimeStatus.PENDING},{RuntimeStatus.RUNNING}",
                 "top": "1",
                 "code": host.system_key,
             },
@@ -154,7 +120,7 @@ async def _run_chains(client: httpx.AsyncClient, host: BenchHost, config: BenchC
 
     finished = await _query(client, host, instanceIdPrefix=prefix)
     wrong = [
-        i for i in finished if i["runtimeStatus"] != "Completed" or i["output"] != expected_chain_output()
+        i for i in finished if i["runtimeStatus"] != RuntimeStatus.COMPLETED or i["output"] != expected_chain_output()
     ]
     if len(finished) != config.chain_orchestrations or wrong:
         raise RuntimeError(f"dev host chains: {len(finished)} found, wrong: {wrong[:3]}")
@@ -171,13 +137,13 @@ async def _run_fan_out(client: httpx.AsyncClient, host: BenchHost, config: Bench
             f"{DURABLE_API}/instances/{instance_id}", params={"code": host.system_key}
         )
         status = response.json()
-        return status.get("runtimeStatus") in {"Completed", "Failed", "Terminated"}
+        return status.get("runtimeStatus") in TERMINAL
 
     started = time.perf_counter()
     await _start(client, host, "fan_out_fan_in", instance_id, config.fan_out_width)
     await _until(time.monotonic() + config.deadline_seconds, finished)
     elapsed = time.perf_counter() - started
-    if status["runtimeStatus"] != "Completed" or status["output"] != expected_fan_out_sum(
+    if status["runtimeStatus"] != RuntimeStatus.COMPLETED or status["output"] != expected_fan_out_sum(
         config.fan_out_width
     ):
         raise RuntimeError(

@@ -3,7 +3,6 @@
 import asyncio
 import json
 import logging
-import socket
 import time
 from collections.abc import Generator
 from typing import Any
@@ -19,6 +18,7 @@ from bench.workloads import (
     expected_chain_output,
     expected_fan_out_sum,
 )
+from devhost.ports import free_port
 
 
 def say_hello(ctx: task.ActivityContext, name: str) -> str:
@@ -47,12 +47,6 @@ def quiet_logger(name: str) -> logging.Logger:
     logger = logging.getLogger(f"bench.durabletask.{name}")
     logger.setLevel(logging.ERROR)
     return logger
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def _run_chains(hub: client.AsyncTaskHubGrpcClient, count: int, deadline: float) -> float:
