@@ -11,15 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit
 
-# Where a lane's Durable HTTP API lives, relative to the lane app's base URL.
-DURABLE_API_PATH = "/runtime/webhooks/durabletask"
-
-# The management actions a router URL can name after `/instances/{lane}/{id}`.
-ROUTER_ACTIONS = ("raiseEvent", "terminate", "suspend", "resume")
+from provisioning.base import DURABLE_API_PATH  # where a lane's Durable HTTP API lives, under its base URL
+from router.instance_actions import ACTION_SEGMENTS, InstanceAction, action_path
 
 # Hop-by-hop headers (RFC 9110 7.6.1) and headers that describe one connection or one body,
 # which the router re-creates itself; plus credentials, which never cross the router.
@@ -63,15 +60,12 @@ class RouterRoutes:
     lane: str  # the lane key, "MAJOR.MINOR"
 
     def instance_url(self, instance_id: str, action: str | None = None, event_name: str | None = None) -> str:
-        """The router URL of an instance, or of one of its management actions."""
+        """The router URL of an instance, or of one of its management actions.
+
+        Raises ValueError for a name that is no `InstanceAction`.
+        """
         url = f"{self.instances_root()}/{_segment(instance_id)}"
-        if action is None:
-            return url
-        if action not in ROUTER_ACTIONS:
-            raise ValueError(f"unknown instance action {action!r}")
-        if action == "raiseEvent":
-            return f"{url}/raiseEvent/{_segment(event_name or '')}"
-        return f"{url}/{action}"
+        return url if action is None else url + action_path(InstanceAction(action), event_name)
 
     def instances_root(self) -> str:
         """The router URL under which this lane's instances live."""
@@ -224,12 +218,25 @@ class LaneUrlRewriter:
         return frozenset({self.system_key, quote(self.system_key, safe=""), quote_plus(self.system_key)})
 
 
+@lru_cache(maxsize=256)
+def lane_rewriter(lane_base_url: str, system_key: str, routes: RouterRoutes | None = None) -> LaneUrlRewriter:
+    """The rewriter for a lane (and the router routes it answers under), built once and reused.
+
+    A rewriter works out what it needs about its lane on first use and keeps it, so one per call
+    would work it out again for every call.
+    """
+    return LaneUrlRewriter(lane_base_url, system_key, routes)
+
+
 def _is_router_action(action: list[str]) -> bool:
+    """Whether the segments after an instance id name an action (none: the instance itself)."""
     if not action:
         return True
-    if action[0] == "raiseEvent":
+    if action[0] not in ACTION_SEGMENTS:
+        return False
+    if action[0] == InstanceAction.RAISE_EVENT.segment:
         return len(action) == 2 and action[1] != ""
-    return len(action) == 1 and action[0] in ROUTER_ACTIONS
+    return len(action) == 1
 
 
 def _segment(value: str) -> str:
