@@ -1,22 +1,18 @@
-"""LaneClient against a real local HTTP server that imitates a lane's Durable HTTP API."""
+"""LaneClient through its transport seam: real HTTP requests and answers, no network, no waiting."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-import socket
-import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+import traceback
+from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 
-from urllib.parse import unquote
-
 import anyio
+import httpx
 import pytest
-from aiohttp import web
 
 from router.errors import (
     BadRequest,
@@ -26,16 +22,21 @@ from router.errors import (
     LaneTimeout,
     LaneUnreachable,
     NotFound,
+    PayloadTooLarge,
+    RouterError,
 )
-from router.lane_client import LaneClient, LaneClientOptions, LaneEndpoint, ProxiedResponse
+from router.lane_client import LaneClient, LaneClientOptions, LaneEndpoint
 from router.urls import RouterRoutes
 
 pytestmark = pytest.mark.anyio
 
-API = "/runtime/webhooks/durabletask"
+KEY = "s3cr3t+lane/key=="
+LANE = LaneEndpoint("https://lane-1-0.example.net", KEY)
+API = "https://lane-1-0.example.net/runtime/webhooks/durabletask"
 ROUTES = RouterRoutes("https://router.example.com", "api", "1.0")
-ROUTER_STATUS = "https://router.example.com/api/instances/1.0"
-ACTIVE = ("Running", "Pending", "Suspended")
+ROUTER_INSTANCES = "https://router.example.com/api/instances/1.0"
+
+Step = httpx.Response | Exception | Callable[[httpx.Request], httpx.Response]
 
 
 @pytest.fixture
@@ -43,513 +44,459 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@dataclass
-class Fault:
-    """One injected misbehaviour for requests whose method and path match."""
+class Scripted:
+    """A lane that answers, fails or hands over to a handler with `steps` in turn, repeating the
+    last; it records the requests."""
 
-    method: str
-    path_prefix: str
-    status: int | None = None  # answer this instead of doing the work
-    delay: float = 0.0
-    times: int = 1
-    act_first: bool = False  # do the work, then delay the answer
-    headers: dict[str, str] = field(default_factory=dict)
+    def __init__(self, *steps: Step) -> None:
+        self.steps = list(steps)
+        self.requests: list[httpx.Request] = []
 
-
-@dataclass
-class Seen:
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: bytes
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        step = self.steps.pop(0) if len(self.steps) > 1 else self.steps[0]
+        if isinstance(step, Exception):
+            raise step
+        if isinstance(step, httpx.Response):  # a fresh copy: a repeated answer is a new one
+            return httpx.Response(step.status_code, headers=step.headers, content=step.content)
+        return step(request)
 
 
-class FakeLane:
-    """A lane app's Durable HTTP API, as documented for Azure, over real sockets."""
-
-    def __init__(self) -> None:
-        self.key = f"key-{uuid.uuid4().hex}"
-        self.orchestrators = {"hello"}
-        self.instances: dict[str, dict[str, Any]] = {}
-        self.events: list[tuple[str, str, Any]] = []
-        self.faults: list[Fault] = []
-        self.seen: list[Seen] = []
-        self.base_url = ""
-        self._clock = datetime(2026, 1, 1, tzinfo=timezone.utc)
-        self._runner: web.AppRunner | None = None
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_route("*", API + "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.2)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.base_url = f"http://127.0.0.1:{port}"
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    def endpoint(self, key: str | None = None) -> LaneEndpoint:
-        return LaneEndpoint(self.base_url, self.key if key is None else key)
-
-    def add(self, instance_id: str, status: str, *, name: str = "hello", output: Any = None, age: int = 0) -> None:
-        created = (self._clock - timedelta(minutes=age)).isoformat().replace("+00:00", "Z")
-        self.instances[instance_id] = {
-            "name": name,
-            "instanceId": instance_id,
-            "runtimeStatus": status,
-            "input": None,
-            "customStatus": None,
-            "output": output,
-            "createdTime": created,
-            "lastUpdatedTime": created,
-        }
-
-    def lane_url(self, instance_id: str, suffix: str = "") -> str:
-        return f"{self.base_url}{API}/instances/{instance_id}{suffix}?taskHub=Lane10&connection=Storage&code={self.key}"
-
-    def requests_to(self, method: str, path_prefix: str) -> list[Seen]:
-        return [s for s in self.seen if s.method == method and s.path.startswith(API + path_prefix)]
-
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        body = await request.read()
-        self.seen.append(Seen(request.method, request.path, dict(request.query), dict(request.headers), body))
-        if self.key not in (request.headers.get("x-functions-key"), request.query.get("code")):
-            return web.json_response({"Message": "Unauthorized"}, status=401)
-        tail = request.raw_path.split("?")[0][len(API) + 1 :]
-        for fault in self.faults:
-            if fault.times > 0 and fault.method == request.method and tail.startswith(fault.path_prefix):
-                fault.times -= 1
-                if fault.act_first:
-                    response = self._dispatch(request.method, tail, request.query, body)
-                    await asyncio.sleep(fault.delay)
-                    return response
-                await asyncio.sleep(fault.delay)
-                if fault.status is not None:
-                    return web.json_response(
-                        {"Message": f"injected, see {self.lane_url('x')}"}, status=fault.status, headers=fault.headers
-                    )
-                break
-        return self._dispatch(request.method, tail, request.query, body)
-
-    def _dispatch(self, method: str, tail: str, query: Any, body: bytes) -> web.StreamResponse:
-        parts = [unquote(part) for part in tail.split("/")]
-        if method == "POST" and parts[0] == "orchestrators":
-            return self._start(parts[1], parts[2] if len(parts) > 2 else None, body)
-        if method == "GET" and tail == "instances":
-            return self._query(query)
-        if parts[0] == "instances" and len(parts) >= 2:
-            instance = self.instances.get(parts[1])
-            action = parts[2] if len(parts) > 2 else None
-            if instance is None:
-                return web.Response(status=404)
-            if method == "GET" and action is None:
-                return self._status(instance)
-            if method == "DELETE" and action is None:
-                del self.instances[parts[1]]
-                return web.json_response({"instancesDeleted": 1})
-            if method == "POST" and action is not None:
-                return self._act(instance, action, parts[3:], query, body)
-        return web.Response(status=405)
-
-    def _start(self, name: str, instance_id: str | None, body: bytes) -> web.StreamResponse:
-        if name not in self.orchestrators:
-            message = f"The function '{name}' doesn't exist, see {self.base_url}{API}/orchestrators?code={self.key}"
-            return web.json_response({"Message": message}, status=400)
-        instance_id = instance_id or uuid.uuid4().hex
-        if self.instances.get(instance_id, {}).get("runtimeStatus") in ACTIVE:
-            return web.json_response({"Message": f"instance {instance_id} exists"}, status=409)
-        self.add(instance_id, "Running", name=name)
-        self.instances[instance_id]["input"] = json.loads(body) if body else None
-        payload = {
-            "id": instance_id,
-            "statusQueryGetUri": self.lane_url(instance_id),
-            "sendEventPostUri": self.lane_url(instance_id, "/raiseEvent/{eventName}"),
-            "terminatePostUri": self.lane_url(instance_id, "/terminate") + "&reason={text}",
-        }
-        return web.json_response(payload, status=202, headers={"Location": payload["statusQueryGetUri"]})
-
-    def _status(self, instance: dict[str, Any]) -> web.StreamResponse:
-        status = instance["runtimeStatus"]
-        if status in ACTIVE:
-            location = self.lane_url(instance["instanceId"])
-            return web.json_response(instance, status=202, headers={"Location": location, "Retry-After": "10"})
-        return web.json_response(instance, status=400 if status in ("Failed", "Terminated") else 200)
-
-    def _act(self, instance: dict[str, Any], action: str, rest: list[str], query: Any, body: bytes) -> web.StreamResponse:
-        if instance["runtimeStatus"] not in ACTIVE:
-            return web.Response(status=410)
-        if action == "raiseEvent":
-            self.events.append((instance["instanceId"], rest[0], json.loads(body) if body else None))
-        elif action == "terminate":
-            instance["runtimeStatus"] = "Terminated"
-            instance["output"] = query.get("reason")
-        elif action == "suspend":
-            instance["runtimeStatus"] = "Suspended"
-        elif action == "resume":
-            instance["runtimeStatus"] = "Running"
-        else:
-            return web.Response(status=404)
-        return web.Response(status=202)
-
-    def _query(self, query: Any) -> web.StreamResponse:
-        statuses = query.get("runtimeStatus", "").split(",") if query.get("runtimeStatus") else None
-        matches = [i for i in self.instances.values() if statuses is None or i["runtimeStatus"] in statuses]
-        matches.sort(key=lambda i: i["createdTime"])
-        top = int(query.get("top", "100"))
-        start = int(self._token or 0)
-        page = matches[start : start + top]
-        more = start + top < len(matches)
-        return web.json_response(page, headers={"x-ms-continuation-token": str(start + top) if more else "null"})
-
-    @property
-    def _token(self) -> str | None:
-        return self.seen[-1].headers.get("x-ms-continuation-token")
+def lane_url(instance_id: str, suffix: str = "") -> str:
+    """A URL as the lane writes it: its own host, task hub, connection and key."""
+    return f"{API}/instances/{instance_id}{suffix}?taskHub=Lane10&connection=Storage&code={KEY}"
 
 
-@pytest.fixture
-async def lane() -> AsyncIterator[FakeLane]:
-    fake = FakeLane()
-    await fake.start()
-    try:
-        yield fake
-    finally:
-        await fake.stop()
+def running(request: httpx.Request) -> httpx.Response:
+    instance_id = request.url.path.rsplit("/", 1)[-1]
+    body = {"instanceId": instance_id, "runtimeStatus": "Running", "output": {"next": lane_url(instance_id, "/raiseEvent/Go")}}
+    return httpx.Response(202, json=body, headers={"Location": lane_url(instance_id), "Retry-After": "10"})
 
 
-def _options(**overrides: Any) -> LaneClientOptions:
-    defaults: dict[str, Any] = dict(connect_timeout=2.0, read_timeout=5.0, attempts=3, backoff_seconds=0.01, backoff_max_seconds=0.05)
-    return LaneClientOptions(**{**defaults, **overrides})
+def accepted(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(202)
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[LaneClient]:
-    async with LaneClient(_options(page_size=2)) as lane_client:
-        yield lane_client
+def error(status: int, **headers: str) -> httpx.Response:
+    return httpx.Response(status, json={"Message": f"injected, see {lane_url('x')}"}, headers=headers)
 
 
-@pytest.fixture
-async def impatient_client() -> AsyncIterator[LaneClient]:
-    async with LaneClient(_options(read_timeout=0.2)) as lane_client:
-        yield lane_client
+class Sleeps(list[float]):
+    """Records the backoff instead of waiting it out."""
+
+    async def __call__(self, seconds: float) -> None:
+        self.append(seconds)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def client(handler: Callable[[httpx.Request], httpx.Response], sleeps: Sleeps | None = None, **options: Any) -> LaneClient:
+    return LaneClient(LaneClientOptions(**options), transport=httpx.MockTransport(handler), sleep=Sleeps() if sleeps is None else sleeps)
 
 
-def assert_no_lane_secrets(lane: FakeLane, response: ProxiedResponse) -> None:
-    everything = json.dumps(response.headers) + response.body.decode()
-    assert lane.key not in everything
-    assert lane.base_url.split("//")[1] not in everything
+def assert_no_secrets(text: str) -> None:
+    assert KEY not in text
+    assert "lane-1-0.example.net" not in text
 
 
 # --- Starts --------------------------------------------------------------------------------
 
-async def test_start_sends_the_key_in_a_header_and_the_body_as_input(lane: FakeLane, client: LaneClient) -> None:
-    started = await client.start_orchestration(lane.endpoint(), "hello", None, b'{"city": "Oslo"}', "application/json")
-    assert started.status == 202
-    assert lane.instances[started.instance_id]["input"] == {"city": "Oslo"}
-    (seen,) = lane.requests_to("POST", "/orchestrators/hello")
-    assert seen.headers["x-functions-key"] == lane.key
-    assert "code" not in seen.query
+async def test_start_sends_the_key_in_a_header_and_the_body_as_input() -> None:
+    lane = Scripted(httpx.Response(202, json={"id": "abc"}))
+    result = await client(lane).start_orchestration(LANE, "hello", None, b'{"city": "Oslo"}')
+    (request,) = lane.requests
+    assert (result.instance_id, result.status) == ("abc", 202)
+    assert (request.method, str(request.url)) == ("POST", f"{API}/orchestrators/hello")
+    assert request.headers["x-functions-key"] == KEY
+    assert request.content == b'{"city": "Oslo"}'
 
 
-async def test_start_with_an_instance_id_uses_it(lane: FakeLane, client: LaneClient) -> None:
-    started = await client.start_orchestration(lane.endpoint(), "hello", "order 42:a", b"null")
-    assert started.instance_id == "order 42:a"
-    assert lane.instances["order 42:a"]["runtimeStatus"] == "Running"
+async def test_start_with_an_instance_id_puts_it_in_the_path() -> None:
+    lane = Scripted(httpx.Response(202, json={"id": "order 42/a"}))
+    result = await client(lane).start_orchestration(LANE, "hello", "order 42/a", b"null")
+    assert result.instance_id == "order 42/a"
+    assert lane.requests[0].url.raw_path == b"/runtime/webhooks/durabletask/orchestrators/hello/order%2042%2Fa"
 
 
-async def test_unknown_orchestrator_is_a_bad_request_without_lane_secrets(lane: FakeLane, client: LaneClient) -> None:
+async def test_an_unknown_orchestrator_is_a_bad_request_without_lane_secrets() -> None:
+    message = f"The function 'nope' doesn't exist, see {API}/orchestrators?code={KEY}"
+    lane = Scripted(httpx.Response(400, json={"Message": message}))
     with pytest.raises(BadRequest) as caught:
-        await client.start_orchestration(lane.endpoint(), "nope", None, b"{}")
-    body = json.dumps(caught.value.body())
-    assert caught.value.status == 400
-    assert "'nope' doesn't exist" in body
-    assert lane.key not in body and lane.base_url not in body and "127.0.0.1" not in body
+        await client(lane).start_orchestration(LANE, "nope", None, b"{}")
+    assert "'nope' doesn't exist" in caught.value.message
+    assert_no_secrets(json.dumps(caught.value.body()))
 
 
-async def test_start_of_a_running_instance_id_is_a_conflict(lane: FakeLane, client: LaneClient) -> None:
-    lane.add("dup", "Running")
-    with pytest.raises(Conflict):
-        await client.start_orchestration(lane.endpoint(), "hello", "dup", b"{}")
-
-
-async def test_start_with_id_is_retried_on_503(lane: FakeLane, client: LaneClient) -> None:
-    lane.faults.append(Fault("POST", "orchestrators/", status=503, times=2))
-    started = await client.start_orchestration(lane.endpoint(), "hello", "abc", b"{}")
-    assert started.instance_id == "abc"
-    assert len(lane.requests_to("POST", "/orchestrators/hello/abc")) == 3
-
-
-async def test_start_without_id_is_not_retried_on_503(lane: FakeLane, client: LaneClient) -> None:
-    lane.faults.append(Fault("POST", "orchestrators/", status=503, times=5))
-    with pytest.raises(LaneUnreachable) as caught:
-        await client.start_orchestration(lane.endpoint(), "hello", None, b"{}")
-    assert caught.value.status == 502
-    assert len(lane.requests_to("POST", "/orchestrators/hello")) == 1
-    assert lane.key not in json.dumps(caught.value.body())
-
-
-async def test_start_without_id_is_not_retried_after_a_read_timeout(lane: FakeLane, impatient_client: LaneClient) -> None:
-    lane.faults.append(Fault("POST", "orchestrators/", delay=1.0, act_first=True))
-    with pytest.raises(LaneTimeout) as caught:
-        await impatient_client.start_orchestration(lane.endpoint(), "hello", None, b"{}")
-    assert caught.value.status == 504
-    assert len(lane.requests_to("POST", "/orchestrators/hello")) == 1
-
-
-async def test_start_with_id_that_landed_before_a_timeout_counts_as_started(
-    lane: FakeLane, impatient_client: LaneClient
-) -> None:
-    # The first attempt creates the instance but answers too late; the retry sees 409.
-    lane.faults.append(Fault("POST", "orchestrators/", delay=1.0, act_first=True))
-    started = await impatient_client.start_orchestration(lane.endpoint(), "hello", "once", b"{}")
-    assert started.instance_id == "once"
-    assert len(lane.requests_to("POST", "/orchestrators/hello/once")) == 2
-    assert list(lane.instances) == ["once"]
-
-
-async def test_throttled_start_is_retried_honouring_retry_after(lane: FakeLane, client: LaneClient) -> None:
-    lane.faults.append(Fault("POST", "orchestrators/", status=429, headers={"Retry-After": "0"}))
-    started = await client.start_orchestration(lane.endpoint(), "hello", None, b"{}")
-    assert started.instance_id in lane.instances
-    assert len(lane.requests_to("POST", "/orchestrators/hello")) == 2
-
-
-async def test_refused_connections_are_retried_then_unreachable(
-    client: LaneClient, caplog: pytest.LogCaptureFixture
-) -> None:
-    endpoint = LaneEndpoint(f"http://127.0.0.1:{_free_port()}", "refused-key")
-    with caplog.at_level(logging.WARNING, logger="router.lane_client"):
-        with pytest.raises(LaneUnreachable) as caught:
-            await client.start_orchestration(endpoint, "hello", None, b"{}")
-    assert "after 3 attempts" in caught.value.message
-    assert len([r for r in caplog.records if "not sent" in r.getMessage()]) == 2
-    assert "refused-key" not in caplog.text and "refused-key" not in json.dumps(caught.value.body())
-
-
-async def test_a_rejected_key_is_reported_as_such(lane: FakeLane, client: LaneClient) -> None:
-    with pytest.raises(LaneKeyRejected) as caught:
-        await client.start_orchestration(lane.endpoint("stale-key"), "hello", None, b"{}")
-    assert caught.value.status == 502
-    assert "stale-key" not in json.dumps(caught.value.body())
-
-
-async def test_a_broken_base_url_is_unreachable(client: LaneClient) -> None:
+async def test_a_start_without_an_id_says_which_instance_it_created_or_fails() -> None:
+    lane = Scripted(httpx.Response(202, json={"no": "id"}))
     with pytest.raises(LaneUnreachable):
-        await client.start_orchestration(LaneEndpoint("ftp://nowhere", "k"), "hello", None, b"{}")
+        await client(lane).start_orchestration(LANE, "hello", None, b"{}")
 
 
-def test_endpoint_repr_hides_the_key() -> None:
-    assert "hide-me" not in repr(LaneEndpoint("http://127.0.0.1:1", "hide-me"))
+# --- Retries -------------------------------------------------------------------------------
+
+async def test_a_start_that_never_left_is_retried_even_without_an_id() -> None:
+    lane = Scripted(httpx.ConnectError("refused"), httpx.ConnectTimeout("slow"), httpx.Response(202, json={"id": "a"}))
+    result = await client(lane).start_orchestration(LANE, "hello", None, b"{}")
+    assert result.instance_id == "a"
+    assert len(lane.requests) == 3
+
+
+async def test_requests_that_never_leave_are_tried_then_reported(caplog: pytest.LogCaptureFixture) -> None:
+    lane = Scripted(httpx.ConnectError(f"cannot connect to {API}"))
+    with caplog.at_level(logging.WARNING, logger="router.lane_transport"):
+        with pytest.raises(LaneUnreachable) as caught:
+            await client(lane).start_orchestration(LANE, "hello", None, b"{}")
+    assert "after 3 attempts" in caught.value.message
+    assert isinstance(caught.value.__cause__, httpx.ConnectError)
+    assert [r.getMessage().count("not sent") for r in caplog.records] == [1, 1]
+
+
+async def test_a_start_without_an_id_that_may_have_landed_is_not_retried() -> None:
+    lane = Scripted(httpx.ReadTimeout("no answer"), httpx.Response(202, json={"id": "second"}))
+    with pytest.raises(LaneTimeout) as caught:
+        await client(lane).start_orchestration(LANE, "hello", None, b"{}")
+    assert "after 1 attempt " in caught.value.message
+    assert len(lane.requests) == 1
+
+
+async def test_a_start_without_an_id_is_not_retried_on_a_gateway_failure() -> None:
+    lane = Scripted(error(503), httpx.Response(202, json={"id": "second"}))
+    with pytest.raises(LaneUnreachable) as caught:
+        await client(lane).start_orchestration(LANE, "hello", None, b"{}")
+    assert caught.value.status == 502
+    assert len(lane.requests) == 1
+
+
+async def test_a_start_with_an_id_that_landed_before_a_lost_answer_counts_as_started() -> None:
+    lane = Scripted(httpx.ReadTimeout("no answer"), error(409))
+    result = await client(lane).start_orchestration(LANE, "hello", "once", b"{}")
+    assert (result.instance_id, result.status) == ("once", 202)
+    assert len(lane.requests) == 2
+
+
+async def test_a_start_with_an_id_that_exists_already_is_a_conflict() -> None:
+    lane = Scripted(error(409))
+    with pytest.raises(Conflict):
+        await client(lane).start_orchestration(LANE, "hello", "taken", b"{}")
+
+
+async def test_a_start_with_an_id_is_retried_on_gateway_failures() -> None:
+    lane = Scripted(error(502), error(503), httpx.Response(202, json={"id": "abc"}))
+    result = await client(lane).start_orchestration(LANE, "hello", "abc", b"{}")
+    assert result.instance_id == "abc"
+    assert len(lane.requests) == 3
+
+
+async def test_a_terminate_that_landed_before_a_lost_answer_counts_as_done() -> None:
+    lane = Scripted(httpx.ReadError("connection reset"), error(410))
+    response = await client(lane).proxy(LANE, "POST", "t1", "terminate")
+    assert response.status == 202
+    assert len(lane.requests) == 2
+
+
+async def test_terminating_a_finished_instance_is_gone() -> None:
+    lane = Scripted(error(410))
+    with pytest.raises(InstanceNotRunning) as caught:
+        await client(lane).proxy(LANE, "POST", "t1", "terminate")
+    assert caught.value.status == 410
+
+
+async def test_throttling_is_retried_even_for_a_start_without_an_id_after_retry_after() -> None:
+    sleeps = Sleeps()
+    lane = Scripted(error(429, **{"Retry-After": "2"}), httpx.Response(202, json={"id": "a"}))
+    await client(lane, sleeps).start_orchestration(LANE, "hello", None, b"{}")
+    assert sleeps == [2.0]
+
+
+async def test_retry_after_is_capped_by_the_longest_backoff() -> None:
+    sleeps = Sleeps()
+    lane = Scripted(error(503, **{"Retry-After": "600"}), running)
+    await client(lane, sleeps, backoff_max_seconds=4.0).proxy(LANE, "GET", "r", "status")
+    assert sleeps == [4.0]
+
+
+async def test_backoff_doubles_with_jitter_when_the_lane_gives_no_retry_after() -> None:
+    sleeps = Sleeps()
+    lane = Scripted(httpx.ConnectError("refused"), error(503, **{"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"}), running)
+    await client(lane, sleeps, backoff_seconds=1.0, backoff_max_seconds=10.0).proxy(LANE, "GET", "r", "status")
+    assert 0.5 <= sleeps[0] <= 1.0 and 1.0 <= sleeps[1] <= 2.0
+
+
+async def test_a_gateway_failure_on_every_attempt_is_reported_with_the_count() -> None:
+    lane = Scripted(error(504))
+    with pytest.raises(LaneTimeout) as caught:
+        await client(lane).proxy(LANE, "GET", "r", "status")
+    assert "after 3 attempts" in caught.value.message
+    assert len(lane.requests) == 3
+
+
+async def test_raising_an_event_is_never_sent_twice() -> None:
+    lane = Scripted(httpx.ReadError("reset"), accepted)
+    with pytest.raises(LaneUnreachable):
+        await client(lane).proxy(LANE, "POST", "e1", "raiseEvent", "Go", body=b"1")
+    assert len(lane.requests) == 1
+
+
+# --- Error tables --------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (400, BadRequest),
+        (401, LaneKeyRejected),
+        (403, LaneKeyRejected),
+        (404, NotFound),
+        (409, Conflict),
+        (410, InstanceNotRunning),
+        (413, PayloadTooLarge),
+        (422, BadRequest),
+        (429, LaneUnreachable),
+        (500, LaneUnreachable),
+        (502, LaneUnreachable),
+        (503, LaneUnreachable),
+        (504, LaneTimeout),
+        (307, LaneUnreachable),
+    ],
+)
+async def test_a_lane_answer_becomes_its_router_error(status: int, expected: type[RouterError]) -> None:
+    lane = Scripted(error(status))
+    with pytest.raises(RouterError) as caught:
+        await client(lane, attempts=1).proxy(LANE, "POST", "i1", "suspend")
+    assert type(caught.value) is expected
+    assert caught.value.details["laneStatus"] == status
+    assert_no_secrets(str(caught.value) + json.dumps(caught.value.body()))
+
+
+async def test_a_refused_key_is_not_retried() -> None:
+    lane = Scripted(error(401))
+    with pytest.raises(LaneKeyRejected):
+        await client(lane).count_in_flight(LANE)
+    assert len(lane.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected", "attempts"),
+    [
+        (httpx.ConnectError("refused"), LaneUnreachable, 3),
+        (httpx.ConnectTimeout("slow"), LaneTimeout, 3),
+        (httpx.PoolTimeout("busy"), LaneTimeout, 3),
+        (httpx.ReadTimeout("slow"), LaneTimeout, 3),
+        (httpx.WriteTimeout("slow"), LaneTimeout, 3),
+        (httpx.ReadError("reset"), LaneUnreachable, 3),
+        (httpx.RemoteProtocolError("garbled"), LaneUnreachable, 3),
+        (httpx.UnsupportedProtocol("ftp"), LaneUnreachable, 1),
+        (httpx.DecodingError("bad gzip"), LaneUnreachable, 1),
+    ],
+)
+async def test_an_httpx_error_becomes_its_router_error_raised_from_it(
+    raised: Exception, expected: type[RouterError], attempts: int
+) -> None:
+    lane = Scripted(raised)
+    with pytest.raises(RouterError) as caught:
+        await client(lane).proxy(LANE, "GET", "i1", "status")
+    assert type(caught.value) is expected
+    assert caught.value.__cause__ is raised
+    assert len(lane.requests) == attempts
+
+
+async def test_a_lane_address_that_is_no_url_is_unreachable_without_a_request() -> None:
+    lane = Scripted(accepted)
+    with pytest.raises(LaneUnreachable, match="not a usable http"):
+        await client(lane).start_orchestration(LaneEndpoint("http://lane:port", KEY), "hello", None, b"{}")
+    assert lane.requests == []
+
+
+async def test_a_lane_address_that_is_not_http_is_unreachable() -> None:
+    # The real transport refuses the scheme before opening any connection.
+    async with LaneClient() as real:
+        with pytest.raises(LaneUnreachable, match="not a usable http"):
+            await real.start_orchestration(LaneEndpoint("ftp://nowhere", KEY), "hello", None, b"{}")
+
+
+async def test_the_key_is_in_no_url_message_or_log_line(caplog: pytest.LogCaptureFixture) -> None:
+    lane = Scripted(httpx.ConnectError(f"cannot connect to {API}"), httpx.ReadTimeout("late"), error(503))
+    with caplog.at_level(logging.DEBUG):
+        with pytest.raises(LaneUnreachable) as caught:
+            await client(lane).proxy(LANE, "GET", "i1", "status", query={"code": KEY})
+    assert [request.headers["x-functions-key"] for request in lane.requests] == [KEY] * 3
+    assert all(KEY not in str(request.url) for request in lane.requests)
+    assert KEY not in caplog.text
+    assert KEY not in "".join(traceback.format_exception(caught.value))
+    assert_no_secrets(json.dumps(caught.value.body()))
+
+
+def test_an_endpoint_repr_hides_the_key() -> None:
+    assert KEY not in repr(LANE)
+
+
+async def test_redirects_are_not_followed() -> None:
+    lane = Scripted(httpx.Response(307, headers={"Location": "https://elsewhere.example.org/steal"}))
+    with pytest.raises(LaneUnreachable):
+        await client(lane).proxy(LANE, "GET", "i1", "status")
+    assert [request.url.host for request in lane.requests] == ["lane-1-0.example.net"]
 
 
 # --- Management ----------------------------------------------------------------------------
 
-async def test_status_of_a_running_instance_points_at_the_router(lane: FakeLane, client: LaneClient) -> None:
-    lane.add("run1", "Running", output={"next": lane.lane_url("run1", "/raiseEvent/Go")})
-    response = await client.proxy(lane.endpoint(), "GET", "run1", "status", routes=ROUTES)
+async def test_the_status_of_a_running_instance_points_at_the_router() -> None:
+    response = await client(running).proxy(LANE, "GET", "run1", "status", routes=ROUTES)
     assert response.status == 202
-    assert response.headers["location"] == f"{ROUTER_STATUS}/run1"
+    assert response.headers["location"] == f"{ROUTER_INSTANCES}/run1"
     assert response.headers["retry-after"] == "10"
-    body = json.loads(response.body)
-    assert body["runtimeStatus"] == "Running"
-    assert body["output"] == {"next": f"{ROUTER_STATUS}/run1/raiseEvent/Go"}
-    assert_no_lane_secrets(lane, response)
+    assert json.loads(response.body)["output"] == {"next": f"{ROUTER_INSTANCES}/run1/raiseEvent/Go"}
+    assert_no_secrets(json.dumps(response.headers) + response.body.decode())
 
 
-async def test_status_without_routes_removes_lane_urls(lane: FakeLane, client: LaneClient) -> None:
-    lane.add("run1", "Running")
-    response = await client.proxy(lane.endpoint(), "GET", "run1", "status")
+async def test_a_status_without_routes_removes_lane_urls() -> None:
+    response = await client(running).proxy(LANE, "GET", "run1", "status")
     assert "location" not in response.headers
-    assert_no_lane_secrets(lane, response)
+    assert_no_secrets(json.dumps(response.headers) + response.body.decode())
 
 
-async def test_status_of_completed_and_failed_instances_passes_through(lane: FakeLane, client: LaneClient) -> None:
-    lane.add("done", "Completed", output=42)
-    lane.add("broke", "Failed", output="boom")
-    done = await client.proxy(lane.endpoint(), "GET", "done", "status", routes=ROUTES)
-    broke = await client.proxy(lane.endpoint(), "GET", "broke", "status", routes=ROUTES)
-    assert (done.status, json.loads(done.body)["output"]) == (200, 42)
-    assert (broke.status, json.loads(broke.body)["runtimeStatus"]) == (400, "Failed")
+async def test_the_status_of_a_failed_instance_passes_through() -> None:
+    lane = Scripted(httpx.Response(400, json={"runtimeStatus": "Failed", "output": "boom"}))
+    response = await client(lane).proxy(LANE, "GET", "broke", "status")
+    assert (response.status, json.loads(response.body)["runtimeStatus"]) == (400, "Failed")
 
 
-async def test_status_forwards_show_flags_but_no_key_or_other_hub(lane: FakeLane, client: LaneClient) -> None:
-    lane.add("q1", "Completed")
+async def test_a_status_forwards_show_flags_but_no_key_or_other_hub() -> None:
+    lane = Scripted(running)
     query = {"showHistory": "true", "code": "client-key", "taskHub": "OtherHub", "connection": "Other"}
-    await client.proxy(lane.endpoint(), "GET", "q1", "status", query=query)
-    (seen,) = lane.requests_to("GET", "/instances/q1")
-    assert seen.query == {"showHistory": "true"}
+    await client(lane).proxy(LANE, "GET", "q1", "status", query=query)
+    assert dict(lane.requests[0].url.params) == {"showHistory": "true"}
 
 
-async def test_status_of_a_missing_instance_is_not_found(lane: FakeLane, client: LaneClient) -> None:
-    with pytest.raises(NotFound) as caught:
-        await client.proxy(lane.endpoint(), "GET", "ghost", "status")
-    assert caught.value.status == 404
-
-
-async def test_status_is_retried_on_503(lane: FakeLane, client: LaneClient) -> None:
-    lane.add("r", "Running")
-    lane.faults.append(Fault("GET", "instances/r", status=503, times=2))
-    response = await client.proxy(lane.endpoint(), "GET", "r", "status")
+async def test_raise_event_forwards_the_body_and_safe_headers_only() -> None:
+    lane = Scripted(accepted)
+    headers = {"Content-Type": "application/json", "x-functions-key": "client-key", "Cookie": "a=b"}
+    response = await client(lane).proxy(LANE, "POST", "e1", "raiseEvent", "Appro val", {}, b'{"ok": true}', headers)
+    (request,) = lane.requests
     assert response.status == 202
-    assert len(lane.requests_to("GET", "/instances/r")) == 3
+    assert request.url.raw_path == b"/runtime/webhooks/durabletask/instances/e1/raiseEvent/Appro%20val"
+    assert (request.content, request.headers["content-type"]) == (b'{"ok": true}', "application/json")
+    assert request.headers["x-functions-key"] == KEY and "cookie" not in request.headers
 
 
-async def test_status_gives_up_after_the_last_attempt(lane: FakeLane, client: LaneClient) -> None:
-    lane.add("r", "Running")
-    lane.faults.append(Fault("GET", "instances/r", status=504, times=9))
-    with pytest.raises(LaneTimeout) as caught:
-        await client.proxy(lane.endpoint(), "GET", "r", "status")
-    assert len(lane.requests_to("GET", "/instances/r")) == 3
-    assert lane.key not in caught.value.message and "127.0.0.1" not in caught.value.message
-
-
-async def test_slow_status_is_retried_then_times_out(lane: FakeLane, impatient_client: LaneClient) -> None:
-    lane.add("slow", "Running")
-    lane.faults.append(Fault("GET", "instances/slow", delay=1.0, times=3))
-    with pytest.raises(LaneTimeout):
-        await impatient_client.proxy(lane.endpoint(), "GET", "slow", "status")
-    assert len(lane.requests_to("GET", "/instances/slow")) == 3
-
-
-async def test_raise_event_forwards_body_and_safe_headers_only(lane: FakeLane, client: LaneClient) -> None:
-    lane.add("e1", "Running")
-    headers = {"Content-Type": "application/json", "x-functions-key": "client-key", "Cookie": "a=b", "Connection": "close"}
-    response = await client.proxy(
-        lane.endpoint(), "POST", "e1", "raiseEvent", "Approval", {"code": "client-key"}, b'{"ok": true}', headers
-    )
-    assert response.status == 202
-    assert lane.events == [("e1", "Approval", {"ok": True})]
-    (seen,) = lane.requests_to("POST", "/instances/e1/raiseEvent/Approval")
-    assert seen.headers["x-functions-key"] == lane.key
-    assert "Cookie" not in seen.headers and seen.query == {}
-    assert seen.headers["Content-Type"] == "application/json"
-
-
-async def test_raise_event_is_not_retried_on_503(lane: FakeLane, client: LaneClient) -> None:
-    lane.add("e2", "Running")
-    lane.faults.append(Fault("POST", "instances/e2", status=503, times=5))
-    with pytest.raises(LaneUnreachable):
-        await client.proxy(lane.endpoint(), "POST", "e2", "raiseEvent", "Go", body=b"1")
-    assert len(lane.requests_to("POST", "/instances/e2")) == 1
-
-
-async def test_terminate_suspend_resume(lane: FakeLane, client: LaneClient) -> None:
-    lane.add("t1", "Running")
-    await client.proxy(lane.endpoint(), "POST", "t1", "suspend", query={"reason": "pause"})
-    assert lane.instances["t1"]["runtimeStatus"] == "Suspended"
-    await client.proxy(lane.endpoint(), "POST", "t1", "resume")
-    assert lane.instances["t1"]["runtimeStatus"] == "Running"
-    response = await client.proxy(lane.endpoint(), "POST", "t1", "terminate", query={"reason": "stop it"})
-    assert response.status == 202
-    assert lane.instances["t1"]["output"] == "stop it"
-
-
-async def test_acting_on_a_finished_instance_is_gone(lane: FakeLane, client: LaneClient) -> None:
-    lane.add("fin", "Completed")
-    with pytest.raises(InstanceNotRunning) as caught:
-        await client.proxy(lane.endpoint(), "POST", "fin", "terminate")
-    assert caught.value.status == 410
-
-
-async def test_purge(lane: FakeLane, client: LaneClient) -> None:
-    lane.add("p1", "Completed")
-    response = await client.proxy(lane.endpoint(), "DELETE", "p1", "purge")
-    assert (response.status, json.loads(response.body)) == (200, {"instancesDeleted": 1})
-    assert "p1" not in lane.instances
-    with pytest.raises(NotFound):
-        await client.proxy(lane.endpoint(), "DELETE", "p1", "purge")
+@pytest.mark.parametrize(
+    ("method", "action", "path"),
+    [
+        ("POST", "terminate", "/instances/i1/terminate"),
+        ("POST", "suspend", "/instances/i1/suspend"),
+        ("POST", "resume", "/instances/i1/resume"),
+        ("DELETE", "purge", "/instances/i1"),
+    ],
+)
+async def test_each_action_reaches_its_lane_route(method: str, action: str, path: str) -> None:
+    lane = Scripted(accepted)
+    await client(lane).proxy(LANE, method, "i1", action)
+    assert (lane.requests[0].method, lane.requests[0].url.path) == (method, f"/runtime/webhooks/durabletask{path}")
 
 
 @pytest.mark.parametrize(
     ("method", "action", "event_name"),
     [("POST", "status", None), ("GET", "terminate", None), ("POST", "raiseEvent", None), ("POST", "rewind", None)],
 )
-async def test_bad_method_or_action_is_refused_before_calling_the_lane(
-    lane: FakeLane, client: LaneClient, method: str, action: Any, event_name: str | None
+async def test_a_bad_method_or_action_is_refused_before_calling_the_lane(
+    method: str, action: str, event_name: str | None
 ) -> None:
+    lane = Scripted(accepted)
     with pytest.raises(BadRequest):
-        await client.proxy(lane.endpoint(), method, "x", action, event_name)
-    assert lane.seen == []
+        await client(lane).proxy(LANE, method, "x", action, event_name)
+    assert lane.requests == []
 
 
 # --- Counting and listing ------------------------------------------------------------------
 
-async def test_count_in_flight_follows_pages_and_skips_entities(lane: FakeLane, client: LaneClient) -> None:
-    lane.add("r1", "Running", age=5)
-    lane.add("r2", "Running", age=90)
-    lane.add("p1", "Pending", age=1)
-    lane.add("s1", "Suspended", age=30)
-    lane.add("n1", "ContinuedAsNew", age=2)
-    lane.add("@counter@k1", "Running", age=500)
-    lane.add("@counter@k2", "Running", age=400)
-    lane.add("c1", "Completed", age=1000)
-    lane.add("f1", "Failed", age=1000)
-    in_flight = await client.count_in_flight(lane.endpoint())
-    assert (in_flight.running, in_flight.pending, in_flight.suspended, in_flight.total) == (3, 1, 1, 5)
-    assert in_flight.oldest_created_time == datetime(2026, 1, 1, tzinfo=timezone.utc) - timedelta(minutes=90)
-    pages = lane.requests_to("GET", "/instances")
-    assert len(pages) == 4  # seven matching instances, two per page
-    statuses = "Running,Pending,Suspended,ContinuedAsNew"
-    assert pages[0].query == {"showInput": "false", "runtimeStatus": statuses, "top": "2"}
-    assert [p.headers.get("x-ms-continuation-token") for p in pages] == [None, "2", "4", "6"]
+def instance(instance_id: str, status: str, created: str = "2026-01-01T00:00:00+00:00") -> dict[str, Any]:
+    return {"instanceId": instance_id, "runtimeStatus": status, "createdTime": created}
 
 
-async def test_count_in_flight_of_an_idle_lane(lane: FakeLane, client: LaneClient) -> None:
-    lane.add("c1", "Completed")
-    lane.add("@counter@k1", "Running")
-    in_flight = await client.count_in_flight(lane.endpoint())
+PAGES = {
+    None: [instance("r1", "Running", "2026-01-01T10:00:00+00:00"), instance("@counter@k1", "Running", "2025-01-01T00:00:00+00:00")],
+    "2": [instance("p1", "Pending"), instance("s1", "Suspended")],
+    "4": [instance("n1", "ContinuedAsNew", "2026-01-01T09:00:00+00:00"), instance("c1", "Completed", "2025-06-01T00:00:00+00:00")],
+}
+NEXT = {None: "2", "2": "4", "4": "null"}
+
+
+def paged(request: httpx.Request) -> httpx.Response:
+    token = request.headers.get("x-ms-continuation-token")
+    return httpx.Response(200, json=PAGES[token], headers={"x-ms-continuation-token": NEXT[token]})
+
+
+async def test_count_in_flight_follows_every_page_and_skips_entities() -> None:
+    lane = Scripted(paged)
+    in_flight = await client(lane, page_size=2).count_in_flight(LANE)
+    assert (in_flight.running, in_flight.pending, in_flight.suspended) == (2, 1, 1)
+    assert in_flight.oldest_created_time == datetime(2026, 1, 1, tzinfo=timezone.utc)
+    assert [r.headers.get("x-ms-continuation-token") for r in lane.requests] == [None, "2", "4"]
+    assert dict(lane.requests[0].url.params) == {
+        "showInput": "false",
+        "runtimeStatus": "Running,Pending,Suspended,ContinuedAsNew",
+        "top": "2",
+    }
+
+
+async def test_count_in_flight_of_an_idle_lane() -> None:
+    lane = Scripted(httpx.Response(200, json=[instance("@counter@k1", "Running")]))
+    in_flight = await client(lane).count_in_flight(LANE)
     assert (in_flight.total, in_flight.oldest_created_time) == (0, None)
 
 
-async def test_count_in_flight_is_retried_per_page(lane: FakeLane, client: LaneClient) -> None:
-    lane.add("r1", "Running")
-    lane.faults.append(Fault("GET", "instances", status=502))
-    assert (await client.count_in_flight(lane.endpoint())).running == 1
+async def test_count_in_flight_refuses_a_repeated_continuation_token() -> None:
+    lane = Scripted(httpx.Response(200, json=[], headers={"x-ms-continuation-token": "same"}))
+    with pytest.raises(LaneUnreachable, match="repeats a continuation token"):
+        await client(lane).count_in_flight(LANE)
+    assert len(lane.requests) == 2
 
 
-async def test_list_instances_returns_the_next_token(lane: FakeLane, client: LaneClient) -> None:
-    for n in range(3):
-        lane.add(f"i{n}", "Completed", age=10 - n, output=lane.lane_url(f"i{n}"))
-    page, token = await client.list_instances(lane.endpoint(), ["Completed"], 2, None, routes=ROUTES)
-    assert [i["instanceId"] for i in page] == ["i0", "i1"]
-    assert page[0]["output"] == f"{ROUTER_STATUS}/i0"
+async def test_count_in_flight_gives_up_after_the_last_page_allowed() -> None:
+    pages = iter(range(100))
+
+    def endless(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=[], headers={"x-ms-continuation-token": str(next(pages))})
+
+    with pytest.raises(LaneUnreachable, match="did not end after 5 pages"):
+        await client(endless, max_pages=5).count_in_flight(LANE)
+
+
+async def test_count_in_flight_refuses_a_page_that_is_not_a_list() -> None:
+    lane = Scripted(httpx.Response(200, json={"value": []}))
+    with pytest.raises(LaneUnreachable, match="something other than a list"):
+        await client(lane).count_in_flight(LANE)
+
+
+async def test_count_in_flight_retries_a_page() -> None:
+    lane = Scripted(error(502), httpx.Response(200, json=[instance("r1", "Running")]))
+    assert (await client(lane).count_in_flight(LANE)).running == 1
+
+
+async def test_list_instances_scrubs_the_page_and_returns_the_next_token() -> None:
+    page = [{"instanceId": "i0", "output": lane_url("i0")}]
+    lane = Scripted(httpx.Response(200, json=page, headers={"x-ms-continuation-token": "2"}))
+    instances, token = await client(lane).list_instances(LANE, ["Completed"], 2, "1", routes=ROUTES)
+    assert instances == [{"instanceId": "i0", "output": f"{ROUTER_INSTANCES}/i0"}]
     assert token == "2"
-    page, token = await client.list_instances(lane.endpoint(), ["Completed"], 2, token)
-    assert [i["instanceId"] for i in page] == ["i2"]
-    assert token is None
+    assert dict(lane.requests[0].url.params) == {"showInput": "false", "runtimeStatus": "Completed", "top": "2"}
+    assert lane.requests[0].headers["x-ms-continuation-token"] == "1"
 
 
-async def test_terminate_that_landed_before_a_timeout_counts_as_done(
-    lane: FakeLane, impatient_client: LaneClient
-) -> None:
-    lane.add("t2", "Running")
-    lane.faults.append(Fault("POST", "instances/t2/terminate", delay=1.0, act_first=True))
-    response = await impatient_client.proxy(lane.endpoint(), "POST", "t2", "terminate")
-    assert response.status == 202
-    assert lane.instances["t2"]["runtimeStatus"] == "Terminated"
-    assert len(lane.requests_to("POST", "/instances/t2/terminate")) == 2
+# --- Pooling -------------------------------------------------------------------------------
 
-
-async def test_one_client_serves_callers_on_other_event_loops(lane: FakeLane) -> None:
+async def test_one_client_serves_callers_on_other_event_loops() -> None:
     # A sync Functions activity may drive the shared client with asyncio.run, a new loop each time.
-    shared = LaneClient(_options())
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        loops.append(asyncio.get_running_loop())
+        return httpx.Response(202, json={"id": "new-1"})
+
+    shared = client(handler)
 
     def start_on_a_fresh_loop() -> str:
-        return asyncio.run(shared.start_orchestration(lane.endpoint(), "hello", None, b"{}")).instance_id
+        return asyncio.run(shared.start_orchestration(LANE, "hello", None, b"{}")).instance_id
 
-    first = await anyio.to_thread.run_sync(start_on_a_fresh_loop)
-    second = await anyio.to_thread.run_sync(start_on_a_fresh_loop)
-    third = (await shared.start_orchestration(lane.endpoint(), "hello", None, b"{}")).instance_id
+    assert await anyio.to_thread.run_sync(start_on_a_fresh_loop) == "new-1"
+    assert await anyio.to_thread.run_sync(start_on_a_fresh_loop) == "new-1"
+    assert (await shared.start_orchestration(LANE, "hello", None, b"{}")).instance_id == "new-1"
     await shared.aclose()
-    assert {first, second, third} <= set(lane.instances)
-    assert len({first, second, third}) == 3
+    assert len(set(map(id, loops))) == 3
