@@ -1,7 +1,8 @@
 """Run a dev host as a process: build its command line, spawn it, wait for its ping, stop it.
 
-The one launcher of `python -m devhost start`: `devhost.testing.running_host` (tests, the demo),
-the benchmark and the local provisioning backend's lane hosts all start hosts through it.
+The one launcher of `python -m devhost start`: `devhost.testing.running_host` (tests, the demo)
+and the benchmark start hosts through it; `own_session` and `ping_async` are there for hosts that
+outlive their starter, such as the local provisioning backend's lane hosts.
 """
 
 from __future__ import annotations

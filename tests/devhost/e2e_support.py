@@ -16,12 +16,12 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from devhost.engine import TERMINAL
 from devhost.testing import HostHandle, running_host
 
 APPS = Path(__file__).resolve().parents[1] / "apps"
 FEATURES_APP = APPS / "features"
 DURABLE_API = "/runtime/webhooks/durabletask"
-TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Terminated", "Canceled"})
 POLL_TIMEOUT_SECONDS = 60.0
 POLL_INTERVAL_SECONDS = 0.05
 
@@ -67,7 +67,7 @@ def poll_status(
 
 
 def poll_finished(http: httpx.Client, status_url: str, timeout: float = POLL_TIMEOUT_SECONDS) -> Status:
-    return poll_status(http, status_url, lambda s: s["runtimeStatus"] in TERMINAL_STATUSES, timeout)
+    return poll_status(http, status_url, lambda s: s["runtimeStatus"] in TERMINAL, timeout)
 
 
 def wait_for(condition: Callable[[], T], what: str, timeout: float = POLL_TIMEOUT_SECONDS) -> T:

@@ -213,8 +213,16 @@ def test_suspend_holds_events_until_resume(http: httpx.Client, host: HostHandle)
     assert http.post(reason_url(management, "suspendPostUri", "maintenance")).status_code == 202
     poll_status(http, management["statusQueryGetUri"], lambda s: s["runtimeStatus"] == "Suspended")
     assert http.post(event_url(management, "Approval"), json="while suspended").status_code == 202
-    still = read_status(http, management["statusQueryGetUri"])
-    assert still is not None and still["runtimeStatus"] == "Suspended"
+    # A second suspend queues behind the event: once it is in the history, the host has handled
+    # the event too, and it must have been held, not delivered.
+    assert http.post(reason_url(management, "suspendPostUri", "marker")).status_code == 202
+    still = poll_status(
+        http,
+        management["statusQueryGetUri"] + "&showHistory=true",
+        lambda s: [e["EventType"] for e in s["historyEvents"]].count("ExecutionSuspended") == 2,
+    )
+    assert still["runtimeStatus"] == "Suspended"
+    assert "EventRaised" not in [e["EventType"] for e in still["historyEvents"]]
     assert http.post(reason_url(management, "resumePostUri", "done")).status_code == 202
     status = poll_finished(http, management["statusQueryGetUri"])
     assert status["runtimeStatus"] == "Completed"

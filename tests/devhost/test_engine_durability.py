@@ -9,13 +9,14 @@ import signal
 import subprocess
 import sys
 import textwrap
+import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import azure.durable_functions as df
 
-from devhost.engine import EngineOptions, FaultOptions
+from devhost.engine import DurableEngine, EngineOptions, FaultOptions
 from devhost.engine.episode import REPLAY_SCHEMA, flatten_actions
 from devhost.engine.store import Store
 from devhost.engine.testing import (
@@ -87,7 +88,14 @@ def square(number: int) -> int:
     return number * number
 
 
-EXPECTED_MIXED = ["went", "payload", "second call works", [0, 1, 2, 3, 4]]
+def expected_mixed(payload: str) -> list[Any]:
+    """The output of `mixed` run with `payload` and the event "went"."""
+    return ["went", payload, "second call works", [0, 1, 2, 3, 4]]
+
+
+def fresh_payload() -> str:
+    # `runs` counts the slow activity's runs by input: a fresh one per test keeps tests apart.
+    return f"payload-{uuid.uuid4().hex}"
 
 
 def run(coroutine: Any) -> Any:
@@ -96,12 +104,13 @@ def run(coroutine: Any) -> Any:
 
 def test_stop_mid_flight_then_a_new_engine_finishes_everything(tmp_path: Path) -> None:
     registry = registry_from_app(app)
+    payload = fresh_payload()
 
     async def first_life() -> str:
         async with running_engine(tmp_path, registry) as engine:
-            instance_id = await engine.start_orchestration("mixed", json.dumps("payload"))
+            instance_id = await engine.start_orchestration("mixed", json.dumps(payload))
             # Stop while the slow activity runs (the timer is armed by then too).
-            await wait_until(lambda: runs.get("payload") == 1, "the slow activity to start")
+            await wait_until(lambda: runs.get(payload) == 1, "the slow activity to start")
             return instance_id
 
     async def second_life(instance_id: str) -> dict[str, Any]:
@@ -112,8 +121,8 @@ def test_stop_mid_flight_then_a_new_engine_finishes_everything(tmp_path: Path) -
     instance_id = run(first_life())
     status = run(second_life(instance_id))
     assert status["runtimeStatus"] == "Completed", status
-    assert status["output"] == EXPECTED_MIXED
-    assert runs["payload"] == 2  # cut short by the stop, run again: at least once
+    assert status["output"] == expected_mixed(payload)
+    assert runs[payload] == 2  # cut short by the stop, run again: at least once
 
 
 def test_sigkill_loses_nothing_committed(tmp_path: Path) -> None:
@@ -151,7 +160,7 @@ def test_sigkill_loses_nothing_committed(tmp_path: Path) -> None:
             return [await wait_for_status(engine, f"k{index}") for index in range(3)]
 
     for status in run(after_kill()):
-        assert (status["runtimeStatus"], status["output"]) == ("Completed", EXPECTED_MIXED)
+        assert (status["runtimeStatus"], status["output"]) == ("Completed", expected_mixed("payload"))
 
 
 def test_replaying_a_recorded_history_twice_gives_the_same_actions(tmp_path: Path) -> None:
@@ -222,12 +231,12 @@ def test_fault_options_are_read_from_the_environment() -> None:
 
 
 def test_the_same_engine_object_can_stop_and_start_again(tmp_path: Path) -> None:
-    from devhost.engine import DurableEngine
+    payload = fresh_payload()
 
     async def body() -> dict[str, Any]:
         engine = DurableEngine(tmp_path, "TestHubName", registry_from_app(app))
         await engine.start()
-        instance_id = await engine.start_orchestration("mixed", json.dumps("payload"))
+        instance_id = await engine.start_orchestration("mixed", json.dumps(payload))
         await wait_for_status(engine, instance_id, ("Running",))
         await engine.stop()
         await engine.start()
@@ -238,4 +247,4 @@ def test_the_same_engine_object_can_stop_and_start_again(tmp_path: Path) -> None
             await engine.stop()
 
     status = run(body())
-    assert (status["runtimeStatus"], status["output"]) == ("Completed", EXPECTED_MIXED)
+    assert (status["runtimeStatus"], status["output"]) == ("Completed", expected_mixed(payload))

@@ -19,6 +19,7 @@ from aiohttp import web
 from devhost.engine import (
     DurableEngine,
     EngineOptions,
+    InstanceExists,
     InstanceNotRunning,
     InstanceQuery,
     UnknownFunction,
@@ -503,8 +504,18 @@ def test_suspend_holds_events_until_resume(tmp_path: Path, registry) -> None:
             await wait_for_status(engine, instance_id, ("Suspended",))
             await engine.raise_event(instance_id, "Approve", json.dumps(1))
             await engine.raise_event(instance_id, "Second", json.dumps(2))
-            await asyncio.sleep(0.1)
-            assert (await engine.get_status(instance_id))["runtimeStatus"] == "Suspended"
+            # A second suspend queues behind the two events: once it is in the history, the
+            # engine has handled them too, and they must have been held, not delivered.
+            await engine.suspend(instance_id, "marker")
+
+            async def handled() -> dict[str, Any] | None:
+                status = await engine.get_status(instance_id, show_history=True)
+                kinds = [event["EventType"] for event in status["historyEvents"]]
+                return status if kinds.count("ExecutionSuspended") == 2 else None
+
+            status = await wait_until(handled, "the second suspend in the history")
+            assert status["runtimeStatus"] == "Suspended"
+            assert "EventRaised" not in [event["EventType"] for event in status["historyEvents"]]
             await engine.resume(instance_id, "go")
             status = await wait_for_status(engine, instance_id)
             assert status["output"] == [1, 2]
@@ -580,8 +591,6 @@ def test_history_output_is_shown_only_when_asked(tmp_path: Path, registry) -> No
 
 
 def test_unknown_orchestrator_and_duplicate_running_instance(tmp_path: Path, registry) -> None:
-    from devhost.engine import InstanceExists
-
     async def body() -> None:
         async with running_engine(tmp_path, registry) as engine:
             with pytest.raises(UnknownFunction):

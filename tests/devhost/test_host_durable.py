@@ -225,10 +225,46 @@ def test_public_api_entities(durable: httpx.Client) -> None:
     ]
 
 
-def test_fault_injection_settings_reach_the_engine(tmp_path: Path) -> None:
+def activity_runs(handle: HostHandle, instance_id: str) -> int:
+    """How many times the host ran an activity of `instance_id`, from its log."""
+    return handle.output().count(f"Executed 'Functions.say_hello' (Succeeded, Id={instance_id},")
+
+
+def run_hello_sequence(handle: HostHandle, names: list[str]) -> str:
+    """Start hello_sequence through the app and wait for its exact output; returns the id."""
+    iid = new_id("faults")
+    with httpx.Client(base_url=handle.base_url, timeout=30) as c:
+        assert c.post(f"/api/orchestrators/hello_sequence/{iid}", json=names).status_code == 202
+        assert wait_for(c, iid, "Completed")["output"] == [f"Hello {n}!" for n in names]
+    return iid
+
+
+def test_without_faults_each_activity_runs_once(host: HostHandle) -> None:
+    iid = run_hello_sequence(host, ["A", "B", "C"])
+    # Each result is what the orchestrator waited for, so all three ran before it completed.
+    assert activity_runs(host, iid) == 3
+
+
+def test_duplicate_activities_setting_runs_each_activity_twice() -> None:
     with running_host(APPS / "host_durable", env={"DEVHOST_FAULT_DUPLICATE_ACTIVITIES": "true"}) as handle:
-        response = httpx.post(f"{handle.base_url}/api/wait/hello_sequence", json=["Dup"], timeout=30)
-        assert response.json() == ["Hello Dup!"]
+        iid = run_hello_sequence(handle, ["A", "B", "C"])
+        # The second delivery of the last activity may finish after the orchestration did.
+        deadline = time.monotonic() + 30
+        while activity_runs(handle, iid) < 6:
+            assert time.monotonic() < deadline, f"{activity_runs(handle, iid)} activity runs, not 6"
+            time.sleep(0.05)
+        assert activity_runs(handle, iid) == 6
+
+
+def test_crash_replay_setting_aborts_episodes_that_are_then_replayed() -> None:
+    # With this seed the first draw (0.13) is under the rate: the very first episode is aborted.
+    env = {"DEVHOST_FAULT_CRASH_REPLAY_RATE": "0.5", "DEVHOST_FAULT_SEED": "1"}
+    with running_host(APPS / "host_durable", env=env) as handle:
+        iid = run_hello_sequence(handle, ["A", "B", "C"])
+        assert f"Aborted episode of 'hello_sequence' (Id={iid})" in handle.output()
+
+
+def test_a_malformed_fault_setting_stops_the_host_at_start() -> None:
     with pytest.raises(HostStartError, match="DEVHOST_FAULT_CRASH_REPLAY_RATE"):
         with running_host(APPS / "host_durable", env={"DEVHOST_FAULT_CRASH_REPLAY_RATE": "lots"}):
             pass

@@ -1,0 +1,63 @@
+"""The dev host's one error family, its HTTP table and its one set of runtime statuses."""
+
+import pytest
+
+import devhost.engine.errors as engine_errors
+import devhost.errors as host_errors
+from devhost.durable_api import ENGINE_ERROR_STATUS, engine_error_status, instance_query
+from devhost.engine import IN_FLIGHT, TERMINAL, RuntimeStatus
+from devhost.errors import DevHostError, InvalidApiRequest
+
+
+def error_classes() -> list[type[Exception]]:
+    found = {
+        value
+        for module in (host_errors, engine_errors)
+        for value in vars(module).values()
+        if isinstance(value, type) and issubclass(value, Exception)
+    }
+    return sorted(found, key=lambda kind: kind.__name__)
+
+
+@pytest.mark.parametrize("kind", error_classes(), ids=lambda kind: kind.__name__)
+def test_every_error_is_a_dev_host_error_with_a_one_line_docstring(kind: type[Exception]) -> None:
+    assert issubclass(kind, DevHostError)
+    assert kind.__doc__ and "\n" not in kind.__doc__.strip()
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (engine_errors.InstanceNotFound("x"), 404),
+        (engine_errors.InstanceExists("x"), 409),
+        (engine_errors.InstanceNotRunning("x"), 410),
+        (engine_errors.UnknownFunction("x"), 404),
+        (engine_errors.EngineError("x"), 500),
+    ],
+)
+def test_engine_errors_map_to_http_in_one_table(error: engine_errors.EngineError, status: int) -> None:
+    assert engine_error_status(error) == status
+
+
+def test_the_table_covers_every_engine_error() -> None:
+    kinds = {k for k in error_classes() if issubclass(k, engine_errors.EngineError)}
+    assert kinds - {engine_errors.EngineError} == set(ENGINE_ERROR_STATUS)
+
+
+def test_statuses_are_in_flight_or_terminal_never_both() -> None:
+    assert IN_FLIGHT | TERMINAL == set(RuntimeStatus)
+    assert not IN_FLIGHT & TERMINAL
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("Running", "Running"), ("running", "Running"), (" continuedasnew ", "ContinuedAsNew"), ("Nonsense", None)],
+)
+def test_runtime_status_parses_any_letter_case(text: str, expected: str | None) -> None:
+    assert RuntimeStatus.parse(text) == expected
+
+
+def test_an_instance_query_with_an_unknown_status_is_an_invalid_api_request() -> None:
+    assert instance_query({"runtimeStatus": "pending,COMPLETED"}, None).runtime_status == ["Pending", "Completed"]
+    with pytest.raises(InvalidApiRequest, match="Nonsense"):
+        instance_query({"runtimeStatus": "Running,Nonsense"}, None)
