@@ -1,149 +1,188 @@
 """The router's activities: all I/O of the orchestrations (SPEC 4). Each is idempotent.
 
-Thin glue: inputs and outputs are plain JSON; the work is done by the lane backend
-(provisioning) and the lane client (the lane's Durable HTTP API). The lane system key is read
-into worker memory and never returned, so it never enters an orchestration history.
+Thin glue: each takes one typed request (`router.durable_inputs`) and answers an envelope,
+`{"ok": true, "value": ...}` or a failure that keeps its code and whether retrying may help
+(`router.orchestration_calls.activity` reads it). Provisioning errors are translated into the
+router's here. The lane system key is read into worker memory and never returned, so it never
+enters an orchestration history.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Awaitable, Callable, TypeVar
 
 import azure.durable_functions as df
 
 from provisioning.base import AppRef, LaneSpec, Package
+from provisioning.errors import ProvisioningError
 from router import runtime
-from router.durable_inputs import LaneCommand, LifecycleInput, lifecycle_instance_id
-from router.errors import Conflict
-from router.http_common import read_version_map
-from router.orchestrators import LANE_RESULT_EVENT, RELEASE_EVENT, WAKE_EVENT
-from router.version_map import LaneState
+from router.durable_inputs import (
+    AppRequest,
+    AppTarget,
+    DeployRequest,
+    Done,
+    Forwarded,
+    ForwardRequest,
+    HealthReport,
+    InFlightCount,
+    LaneCommand,
+    LifecycleInput,
+    Phase,
+    WakeRequest,
+    from_json,
+    lifecycle_instance_id,
+    to_json,
+)
+from router.errors import Conflict, RouterError, from_provisioning
+from router.forwarding import forward_start as forward
+from router.map_client import read_version_map
+from router.lanes import LaneState
+from router.map_operations import failure
+from router.orchestrators import RELEASE_EVENT
+from router.runtime_status import is_in_flight
 
 bp = df.Blueprint()
 log = logging.getLogger("router.activities")
 
-RUNNING_STATES = {"Running", "Pending", "ContinuedAsNew", "Suspended"}
+R = TypeVar("R")
+Client = df.DurableOrchestrationClient
 
 
-def _app(data: dict[str, Any]) -> AppRef:
-    return AppRef(name=data["name"], base_url=data["base_url"], resource_id=data.get("resource_id", ""))
-
-
-def _spec(data: dict[str, Any]) -> LaneSpec:
-    return LaneSpec(lane=data["lane"], version=data["version"], task_hub=data["task_hub"])
-
-
-@bp.activity_trigger(input_name="payload", activity="create_app")
-async def create_app(payload: dict[str, Any]) -> dict[str, Any]:
-    app = await runtime.current().backend.create_app(_spec(payload))
-    log.info("lane %s: app %s at %s", payload["lane"], app.name, app.base_url)
-    return {"name": app.name, "base_url": app.base_url, "resource_id": app.resource_id}
-
-
-@bp.activity_trigger(input_name="payload", activity="configure_app")
-async def configure_app(payload: dict[str, Any]) -> dict[str, Any]:
-    await runtime.current().backend.configure_app(_spec(payload["lane"]), _app(payload["app"]))
-    return {"configured": True}
-
-
-@bp.activity_trigger(input_name="payload", activity="deploy_package")
-async def deploy_package(payload: dict[str, Any]) -> dict[str, Any]:
-    package = Package(url=payload["package"]["url"], sha256=payload["package"].get("sha256"))
-    result = await runtime.current().backend.deploy_package(
-        _spec(payload["lane"]), _app(payload["app"]), package
-    )
-    # A redeploy restarts the lane's host; its key may change on some platforms.
-    runtime.current().keys.forget(payload["app"]["base_url"])
-    return {"version": result.version, "package_sha256": result.package_sha256}
-
-
-@bp.activity_trigger(input_name="payload", activity="verify_system_key")
-async def verify_system_key(payload: dict[str, Any]) -> dict[str, Any]:
-    rt = runtime.current()
-    rt.keys.forget(payload["app"]["base_url"])
-    await rt.lane_endpoint(_app(payload["app"]))
-    return {"readable": True}
-
-
-@bp.activity_trigger(input_name="payload", activity="check_health")
-async def check_health(payload: dict[str, Any]) -> dict[str, Any]:
-    health = await runtime.current().backend.check_health(_app(payload["app"]))
-    return {"healthy": health.healthy, "detail": health.detail}
-
-
-@bp.activity_trigger(input_name="payload", activity="count_in_flight")
-async def count_in_flight(payload: dict[str, Any]) -> dict[str, Any]:
-    rt = runtime.current()
-    counts = await rt.call_lane(_app(payload["app"]), rt.lane_client.count_in_flight)
-    oldest = counts.oldest_created_time.isoformat() if counts.oldest_created_time else None
-    return {"remaining": counts.total, "running": counts.running, "pending": counts.pending,
-            "suspended": counts.suspended, "oldest_created": oldest}
-
-
-@bp.activity_trigger(input_name="payload", activity="forward_start")
-async def forward_start(payload: dict[str, Any]) -> dict[str, Any]:
-    rt = runtime.current()
+async def _envelope(name: str, work: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
     try:
-        started = await rt.call_lane(_app(payload["app"]), lambda endpoint: rt.lane_client.start_orchestration(
-            endpoint, payload["orchestrator"], payload["instance_id"],
-            (payload.get("body") or "").encode(), payload.get("content_type") or "application/json",
-        ))
+        return {"ok": True, "value": to_json(await work())}
+    except RouterError as error:
+        log.warning("activity %s: %s: %s", name, error.code, error.message)
+        return failure(error)
+    except ProvisioningError as error:
+        log.warning("activity %s: %s: %s", name, error.code, error.message)
+        return failure(from_provisioning(error))
+    except Exception:  # a bug, or a library error nobody translated: its text may hold internals
+        log.exception("activity %s failed unexpectedly", name)
+        unexpected = RouterError(f"The {name} step failed unexpectedly; see the router's logs.")
+        unexpected.retryable = True
+        return failure(unexpected)
+
+
+def _activity(name: str, request_type: type, *, with_client: bool = False) -> Callable[[Callable[..., Any]], Any]:
+    """Register `work(request[, client])` as activity `name`, typed and enveloped."""
+
+    def register(work: Callable[..., Awaitable[Any]]) -> Any:
+        if with_client:
+            async def run_with_client(payload: dict[str, Any], client: Client) -> dict[str, Any]:
+                return await _envelope(name, lambda: work(from_json(request_type, payload), client))
+
+            run_with_client.__name__ = name
+            return bp.activity_trigger(input_name="payload", activity=name)(
+                bp.durable_client_input(client_name="client")(run_with_client))
+
+        async def run(payload: dict[str, Any]) -> dict[str, Any]:
+            return await _envelope(name, lambda: work(from_json(request_type, payload)))
+
+        run.__name__ = name
+        return bp.activity_trigger(input_name="payload", activity=name)(run)
+
+    return register
+
+
+@_activity("create_app", LaneSpec)
+async def create_app(spec: LaneSpec) -> AppRef:
+    app = await runtime.current().backend.create_app(spec)
+    log.info("lane %s: app %s at %s", spec.lane, app.name, app.base_url)
+    return app
+
+
+@_activity("configure_app", AppRequest)
+async def configure_app(request: AppRequest) -> Done:
+    await runtime.current().backend.configure_app(request.lane, request.app)
+    return Done()
+
+
+@_activity("deploy_package", DeployRequest)
+async def deploy_package(request: DeployRequest) -> Done:
+    rt = runtime.current()
+    package = Package(url=request.package.url, sha256=request.package.sha256 or None)
+    await rt.backend.deploy_package(request.lane, request.app, package)
+    # A redeploy restarts the lane's host; its key may change on some platforms.
+    rt.keys.forget(request.app.base_url)
+    return Done()
+
+
+@_activity("verify_system_key", AppTarget)
+async def verify_system_key(request: AppTarget) -> Done:
+    rt = runtime.current()
+    rt.keys.forget(request.app.base_url)
+    await rt.lane_endpoint(request.app)
+    return Done()
+
+
+@_activity("check_health", AppTarget)
+async def check_health(request: AppTarget) -> HealthReport:
+    health = await runtime.current().backend.check_health(request.app)
+    return HealthReport(health.healthy, health.detail)
+
+
+@_activity("count_in_flight", AppTarget)
+async def count_in_flight(request: AppTarget) -> InFlightCount:
+    rt = runtime.current()
+    counts = await rt.call_lane(request.app, rt.lane_client.count_in_flight)
+    oldest = counts.oldest_created_time.isoformat() if counts.oldest_created_time else None
+    return InFlightCount(counts.total, counts.running, counts.pending, counts.suspended, oldest)
+
+
+@_activity("forward_start", ForwardRequest, with_client=True)
+async def forward_start(request: ForwardRequest, client: Client) -> Forwarded:
+    try:
+        started = await forward(
+            runtime.current(), client, lane=request.lane, app=request.app, draining=request.draining,
+            orchestrator=request.orchestrator, instance_id=request.instance_id,
+            body=request.body.encode(), content_type=request.content_type or "application/json",
+        )
     except Conflict:
         # Activities run at least once: a second run finds the instance the first one started.
-        return {"instanceId": payload["instance_id"]}
-    log.info("held start of %s forwarded to lane %s as %s", payload["orchestrator"], payload["lane"], started.instance_id)
-    return {"instanceId": started.instance_id}
+        return Forwarded(request.instance_id)
+    log.info("held start of %s forwarded to lane %s as %s", request.orchestrator, request.lane, started.instance_id)
+    return Forwarded(started.instance_id)
 
 
-@bp.activity_trigger(input_name="payload", activity="delete_app")
-async def delete_app(payload: dict[str, Any]) -> dict[str, Any]:
+@_activity("delete_app", AppTarget)
+async def delete_app(request: AppTarget) -> Done:
     rt = runtime.current()
-    await rt.backend.delete_app(_app(payload["app"]))
-    rt.keys.forget(payload["app"]["base_url"])
-    log.info("app %s deleted", payload["app"]["name"])
-    return {"deleted": True}
+    await rt.backend.delete_app(request.app)
+    rt.keys.forget(request.app.base_url)
+    log.info("app %s deleted", request.app.name)
+    return Done()
 
 
-@bp.activity_trigger(input_name="payload", activity="start_lifecycle")
-@bp.durable_client_input(client_name="client")
-async def start_lifecycle(payload: dict[str, Any], client: df.DurableOrchestrationClient) -> dict[str, Any]:
+@_activity("start_lifecycle", LaneCommand, with_client=True)
+async def start_lifecycle(command: LaneCommand, client: Client) -> Done:
     """Start the lane's lifecycle singleton, or hand the release to the one already running."""
-    command = LaneCommand.from_dict(payload)
     instance_id = lifecycle_instance_id(command.lane)
     status = await client.get_status(instance_id)
-    if status and status.runtime_status and status.runtime_status.value in RUNNING_STATES:
+    if status and is_in_flight(status.runtime_status):
         await client.raise_event(instance_id, RELEASE_EVENT, command.to_dict())
-        return {"instanceId": instance_id, "started": False}
+        return Done()
     lane = (await read_version_map(client)).lanes.get(command.lane)
     if lane is not None and lane.state in (LaneState.ACTIVE, LaneState.DRAINING) and lane.app_url:
         # The lane serves but its lifecycle is gone (terminated by hand, say): take the app over
         # again and hand it the release as the running lifecycle would have been.
-        app = {"name": lane.app_name, "base_url": lane.app_url}
-        lifecycle = LifecycleInput(lane=command.lane, phase="watch", app=app, timing=command.timing)
+        app = AppRef(name=lane.app_name or "", base_url=lane.app_url)
+        lifecycle = LifecycleInput(lane=command.lane, phase=Phase.WATCH, app=app, timing=command.timing)
         await client.start_new("lane_lifecycle", instance_id, lifecycle.to_dict())
         await client.raise_event(instance_id, RELEASE_EVENT, command.to_dict())
-        return {"instanceId": instance_id, "started": True}
-    lifecycle = LifecycleInput(lane=command.lane, phase="provision", release=command.release,
-                               release_id=command.release_id, timing=command.timing)
+        return Done()
+    lifecycle = LifecycleInput(lane=command.lane, phase=Phase.PROVISION, release=command.release,
+                               timing=command.timing)
     await client.start_new("lane_lifecycle", instance_id, lifecycle.to_dict())
-    return {"instanceId": instance_id, "started": True}
+    return Done()
 
 
-@bp.activity_trigger(input_name="payload", activity="notify_release")
-@bp.durable_client_input(client_name="client")
-async def notify_release(payload: dict[str, Any], client: df.DurableOrchestrationClient) -> dict[str, Any]:
-    await client.raise_event(payload["release_id"], LANE_RESULT_EVENT, payload["result"])
-    return {"notified": True}
-
-
-@bp.activity_trigger(input_name="payload", activity="wake_lifecycle")
-@bp.durable_client_input(client_name="client")
-async def wake_lifecycle(payload: dict[str, Any], client: df.DurableOrchestrationClient) -> dict[str, Any]:
-    """An admin changed the lane: let its lifecycle look at the map now rather than at the next poll."""
-    instance_id = lifecycle_instance_id(payload["lane"])
-    status = await client.get_status(instance_id)
-    if status and status.runtime_status and status.runtime_status.value in RUNNING_STATES:
-        await client.raise_event(instance_id, WAKE_EVENT, {})
-        return {"woken": True}
-    return {"woken": False}
+@_activity("raise_events", WakeRequest, with_client=True)
+async def raise_events(request: WakeRequest, client: Client) -> Done:
+    """Wake waiting orchestrations; one that has already ended is simply not woken."""
+    for instance_id in request.instance_ids:
+        status = await client.get_status(instance_id)
+        if status and is_in_flight(status.runtime_status):
+            await client.raise_event(instance_id, request.event, {})
+    return Done()

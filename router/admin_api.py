@@ -16,30 +16,23 @@ import azure.functions as func
 from router import runtime
 from router.runtime import lane_app
 from router.errors import BadRequest, RouterError
-from router.http_common import (
-    ROUTE_PREFIX,
-    guarded,
-    json_body,
-    json_response,
-    public_base_url,
-    read_version_map,
-    run_map_command,
-)
+from router.http_responses import ROUTE_PREFIX, guarded, json_body, json_response, public_base_url
+from router.map_client import read_version_map, run_map_command
+from router.map_view import version_map_view
 from router.lane_client import LaneEndpoint
+from router.runtime_status import RuntimeStatus
 from router.urls import RouterRoutes
-from router.version_map import LaneState, VersionMap
+from router.lanes import WITH_APP, VersionMap
 from router.versions import parse_lane_key
 
 bp = df.Blueprint()
 log = logging.getLogger("router.admin")
 
-SERVING = (LaneState.ACTIVE, LaneState.DRAINING, LaneState.RETIRING)
-RUNTIME_STATUSES = {"Running", "Pending", "Suspended", "Completed", "Failed", "Terminated", "ContinuedAsNew", "Canceled"}
 
 
 def _lanes_with_apps(vmap: VersionMap, only: str | None = None) -> list[str]:
     return [k for k in vmap.known_lanes()
-            if vmap.lanes[k].state in SERVING and vmap.lanes[k].app_url and (only is None or k == only)]
+            if vmap.lanes[k].state in WITH_APP and vmap.lanes[k].app_url and (only is None or k == only)]
 
 
 @bp.route(route="versionmap", methods=["GET"], auth_level=func.AuthLevel.ADMIN)
@@ -48,7 +41,7 @@ async def get_version_map(req: func.HttpRequest, client: df.DurableOrchestration
     async def handle() -> func.HttpResponse:
         vmap = await read_version_map(client)
         now = datetime.now(timezone.utc).isoformat()
-        return json_response(200, vmap.view(runtime.current().settings.max_lanes, now))
+        return json_response(200, version_map_view(vmap, runtime.current().settings.max_lanes, now))
 
     return await guarded(handle)
 
@@ -87,9 +80,9 @@ async def list_instances(req: func.HttpRequest, client: df.DurableOrchestrationC
     async def handle() -> func.HttpResponse:
         rt = runtime.current()
         statuses = [s for s in (req.params.get("runtimeStatus") or "").split(",") if s]
-        unknown = [s for s in statuses if s not in RUNTIME_STATUSES]
+        unknown = [s for s in statuses if RuntimeStatus.parse(s) is None]
         if unknown:
-            raise BadRequest(f"Unknown runtimeStatus {', '.join(unknown)}.", accepted=sorted(RUNTIME_STATUSES))
+            raise BadRequest(f"Unknown runtimeStatus {', '.join(unknown)}.", accepted=[s.value for s in RuntimeStatus])
         only = parse_lane_key(req.params["lane"]) if req.params.get("lane") else None
         try:
             top = int(req.params.get("top") or 100)

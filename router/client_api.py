@@ -8,55 +8,26 @@ only: a lane's host name or key never reaches a client.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
 
 import azure.durable_functions as df
 import azure.functions as func
 
 from router import runtime
-from router.runtime import lane_app
 from router.durable_inputs import HeldRequestInput
-from router.entity import VERSION_MAP_ID
-from router.errors import (
-    BadRequest,
-    LaneFailed,
-    LaneGone,
-    LaneUnreachable,
-    NotFound,
-    UnknownLane,
-)
-from router.http_common import (
-    ROUTE_PREFIX,
-    read_entity_state,
-    guarded,
-    json_response,
-    public_base_url,
-    router_url,
-)
-from router.lane_client import LaneEndpoint
+from router.errors import BadRequest, LaneFailed, LaneGone, LaneUnreachable, NotFound, UnknownLane, error_from_body
+from router.forwarding import forward_start
+from router.http_responses import ROUTE_PREFIX, guarded, json_response, public_base_url, router_url
+from router.instance_actions import ACCEPTED_FORMS, action_for
+from router.lane_types import LaneEndpoint
+from router.lanes import LaneState
+from router.map_client import cached_map
 from router.routing import Forward, check_start_body, decide, requested_version
+from router.runtime import lane_app
+from router.runtime_status import UNSUCCESSFUL, RuntimeStatus
 from router.urls import RouterRoutes, check_status_payload
-from router.version_map import LaneState, VersionMap
 from router.versions import parse_lane_key
 
 bp = df.Blueprint()
-
-ACTIONS = {
-    ("GET", None): "status",
-    ("DELETE", None): "purge",
-    ("POST", "raiseEvent"): "raiseEvent",
-    ("POST", "terminate"): "terminate",
-    ("POST", "suspend"): "suspend",
-    ("POST", "resume"): "resume",
-}
-
-
-async def cached_map(client: df.DurableOrchestrationClient, *, fresh: bool = False) -> VersionMap:
-    cache = runtime.current().map_cache
-    if fresh:
-        cache.invalidate()
-    return await cache.get(lambda: read_entity_state(client))
-
 
 @bp.route(route="orchestrators/{name}/{instanceId?}", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @bp.durable_client_input(client_name="client")
@@ -97,16 +68,10 @@ async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient) -
              "message": f"Lane {decision.lane} is provisioning; the request is held and forwarded once it is active."},
             headers={"Location": status_url, "Retry-After": "2"},
         )
-    app = lane_app(vmap.lanes[decision.lane])
-    started = await rt.call_lane(
-        app, lambda endpoint: rt.lane_client.start_orchestration(endpoint, name, instance_id, body, content_type)
+    started = await forward_start(
+        rt, client, lane=decision.lane, app=lane_app(vmap.lanes[decision.lane]), draining=decision.draining,
+        orchestrator=name, instance_id=instance_id, body=body, content_type=content_type,
     )
-    if decision.draining:
-        # Resets the lane's drain grace period: it must not retire under a fresh start.
-        await client.signal_entity(
-            VERSION_MAP_ID, "record_forward",
-            {"lane": decision.lane, "at": datetime.now(timezone.utc).isoformat()},
-        )
     routes = RouterRoutes(public_base_url(req), ROUTE_PREFIX, decision.lane)
     payload = {**check_status_payload(routes, started.instance_id), "lane": decision.lane, "version": decision.version}
     return json_response(202, payload, headers={"Location": payload["statusQueryGetUri"], "Retry-After": "10"})
@@ -121,20 +86,20 @@ async def held_status(req: func.HttpRequest, client: df.DurableOrchestrationClie
 async def _held_status(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     held_id = req.route_params.get("heldId", "")
     status = await client.get_status(held_id) if held_id.startswith("held-") else None
-    if status is None or status.runtime_status is None:
+    runtime_status = RuntimeStatus.parse(status.runtime_status) if status else None
+    if status is None or runtime_status is None:
         raise NotFound(f"No held request {held_id}.", id=held_id)
-    runtime_status = status.runtime_status.value
-    if runtime_status in ("Failed", "Terminated", "Canceled"):
+    if runtime_status in UNSUCCESSFUL:
         raise LaneUnreachable(f"The held request could not be forwarded ({runtime_status}).", id=held_id)
-    info = status.output if runtime_status == "Completed" else status.custom_status
+    info = status.output if runtime_status is RuntimeStatus.COMPLETED else status.custom_status
     info = dict(info or {"state": "held"})
     if info.get("state") == "forwarded":
         routes = RouterRoutes(public_base_url(req), ROUTE_PREFIX, info["lane"])
         return json_response(200, {**info, **check_status_payload(routes, info["instanceId"])})
     if info.get("state") == "failed":
-        error = info.get("error") or {}
-        status_code = {"lane_failed": 503, "lane_gone": 410, "lane_timeout": 504}.get(error.get("error"), 500)
-        return json_response(status_code, {**error, "lane": info.get("lane"), "id": held_id})
+        error = error_from_body(int(info.get("status") or 500), dict(info.get("error") or {}))
+        error.details.update(lane=info.get("lane"), id=held_id)
+        raise error
     return json_response(202, {"id": held_id, **info}, headers={"Retry-After": "2"})
 
 
@@ -153,11 +118,11 @@ async def _manage(req: func.HttpRequest, client: df.DurableOrchestrationClient) 
     lane_key = parse_lane_key(req.route_params.get("lane", ""))
     instance_id = req.route_params.get("instanceId", "")
     action_segment = req.route_params.get("action") or None
-    action = ACTIONS.get((req.method.upper(), action_segment))
+    action = action_for(req.method, action_segment)
     if action is None:
         raise BadRequest(
             f"{req.method} {action_segment or ''} is not an instance operation.".replace("  ", " "),
-            accepted=["GET", "DELETE", "POST raiseEvent/{event}", "POST terminate", "POST suspend", "POST resume"],
+            accepted=list(ACCEPTED_FORMS),
         )
     vmap = await cached_map(client)
     lane = vmap.lanes.get(lane_key) or (await cached_map(client, fresh=True)).lane(lane_key)

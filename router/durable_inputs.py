@@ -1,68 +1,119 @@
-"""Inputs of the router's orchestrations and activities, one dataclass each (pure).
+"""What crosses the durable boundary: one dataclass per orchestration and activity input (pure).
 
-Serialized explicitly with `to_dict` / `from_dict`; `from_dict` ignores unknown keys and fills
-missing ones with defaults, so a field can be added without breaking histories in flight.
+Serialized explicitly with `to_dict` / `from_dict`. `from_dict` ignores unknown keys, fills
+missing ones with defaults and rebuilds nested dataclasses and enums from their type hints, so a
+field can be added without breaking histories in flight.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from enum import Enum, StrEnum
 from typing import Any, TypeVar
 
-T = TypeVar("T", bound="DurableInput")
+from provisioning.base import AppRef, LaneSpec, Package
+from router.lanes import Release
 
-MAX_STEPS = 30  # progress kept in custom status; bounded like the history itself
+T = TypeVar("T")
+
+
+def to_json(value: Any) -> Any:
+    """A dataclass (or list/dict of them) as plain JSON data."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (list, tuple)):
+        return [to_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_json(v) for k, v in value.items()}
+    return value
+
+
+def from_json(kind: Any, data: Any) -> Any:
+    """Rebuild a value of type `kind` (a dataclass, enum, list, optional...) from JSON data."""
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(kind) if a is not type(None)]
+        return None if data is None else from_json(options[0], data)
+    if origin in (list, tuple):
+        (item,) = typing.get_args(kind)[:1]
+        values = [from_json(item, v) for v in (data or [])]
+        return values if origin is list else tuple(values)
+    if isinstance(kind, type) and issubclass(kind, Enum):
+        return kind(data)
+    if dataclasses.is_dataclass(kind):
+        hints = typing.get_type_hints(kind)
+        known = {f.name for f in dataclasses.fields(kind)}
+        return kind(**{k: from_json(hints[k], v) for k, v in (data or {}).items() if k in known})
+    return data
 
 
 class DurableInput:
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)  # type: ignore[call-overload]
+        return to_json(self)  # type: ignore[no-any-return]
 
     @classmethod
     def from_dict(cls: type[T], data: dict[str, Any] | None) -> T:
-        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-        return cls(**{k: v for k, v in (data or {}).items() if k in known})
+        return from_json(cls, data)  # type: ignore[no-any-return]
+
+
+MAX_STEPS = 30  # progress kept in custom status; bounded like the history itself
 
 
 @dataclass
 class Timing(DurableInput):
-    """The settings an orchestration needs, fixed when it starts so replays see the same values."""
+    """The settings an orchestration needs, fixed when it starts so replays see the same values.
+
+    Built from the router's Settings (`RouterRuntime.timing`); the defaults only fill fields
+    that an older input did not carry.
+    """
 
     drain_poll_seconds: float = 60
     drain_grace_seconds: float = 300
     map_cache_seconds: float = 5
-    health_attempts: int = 30
+    ready_timeout_seconds: float = 600  # from deploy to a healthy lane
     health_interval_seconds: float = 2
-    activity_attempts: int = 3
-    activity_retry_ms: int = 2000
+    activity_attempts: int = 4  # tries per activity, the first included
+    activity_retry_seconds: float = 2  # doubled per retry
+    activity_retry_max_seconds: float = 60
     held_timeout_seconds: float = 3600
     release_timeout_seconds: float = 3600
 
 
 @dataclass
+class Step(DurableInput):
+    step: str
+    at: str
+    detail: str = ""
+
+
+class Phase(StrEnum):
+    PROVISION = "provision"
+    FAILED = "failed"  # waits for a new (or the same) release of the lane
+    WATCH = "watch"  # serves: patches, then the drain monitor once superseded
+    RETIRE = "retire"
+    DONE = "done"
+
+
+@dataclass
 class LifecycleInput(DurableInput):
     lane: str = ""
-    phase: str = "provision"  # provision | watch | retire | failed
-    release: dict[str, Any] | None = None  # Release being provisioned (version, package_url, ...)
-    release_id: str | None = None  # the release orchestration to notify when done
-    app: dict[str, Any] | None = None  # AppRef (name, base_url, resource_id): no secret
-    forced: bool = False
-    timing: dict[str, Any] = field(default_factory=dict)
-    steps: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def times(self) -> Timing:
-        return Timing.from_dict(self.timing)
+    phase: Phase = Phase.PROVISION
+    release: Release | None = None  # being provisioned or deployed
+    app: AppRef | None = None  # no secret
+    timing: Timing = field(default_factory=Timing)
+    provision_deadline: str | None = None  # set when provisioning starts (the release timeout)
+    steps: list[Step] = field(default_factory=list)
 
 
 @dataclass
 class ReleaseInput(DurableInput):
-    release_id: str = ""
-    version: str = ""
-    package_url: str = ""
-    sha256: str = ""
-    provision: str = "eager"
-    timing: dict[str, Any] = field(default_factory=dict)
+    release: Release = field(default_factory=lambda: Release("", ""))
+    timing: Timing = field(default_factory=Timing)
 
 
 @dataclass
@@ -74,26 +125,90 @@ class HeldRequestInput(DurableInput):
     body: str = ""  # the start's JSON input, as text
     content_type: str | None = "application/json"
     start_lazy_lane: bool = False
-    waited_polls: int = 0
-    timing: dict[str, Any] = field(default_factory=dict)
+    deadline: str | None = None  # set on the first run: held_timeout after the request arrived
+    timing: Timing = field(default_factory=Timing)
 
 
 @dataclass
 class LaneCommand(DurableInput):
-    """What the start_lifecycle activity is asked to do for a lane."""
+    """A release handed to a lane's lifecycle (start it, or raise it as an event)."""
 
     lane: str = ""
-    release: dict[str, Any] | None = None
-    release_id: str | None = None
-    timing: dict[str, Any] = field(default_factory=dict)
+    release: Release | None = None
+    timing: Timing = field(default_factory=Timing)
 
 
-def add_step(steps: list[dict[str, Any]], step: str, at: str, detail: str = "") -> list[dict[str, Any]]:
+# --- activity inputs and results ----------------------------------------------------------------
+
+@dataclass
+class AppRequest(DurableInput):
+    lane: LaneSpec
+    app: AppRef
+
+
+@dataclass
+class DeployRequest(DurableInput):
+    lane: LaneSpec
+    app: AppRef
+    package: Package
+
+
+@dataclass
+class AppTarget(DurableInput):
+    """An activity about one lane app (key, health, count, delete)."""
+
+    app: AppRef
+
+
+@dataclass
+class InFlightCount(DurableInput):
+    remaining: int
+    running: int = 0
+    pending: int = 0
+    suspended: int = 0
+    oldest_created: str | None = None
+
+
+@dataclass
+class HealthReport(DurableInput):
+    healthy: bool
+    detail: str = ""
+
+
+@dataclass
+class ForwardRequest(DurableInput):
+    lane: str
+    app: AppRef
+    orchestrator: str
+    instance_id: str
+    body: str
+    content_type: str | None
+    draining: bool  # a forward into a draining lane resets its grace period
+
+
+@dataclass
+class Forwarded(DurableInput):
+    instance_id: str
+
+
+@dataclass
+class WakeRequest(DurableInput):
+    """Instances to raise `event` to (held requests of a lane, or a lane's lifecycle)."""
+
+    instance_ids: list[str]
+    event: str
+
+
+@dataclass
+class Done(DurableInput):
+    """An activity that has nothing to return."""
+
+    done: bool = True
+
+
+def add_step(steps: list[Step], step: str, at: str, detail: str = "") -> list[Step]:
     """Append a progress step, keeping the most recent MAX_STEPS."""
-    entry = {"step": step, "at": at}
-    if detail:
-        entry["detail"] = detail
-    return (steps + [entry])[-MAX_STEPS:]
+    return (steps + [Step(step, at, detail)])[-MAX_STEPS:]
 
 
 def lifecycle_instance_id(lane: str) -> str:

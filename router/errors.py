@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from provisioning.errors import ProvisioningError
+
 
 class RouterError(Exception):
     """Base of every error the router raises on purpose."""
 
     status: int = 500
     code: str = "internal_error"
+    retryable: bool = False  # whether trying the same thing again may succeed
 
     def __init__(self, message: str, **details: Any) -> None:
         super().__init__(message)
@@ -130,6 +133,7 @@ class LaneUnreachable(RouterError):
 
     status = 502
     code = "lane_unreachable"
+    retryable = True
 
 
 class LaneTimeout(RouterError):
@@ -137,6 +141,35 @@ class LaneTimeout(RouterError):
 
     status = 504
     code = "lane_timeout"
+    retryable = True
+
+
+class LaneNotReady(RouterError):
+    """The lane's app did not become healthy within its readiness time."""
+
+    status = 503
+    code = "lane_not_ready"
+
+
+class LaneNotServing(RouterError):
+    """A held start's lane failed or went away before it could serve the start."""
+
+    status = 503
+    code = "lane_not_serving"
+
+
+class HeldTooLong(RouterError):
+    """A held start's lane did not become active within the held-request timeout."""
+
+    status = 504
+    code = "held_request_timeout"
+
+
+class ReleaseTimeout(RouterError):
+    """A release's lane did not finish provisioning within the release timeout."""
+
+    status = 504
+    code = "release_timeout"
 
 
 class LaneKeyRejected(LaneUnreachable):
@@ -147,41 +180,20 @@ class LaneKeyRejected(LaneUnreachable):
 
 # --- Provisioning --------------------------------------------------------------------------
 
-class ProvisioningError(RouterError):
-    """A provisioning backend could not do what was asked."""
+class ProvisioningFailed(RouterError):
+    """A provisioning backend could not do what was asked; `code` is the backend's own code."""
 
     status = 502
     code = "provisioning_failed"
 
 
-class TransientProvisioningError(ProvisioningError):
-    """Worth retrying: throttled, or the platform failed on its side."""
-
-    code = "provisioning_transient"
-
-
-class AppNameTaken(ProvisioningError):
-    """The lane's app name is already used by someone else."""
-
-    code = "app_name_taken"
-
-
-class AppLimitReached(ProvisioningError):
-    """The subscription or plan cannot hold another app."""
-
-    code = "app_limit_reached"
-
-
-class ProvisioningForbidden(ProvisioningError):
-    """The router's identity lacks the permission for the operation."""
-
-    code = "provisioning_forbidden"
-
-
-class PackageError(ProvisioningError):
-    """The package could not be fetched, verified or unpacked."""
-
-    code = "package_error"
+def from_provisioning(error: ProvisioningError) -> RouterError:
+    """The backend's error in router terms, keeping its code, details and whether to retry."""
+    translated = ProvisioningFailed(error.message, **error.details)
+    translated.code, translated.retryable = error.code, error.retryable
+    if error.code == PackageRejected.code:
+        translated.status = PackageRejected.status
+    return translated
 
 
 def error_from_body(status: int, body: dict[str, Any]) -> RouterError:

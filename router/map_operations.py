@@ -13,9 +13,10 @@ from typing import Any, Callable
 
 from router import version_map as vm
 from router.errors import BadRequest, RouterError, error_from_body
-from router.version_map import Release, VersionMap
+from router.lanes import Release, VersionMap, lane_to_dict
 
 Args = dict[str, Any]
+Operation = Callable[[VersionMap, Args, int], tuple[VersionMap, Any]]
 
 
 def _register_release(vmap: VersionMap, args: Args, max_lanes: int) -> tuple[VersionMap, Any]:
@@ -24,9 +25,7 @@ def _register_release(vmap: VersionMap, args: Args, max_lanes: int) -> tuple[Ver
     return vmap, asdict(outcome)
 
 
-def _lane_op(
-    operation: Callable[..., VersionMap], *names: str, quota: bool = False
-) -> Callable[[VersionMap, Args, int], tuple[VersionMap, Any]]:
+def _lane_op(operation: Callable[..., VersionMap], *names: str, quota: bool = False) -> Operation:
     """An operation on one lane: its JSON arguments `names` become keyword arguments."""
 
     def apply(vmap: VersionMap, args: Args, max_lanes: int) -> tuple[VersionMap, Any]:
@@ -34,7 +33,7 @@ def _lane_op(
         if quota:
             kwargs["max_lanes"] = max_lanes
         new_map = operation(vmap, args["lane"], at=args["at"], **kwargs)
-        return new_map, vm.lane_to_dict(new_map.lanes[args["lane"]])
+        return new_map, lane_to_dict(new_map.lanes[args["lane"]])
 
     return apply
 
@@ -43,16 +42,20 @@ def _get(vmap: VersionMap, args: Args, max_lanes: int) -> tuple[VersionMap, Any]
     return vmap, vmap.to_dict()
 
 
-OPERATIONS: dict[str, Callable[[VersionMap, Args, int], tuple[VersionMap, Any]]] = {
+OPERATIONS: dict[str, Operation] = {
     "get": _get,
     "register_release": _register_release,
     "start_lazy_lane": _lane_op(vm.start_lazy_lane),
     "reserve_lane": _lane_op(vm.reserve_lane, quota=True),
     "record_app": _lane_op(vm.record_app, "app_name", "app_url"),
+    "record_progress": _lane_op(vm.record_progress, "step", "detail"),
     "activate": _lane_op(vm.activate, "version"),
     "deploy_patch": _lane_op(vm.deploy_patch, "version"),
-    "record_deploy_error": _lane_op(vm.record_deploy_error, "error"),
-    "fail": _lane_op(vm.fail, "error", "app_exists"),
+    "record_deploy_error": _lane_op(vm.record_deploy_error, "code", "message"),
+    "record_delete_error": _lane_op(vm.record_delete_error, "code", "message"),
+    "fail": _lane_op(vm.fail, "code", "message", "app_exists"),
+    "hold_request": _lane_op(vm.hold_request, "held_id"),
+    "release_held": _lane_op(vm.release_held, "held_ids"),
     "close": _lane_op(vm.close),
     "record_forward": _lane_op(vm.record_forward),
     "record_drain_check": _lane_op(
@@ -75,11 +78,15 @@ def apply_operation(
             raise BadRequest(f"Unknown version-map operation '{operation}'.", operations=sorted(OPERATIONS))
         new_map, value = handler(vmap, dict(args or {}), max_lanes)
     except RouterError as error:
-        return state, {"ok": False, "status": error.status, "error": error.body()}
+        return state, failure(error)
     except (KeyError, TypeError, ValueError) as error:
-        bad = BadRequest(f"Bad arguments for version-map operation '{operation}': {error!r}.")
-        return state, {"ok": False, "status": bad.status, "error": bad.body()}
+        return state, failure(BadRequest(f"Bad arguments for version-map operation '{operation}': {error!r}."))
     return (state if new_map is vmap else new_map.to_dict()), {"ok": True, "value": value}
+
+
+def failure(error: RouterError) -> dict[str, Any]:
+    """A refusal as a value, so its status and code cross a durable boundary intact."""
+    return {"ok": False, "status": error.status, "error": error.body(), "retryable": error.retryable}
 
 
 def raise_for_result(result: dict[str, Any]) -> Any:

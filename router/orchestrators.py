@@ -1,393 +1,453 @@
 """The router's orchestrations (SPEC 4): lane lifecycle, release, held request, map command.
 
-They replay, so they only decide through pure code and act through activities and the
-version-map entity. Time comes from `context.current_utc_datetime`, ids from `new_uuid`; the
-settings they need travel in their input. Each loop iteration ends in `continue_as_new`, which
-keeps histories bounded however long a lane lives.
+They replay, so they only decide through pure code over a typed `VersionMap` and act through
+activities and the version-map entity (`router.orchestration_calls`). Time comes from
+`context.current_utc_datetime`, ids from `new_uuid`; the settings they need travel in their
+input. The lifecycle ends each turn in `continue_as_new`, which keeps its history bounded
+however long a lane lives.
+
+A lane's progress lives in one place, its story in the version map (`record_progress` and the
+state machine's own events, each tagged with the release it belongs to); `GET /api/releases/{id}`
+reads it there. No error path ends the lifecycle: a failure is recorded and the lane waits for
+what can fix it (a new release, an admin's retire).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any, Generator
+from datetime import datetime
+from typing import Any
 
 import azure.durable_functions as df
 
+from provisioning.base import AppRef, LaneSpec
 from router.durable_inputs import (
+    AppRequest,
+    AppTarget,
+    DeployRequest,
+    Done,
+    Forwarded,
+    ForwardRequest,
+    HealthReport,
     HeldRequestInput,
+    InFlightCount,
     LaneCommand,
     LifecycleInput,
+    Phase,
     ReleaseInput,
+    Step,
     Timing,
+    WakeRequest,
     add_step,
     lifecycle_instance_id,
+    to_json,
 )
 from router.entity import VERSION_MAP_ID
-from router.errors import RouterError
-from router.map_operations import raise_for_result
+from router.errors import (
+    HeldTooLong,
+    LaneFailed,
+    LaneNotReady,
+    LaneNotServing,
+    ReleaseTimeout,
+    RouterError,
+)
+from router.lanes import Lane, LaneState
+from router.orchestration_calls import (
+    Context,
+    Orchestration,
+    activity,
+    after,
+    describe,
+    lane_op,
+    map_op,
+    now,
+    read_lane,
+    read_map,
+)
 from router.versions import lane_task_hub
 
 bp = df.Blueprint()
 
-Orchestration = Generator[Any, Any, Any]
-
 # Events the lane lifecycle listens to.
 RELEASE_EVENT = "release"  # a patch (or a failed lane's retry) to deploy
 WAKE_EVENT = "wake"  # look at the version map now rather than at the next poll
-LANE_RESULT_EVENT = "lane_result"  # lifecycle -> release orchestration: how the release went
+# The event a held request waits for: its lane serves, or failed.
+LANE_READY_EVENT = "lane_ready"
+
+HEALTH_INTERVAL_MAX_SECONDS = 30.0
 
 
-def _now(context: df.DurableOrchestrationContext) -> str:
-    return context.current_utc_datetime.isoformat()
-
-
-def _after(context: df.DurableOrchestrationContext, seconds: float) -> datetime:
-    return context.current_utc_datetime + timedelta(seconds=seconds)
-
-
-def map_op(context: df.DurableOrchestrationContext, operation: str, **args: Any) -> Orchestration:
-    """Call one version-map operation; its typed RouterError is raised here on refusal."""
-    result = yield context.call_entity(VERSION_MAP_ID, operation, {"at": _now(context), **args})
-    return raise_for_result(result)
-
-
-def _retry(times: dict[str, Any]) -> df.RetryOptions:
-    return df.RetryOptions(int(times.get("activity_retry_ms", 2000)), int(times.get("activity_attempts", 3)))
-
-
-def _error_text(error: Exception) -> str:
-    if isinstance(error, RouterError):
-        return error.message
-    # Activity failures arrive as "<reason> \n <details>"; the first line is the message.
-    return str(error).strip().splitlines()[0][:500] if str(error).strip() else type(error).__name__
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text)
 
 
 # --- lane lifecycle -----------------------------------------------------------------------------
 
 @bp.orchestration_trigger(context_name="context", orchestration="lane_lifecycle")
-def lane_lifecycle(context: df.DurableOrchestrationContext) -> Orchestration:
+def lane_lifecycle(context: Context) -> Orchestration:
     """Owns a lane's app from birth to deletion; one instance per lane (`lane-lifecycle-<lane>`)."""
     state = LifecycleInput.from_dict(context.get_input())
-    context.set_custom_status(_lifecycle_status(state))
-    if state.phase == "provision":
-        yield from _provision(context, state)
-    elif state.phase == "failed":
-        yield from _wait_for_retry(context, state)
-    elif state.phase == "watch":
-        yield from _watch(context, state)
-    elif state.phase == "retire":
-        return (yield from _retire(context, state))
-    context.set_custom_status(_lifecycle_status(state))
-    if state.phase == "done":
-        return {"lane": state.lane, "deleted": True}
+    _show(context, state)
+    turn = {Phase.PROVISION: _provision, Phase.FAILED: _wait_for_release, Phase.WATCH: _watch,
+            Phase.RETIRE: _retire}.get(state.phase)
+    if turn is not None:
+        yield from turn(context, state)
+    _show(context, state)
+    if state.phase is Phase.DONE:
+        return {"lane": state.lane, "deleted": True, "app": state.app.name if state.app else None}
     context.continue_as_new(state.to_dict())
     return None
 
 
-def _lifecycle_status(state: LifecycleInput) -> dict[str, Any]:
-    return {
-        "lane": state.lane,
-        "phase": state.phase,
-        "releaseId": state.release_id,
-        "version": (state.release or {}).get("version"),
-        "steps": state.steps,
-    }
+def _show(context: Context, state: LifecycleInput) -> None:
+    context.set_custom_status({
+        "lane": state.lane, "phase": state.phase.value,
+        "version": state.release.version if state.release else None,
+        "steps": to_json(state.steps),
+    })
 
 
-def _step(context: df.DurableOrchestrationContext, state: LifecycleInput, step: str, detail: str = "") -> None:
-    state.steps = add_step(state.steps, step, _now(context), detail)
-    context.set_custom_status(_lifecycle_status(state))
+def _step(context: Context, state: LifecycleInput, step: str, detail: str = "") -> None:
+    state.steps = add_step(state.steps, step, now(context), detail)
+    _show(context, state)
 
 
-def _provision(context: df.DurableOrchestrationContext, state: LifecycleInput) -> Orchestration:
-    release = state.release or {}
-    spec = {"lane": state.lane, "version": release.get("version", ""), "task_hub": lane_task_hub(state.lane)}
-    retry = _retry(state.timing)
+def _progress(context: Context, state: LifecycleInput, step: str, detail: str = "") -> Orchestration:
+    """A step of the release being provisioned or deployed, recorded where its progress is read."""
+    _step(context, state, step, detail)
+    yield from map_op(context, "record_progress", lane=state.lane, step=step, detail=detail)
+
+
+def _spec(state: LifecycleInput) -> LaneSpec:
+    assert state.release is not None
+    return LaneSpec(lane=state.lane, version=state.release.version, task_hub=lane_task_hub(state.lane))
+
+
+def _provision(context: Context, state: LifecycleInput) -> Orchestration:
+    """Reserve, create, configure, deploy, check, activate; any failure fails the lane."""
+    spec = _spec(state)
+    if state.provision_deadline is None:
+        state.provision_deadline = after(context, state.timing.release_timeout_seconds).isoformat()
     try:
         yield from map_op(context, "reserve_lane", lane=state.lane)
-        _step(context, state, "reserved", "lane quota checked")
-        state.app = yield context.call_activity_with_retry("create_app", retry, spec)
-        yield from map_op(
-            context, "record_app", lane=state.lane, app_name=state.app["name"], app_url=state.app["base_url"]
-        )
-        _step(context, state, "app_created", state.app["name"])
-        yield context.call_activity_with_retry("configure_app", retry, {"lane": spec, "app": state.app})
-        _step(context, state, "configured", f"task hub {spec['task_hub']}")
-        yield from _deploy(context, state, spec, release)
-        yield from map_op(context, "activate", lane=state.lane, version=spec["version"])
-        _step(context, state, "activated", spec["version"])
-        state.phase = "watch"
-    except Exception as error:  # an activity failed after its retries, or the map refused
-        message = _error_text(error)
-        _step(context, state, "failed", message)
-        yield from map_op(
-            context, "fail", lane=state.lane, error=message, app_exists=state.app is not None
-        )
-        state.phase = "failed"
-        yield from _notify_release(context, state, ok=False, error=message)
+        state.app = yield from activity(context, "create_app", spec, AppRef, state.timing)
+        yield from map_op(context, "record_app", lane=state.lane, app_name=state.app.name,
+                          app_url=state.app.base_url)
+        _check_deadline(context, state)
+        yield from activity(context, "configure_app", AppRequest(spec, state.app), Done, state.timing)
+        yield from _progress(context, state, "configured", f"task hub {spec.task_hub}")
+        yield from _deploy(context, state, spec)
+        lane = yield from lane_op(context, "activate", state.lane, version=spec.version)
+    except Exception as error:  # an activity failed for good, or the map refused
+        yield from _fail(context, state, error)
         return
-    yield from _notify_release(context, state, ok=True)
+    state.phase, state.provision_deadline = Phase.WATCH, None
+    _step(context, state, "activated", spec.version)
+    yield from _safely(context, state, "wake held requests", _wake_held(context, state, lane))
 
 
-def _deploy(
-    context: df.DurableOrchestrationContext, state: LifecycleInput, spec: dict[str, Any], release: dict[str, Any]
-) -> Orchestration:
+def _check_deadline(context: Context, state: LifecycleInput) -> None:
+    if state.provision_deadline and context.current_utc_datetime >= _parse(state.provision_deadline):
+        raise ReleaseTimeout(
+            f"Lane {state.lane} did not finish provisioning within "
+            f"{state.timing.release_timeout_seconds:g} s.", lane=state.lane)
+
+
+def _fail(context: Context, state: LifecycleInput, error: Exception) -> Orchestration:
+    """Record the failure with its code; reporting it must not kill the lifecycle either."""
+    code, message = describe(error)
+    state.phase, state.provision_deadline = Phase.FAILED, None
+    _step(context, state, "failed", f"{code}: {message}")
+    lane = yield from _safely(context, state, "record the failure", lane_op(
+        context, "fail", state.lane, code=code, message=message, app_exists=state.app is not None))
+    if lane is not None:
+        yield from _safely(context, state, "wake held requests", _wake_held(context, state, lane))
+
+
+def _safely(context: Context, state: LifecycleInput, what: str, work: Orchestration) -> Orchestration:
+    """Run `work`; a failure is noted in the lifecycle's steps instead of ending it."""
+    try:
+        return (yield from work)
+    except Exception as error:
+        code, message = describe(error)
+        _step(context, state, "could_not", f"{what}: {code}: {message}")
+        return None
+
+
+def _wake_held(context: Context, state: LifecycleInput, lane: Lane) -> Orchestration:
+    """Tell the lane's held requests to look at the map now: it serves, or it failed."""
+    if not lane.held:
+        return
+    held = list(lane.held)
+    yield from activity(context, "raise_events", WakeRequest(held, LANE_READY_EVENT), Done, state.timing)
+    yield from map_op(context, "release_held", lane=state.lane, held_ids=held)
+
+
+def _deploy(context: Context, state: LifecycleInput, spec: LaneSpec) -> Orchestration:
     """Deploy the package, check the key is readable, wait until the app is healthy."""
-    retry = _retry(state.timing)
-    package = {"url": release.get("package_url", ""), "sha256": release.get("sha256") or None}
-    yield context.call_activity_with_retry(
-        "deploy_package", retry, {"lane": spec, "app": state.app, "package": package}
-    )
-    _step(context, state, "deployed", spec["version"])
-    yield context.call_activity_with_retry("verify_system_key", retry, {"app": state.app})
-    _step(context, state, "key_read", "durabletask_extension system key readable")
-    times = state.times
-    detail = ""
-    for _ in range(max(1, times.health_attempts)):
-        health = yield context.call_activity("check_health", {"app": state.app})
-        if health.get("healthy"):
-            _step(context, state, "healthy", health.get("detail", ""))
+    assert state.release is not None and state.app is not None
+    package = {"url": state.release.package_url, "sha256": state.release.sha256 or None}
+    yield from activity(context, "deploy_package", DeployRequest.from_dict(
+        {"lane": to_json(spec), "app": to_json(state.app), "package": package}), Done, state.timing)
+    yield from _progress(context, state, "deployed", spec.version)
+    _check_deadline(context, state)
+    yield from activity(context, "verify_system_key", AppTarget(state.app), Done, state.timing)
+    yield from _progress(context, state, "key_read", "durabletask_extension system key readable")
+    ready_by = after(context, state.timing.ready_timeout_seconds)
+    interval = state.timing.health_interval_seconds
+    while True:
+        health = yield from activity(context, "check_health", AppTarget(state.app), HealthReport, state.timing)
+        if health.healthy:
+            yield from _progress(context, state, "healthy", health.detail)
             return
-        detail = health.get("detail", "")
-        yield context.create_timer(_after(context, times.health_interval_seconds))
-    raise RouterError(f"the app did not become healthy: {detail}")
+        _check_deadline(context, state)
+        if after(context, interval) > ready_by:
+            raise LaneNotReady(
+                f"The app did not become healthy within {state.timing.ready_timeout_seconds:g} s: {health.detail}",
+                lane=state.lane, lastError=health.detail)
+        yield context.create_timer(after(context, interval))
+        interval = min(interval * 2, HEALTH_INTERVAL_MAX_SECONDS)
 
 
-def _notify_release(
-    context: df.DurableOrchestrationContext, state: LifecycleInput, *, ok: bool, error: str = ""
-) -> Orchestration:
-    if not state.release_id:
+def _wait_for_release(context: Context, state: LifecycleInput) -> Orchestration:
+    """A failed lane waits for a release of the lane (the same one retries), or an admin's retire."""
+    release_event = context.wait_for_external_event(RELEASE_EVENT)
+    wake_event = context.wait_for_external_event(WAKE_EVENT)
+    winner = yield context.task_any([release_event, wake_event])
+    if winner is release_event:
+        command = LaneCommand.from_dict(release_event.result)
+        state.release, state.timing = command.release, command.timing
+        state.phase, state.steps = Phase.PROVISION, []
+        _step(context, state, "retry", state.release.version if state.release else "")
         return
-    result = {"ok": ok, "lane": state.lane, "version": (state.release or {}).get("version"), "error": error,
-              "steps": state.steps}
-    yield context.call_activity_with_retry(
-        "notify_release", _retry(state.timing), {"release_id": state.release_id, "result": result}
-    )
-    state.release_id = None
+    lane = yield from read_lane(context, state.lane)
+    if lane is None or lane.state is LaneState.DELETED:
+        state.phase = Phase.DONE
+    elif lane.state is LaneState.RETIRING:
+        state.phase = Phase.RETIRE
+        _step(context, state, "retiring", "retired by an administrator")
 
 
-def _wait_for_retry(context: df.DurableOrchestrationContext, state: LifecycleInput) -> Orchestration:
-    """A failed lane waits for a new release of the lane, which retries provisioning."""
-    command = yield context.wait_for_external_event(RELEASE_EVENT)
-    command = LaneCommand.from_dict(command)
-    state.release, state.release_id = command.release, command.release_id
-    state.timing = command.timing or state.timing
-    state.phase = "provision"
-    state.steps = []
-    _step(context, state, "retry", (state.release or {}).get("version", ""))
-
-
-def _watch(context: df.DurableOrchestrationContext, state: LifecycleInput) -> Orchestration:
+def _watch(context: Context, state: LifecycleInput) -> Orchestration:
     """Serve: deploy patches; once superseded, count in-flight instances until the lane is empty."""
-    times = state.times
-    counts = None
-    vmap = yield from map_op(context, "get")
-    lane = (vmap.get("lanes") or {}).get(state.lane)
-    if lane is None or lane["state"] == "deleted":
-        state.phase = "done"
+    timing = state.timing
+    vmap = yield from read_map(context)
+    lane = vmap.lanes.get(state.lane)
+    if lane is None or lane.state is LaneState.DELETED:
+        state.phase = Phase.DONE
         return
-    if lane["state"] == "retiring":
-        state.phase, state.forced = "retire", _was_forced(lane)
-        _step(context, state, "retiring", "forced by an administrator" if state.forced else "drained")
+    if lane.state is LaneState.RETIRING:
+        state.phase = Phase.RETIRE
+        _step(context, state, "retiring", "forced by an administrator" if lane.forced_retire else "drained")
         return
-    if lane["state"] == "draining" and vmap.get("current") != state.lane:
-        try:
-            counts = yield context.call_activity_with_retry("count_in_flight", _retry(state.timing), {"app": state.app})
-        except Exception as error:  # the lane did not answer: it stays draining, try at the next poll
-            _step(context, state, "drain_check_failed", _error_text(error))
-            counts = None
-    if counts is not None:
-        lane = yield from map_op(
-            context,
-            "record_drain_check",
-            lane=state.lane,
-            remaining=counts["remaining"],
-            oldest_created=counts.get("oldest_created"),
-            cache_seconds=times.map_cache_seconds,
-            grace_seconds=times.drain_grace_seconds,
-        )
-        if lane["state"] == "retiring":
-            state.phase = "retire"
+    if lane.state is LaneState.DRAINING and vmap.current != state.lane:
+        lane = yield from _drain_check(context, state)
+        if lane is not None and lane.state is LaneState.RETIRING:
+            state.phase = Phase.RETIRE
             _step(context, state, "retiring", "drained: nothing in flight")
             return
     release_event = context.wait_for_external_event(RELEASE_EVENT)
     wake_event = context.wait_for_external_event(WAKE_EVENT)
-    poll = context.create_timer(_after(context, times.drain_poll_seconds))
+    poll = context.create_timer(after(context, timing.drain_poll_seconds))
     winner = yield context.task_any([release_event, wake_event, poll])
+    if winner is not poll:
+        poll.cancel()
     if winner is release_event:
         yield from _deploy_patch(context, state, LaneCommand.from_dict(release_event.result))
 
 
-def _deploy_patch(context: df.DurableOrchestrationContext, state: LifecycleInput, command: LaneCommand) -> Orchestration:
-    release = command.release or {}
-    state.release, state.release_id = release, command.release_id
-    state.steps = []  # progress is per release; the lane's whole story is in the version map
-    spec = {"lane": state.lane, "version": release.get("version", ""), "task_hub": lane_task_hub(state.lane)}
-    _step(context, state, "patch_received", spec["version"])
+def _drain_check(context: Context, state: LifecycleInput) -> Orchestration:
+    """Count the lane's in-flight instances and let the map decide; None if they could not be counted."""
+    assert state.app is not None
     try:
-        yield from _deploy(context, state, spec, release)
-        yield from map_op(context, "deploy_patch", lane=state.lane, version=spec["version"])
-        _step(context, state, "patched", spec["version"])
-        yield from _notify_release(context, state, ok=True)
-    except Exception as error:
-        message = _error_text(error)
-        _step(context, state, "patch_failed", message)
-        yield from map_op(context, "record_deploy_error", lane=state.lane, error=message)
-        yield from _notify_release(context, state, ok=False, error=message)
+        counts = yield from activity(context, "count_in_flight", AppTarget(state.app), InFlightCount, state.timing)
+    except RouterError as error:  # the lane did not answer: it stays draining, try at the next poll
+        _step(context, state, "drain_check_failed", f"{error.code}: {error.message}")
+        return None
+    return (yield from lane_op(
+        context, "record_drain_check", state.lane, remaining=counts.remaining, oldest_created=counts.oldest_created,
+        cache_seconds=state.timing.map_cache_seconds, grace_seconds=state.timing.drain_grace_seconds))
 
 
-def _was_forced(lane: dict[str, Any]) -> bool:
-    events = [e["event"] for e in lane.get("history", [])]
-    return bool(events) and events[-1] == "forced_retire"
+def _deploy_patch(context: Context, state: LifecycleInput, command: LaneCommand) -> Orchestration:
+    state.release, state.steps = command.release, []
+    spec = _spec(state)
+    _step(context, state, "patch_received", spec.version)
+    try:
+        yield from _deploy(context, state, spec)
+        yield from map_op(context, "deploy_patch", lane=state.lane, version=spec.version)
+        _step(context, state, "patched", spec.version)
+    except Exception as error:  # the lane keeps serving its previous patch
+        code, message = describe(error)
+        _step(context, state, "patch_failed", f"{code}: {message}")
+        yield from _safely(context, state, "record the failed patch", map_op(
+            context, "record_deploy_error", lane=state.lane, code=code, message=message))
 
 
-def _retire(context: df.DurableOrchestrationContext, state: LifecycleInput) -> Orchestration:
-    """No new start reaches the lane; wait out every router cache, then delete the app."""
-    times = state.times
+def _retire(context: Context, state: LifecycleInput) -> Orchestration:
+    """No new start reaches the lane; wait out every router cache, then delete the app.
+
+    A deletion that keeps failing leaves the lane retiring with the error in the map (still
+    counted against the quota); the lifecycle tries again at the next poll, or at once when an
+    admin retires the lane again.
+    """
+    timing = state.timing
+    lane = yield from read_lane(context, state.lane)
+    if lane is None or lane.state is LaneState.DELETED:
+        state.phase = Phase.DONE
+        return
     # A worker may hold a map read just before the lane became retiring: wait until none can.
-    yield context.create_timer(_after(context, times.map_cache_seconds + 1))
-    if not state.forced:
+    yield context.create_timer(after(context, timing.map_cache_seconds + 1))
+    app = state.app or _app_of(lane)
+    if not lane.forced_retire and app is not None:
         try:
-            counts = yield context.call_activity_with_retry("count_in_flight", _retry(state.timing), {"app": state.app})
-            remaining, detail = counts["remaining"], f"{counts['remaining']} instance(s) still in flight"
-        except Exception as error:  # never delete what could not be counted
-            remaining, detail = -1, f"could not count instances: {_error_text(error)}"
+            counts = yield from activity(context, "count_in_flight", AppTarget(app), InFlightCount, timing)
+            remaining, detail = counts.remaining, f"{counts.remaining} instance(s) still in flight"
+        except RouterError as error:  # never delete what could not be counted
+            remaining, detail = -1, f"could not count instances: {error.code}: {error.message}"
         if remaining != 0:
             # A start slipped in before every cache expired: let it finish first.
             _step(context, state, "waiting", detail)
-            yield context.create_timer(_after(context, times.drain_poll_seconds))
-            context.continue_as_new(state.to_dict())
-            return None
-    if state.app:
-        yield context.call_activity_with_retry("delete_app", _retry(state.timing), {"app": state.app})
+            yield context.create_timer(after(context, timing.drain_poll_seconds))
+            return
+    if app is not None:
+        try:
+            yield from activity(context, "delete_app", AppTarget(app), Done, timing)
+        except Exception as error:
+            code, message = describe(error)
+            _step(context, state, "delete_failed", f"{code}: {message}")
+            yield from _safely(context, state, "record the failed deletion", map_op(
+                context, "record_delete_error", lane=state.lane, code=code, message=message))
+            wake = context.wait_for_external_event(WAKE_EVENT)
+            poll = context.create_timer(after(context, timing.drain_poll_seconds))
+            if (yield context.task_any([wake, poll])) is wake:
+                poll.cancel()
+            return
     yield from map_op(context, "mark_deleted", lane=state.lane)
-    state.phase = "done"
-    _step(context, state, "deleted", (state.app or {}).get("name", ""))
-    return {"lane": state.lane, "deleted": True, "app": (state.app or {}).get("name")}
+    state.phase = Phase.DONE
+    _step(context, state, "deleted", app.name if app else "")
+
+
+def _app_of(lane: Lane) -> AppRef | None:
+    if not lane.app_name or not lane.app_url:
+        return None
+    return AppRef(name=lane.app_name, base_url=lane.app_url)
 
 
 # --- release -------------------------------------------------------------------------------------
 
 @bp.orchestration_trigger(context_name="context", orchestration="release")
-def release(context: df.DurableOrchestrationContext) -> Orchestration:
-    """One posted release: record it in the map, hand it to its lane's lifecycle, report progress."""
+def release(context: Context) -> Orchestration:
+    """One posted release: record it in the map and hand it to its lane's lifecycle.
+
+    What happens next is the lane's story, read from the version map by `GET /api/releases/{id}`.
+    """
     data = ReleaseInput.from_dict(context.get_input())
-    status: dict[str, Any] = {"releaseId": data.release_id, "version": data.version, "state": "running", "steps": []}
+    status: dict[str, Any] = {"releaseId": context.instance_id, "version": data.release.version,
+                              "state": "running", "steps": []}
+    steps: list[Step] = []
 
     def step(name: str, detail: str = "") -> None:
-        status["steps"] = add_step(status["steps"], name, _now(context), detail)
+        nonlocal steps
+        steps = add_step(steps, name, now(context), detail)
+        status["steps"] = to_json(steps)
         context.set_custom_status(status)
 
-    step("received", f"{data.version} ({data.provision})")
-    release_record = {"version": data.version, "package_url": data.package_url, "sha256": data.sha256,
-                      "provision": data.provision}
+    step("received", f"{data.release.version} ({data.release.provision})")
     try:
-        outcome = yield from map_op(context, "register_release", release=release_record)
+        outcome = yield from map_op(context, "register_release", release=to_json(data.release))
     except RouterError as error:
         step("rejected", error.message)
         status.update(state="failed", error=error.body())
-        context.set_custom_status(status)
         return status
     status["lane"] = outcome["lane"]
     step("registered", outcome["kind"])
-    if outcome["kind"] == "same":
-        status["state"] = "completed"
-        context.set_custom_status(status)
-        return status
-    if outcome["kind"] == "new_lane" and data.provision == "lazy":
+    if outcome["kind"] == "new_lane" and data.release.provision == "lazy":
         step("waiting_for_first_request", f"lane {outcome['lane']} is created by its first request")
-        status["state"] = "completed"
-        context.set_custom_status(status)
-        return status
-    command = LaneCommand(lane=outcome["lane"], release=release_record, release_id=context.instance_id,
-                          timing=data.timing)
-    yield context.call_activity_with_retry("start_lifecycle", _retry(data.timing), command.to_dict())
-    step("handed_to_lane", lifecycle_instance_id(outcome["lane"]))
-    lane_result = context.wait_for_external_event(LANE_RESULT_EVENT)
-    deadline = context.create_timer(_after(context, Timing.from_dict(data.timing).release_timeout_seconds))
-    if (yield context.task_any([lane_result, deadline])) is deadline:
-        step("failed", "the lane did not report back in time; see GET /api/versionmap")
-        status.update(state="failed", error={"error": "lane_timeout", "message": "the lane did not report back in time"})
-        context.set_custom_status(status)
-        return status
-    result = lane_result.result
-    for lane_step in result.get("steps", []):
-        if lane_step not in status["steps"]:
-            status["steps"] = (status["steps"] + [lane_step])[-40:]
-    if result.get("ok"):
-        step("completed", f"{data.version} serving on lane {outcome['lane']}")
-        status["state"] = "completed"
-    else:
-        step("failed", result.get("error", ""))
-        status.update(state="failed", error={"error": "lane_failed", "message": result.get("error", "")})
+    elif outcome["kind"] != "same":
+        command = LaneCommand(lane=outcome["lane"], release=data.release, timing=data.timing)
+        try:
+            yield from activity(context, "start_lifecycle", command, Done, data.timing)
+        except RouterError as error:
+            step("failed", error.message)
+            status.update(state="failed", error=error.body())
+            return status
+        step("handed_to_lane", lifecycle_instance_id(outcome["lane"]))
+    status["state"] = "handed_to_lane"
     context.set_custom_status(status)
     return status
 
 
 # --- held request ---------------------------------------------------------------------------------
 
-HELD_POLLS_PER_HISTORY = 50
-
-
 @bp.orchestration_trigger(context_name="context", orchestration="held_request")
-def held_request(context: df.DurableOrchestrationContext) -> Orchestration:
-    """A start for a lane still provisioning: held durably, forwarded once the lane is active."""
+def held_request(context: Context) -> Orchestration:
+    """A start for a lane still provisioning: held durably, forwarded once the lane serves.
+
+    It registers with the lane in the map and sleeps until the lane's lifecycle wakes it (or
+    its deadline passes); the forward goes through the same path as a direct start.
+    """
     data = HeldRequestInput.from_dict(context.get_input())
-    times = data.timing
-    poll_seconds = min(2.0, float(times.get("drain_poll_seconds", 2)))
-    context.set_custom_status({"lane": data.lane, "state": "held", "version": data.version})
+    if data.deadline is None:
+        data.deadline = after(context, data.timing.held_timeout_seconds).isoformat()
     if data.instance_id is None:
         # Forwarding is retried; a fixed id makes the lane create the instance only once.
         data.instance_id = str(context.new_uuid())
-    if data.start_lazy_lane:
-        yield from map_op(context, "start_lazy_lane", lane=data.lane)
-        vmap = yield from map_op(context, "get")
-        lane_release = vmap["lanes"][data.lane]["release"]
-        command = LaneCommand(lane=data.lane, release=lane_release, timing=times)
-        yield context.call_activity_with_retry("start_lifecycle", _retry(times), command.to_dict())
-        data.start_lazy_lane = False
-    for _ in range(HELD_POLLS_PER_HISTORY):
-        vmap = yield from map_op(context, "get")
-        lane = vmap["lanes"].get(data.lane, {})
-        lane_state = lane.get("state")
-        if lane_state in ("active", "draining") and lane.get("app_url"):
-            forwarded = yield context.call_activity_with_retry(
-                "forward_start",
-                _retry(times),
-                {"lane": data.lane, "app": {"name": lane["app_name"], "base_url": lane["app_url"]},
-                 "orchestrator": data.orchestrator, "instance_id": data.instance_id, "body": data.body,
-                 "content_type": data.content_type},
-            )
-            result = {"state": "forwarded", "lane": data.lane, "version": lane.get("deployed_version"),
-                      "instanceId": forwarded["instanceId"]}
-            context.set_custom_status(result)
-            return result
-        if lane_state not in ("provisioning",):
-            result = {"state": "failed", "lane": data.lane,
-                      "error": {"error": "lane_failed" if lane_state == "failed" else "lane_gone",
-                                "message": f"lane {data.lane} is {lane_state}: {lane.get('error') or ''}".strip()}}
-            context.set_custom_status(result)
-            return result
-        data.waited_polls += 1
-        if data.waited_polls * poll_seconds > float(times.get("held_timeout_seconds", 3600)):
-            result = {"state": "failed", "lane": data.lane,
-                      "error": {"error": "lane_timeout", "message": f"lane {data.lane} did not become active in time"}}
-            context.set_custom_status(result)
-            return result
-        yield context.create_timer(_after(context, poll_seconds))
-    context.continue_as_new(data.to_dict())
-    return None
+    context.set_custom_status({"lane": data.lane, "state": "held", "version": data.version})
+    try:
+        if data.start_lazy_lane:
+            lane = yield from lane_op(context, "start_lazy_lane", data.lane)
+            command = LaneCommand(lane=data.lane, release=lane.release, timing=data.timing)
+            yield from activity(context, "start_lifecycle", command, Done, data.timing)
+        lane = yield from lane_op(context, "hold_request", data.lane, held_id=context.instance_id)
+        while lane.state is LaneState.PROVISIONING:
+            deadline = _parse(data.deadline)
+            ready = context.wait_for_external_event(LANE_READY_EVENT)
+            timeout = context.create_timer(deadline)
+            if (yield context.task_any([ready, timeout])) is timeout:
+                yield from map_op(context, "release_held", lane=data.lane, held_ids=[context.instance_id])
+                raise HeldTooLong(f"Lane {data.lane} did not become active within "
+                                  f"{data.timing.held_timeout_seconds:g} s.", lane=data.lane)
+            timeout.cancel()
+            lane = yield from read_lane(context, data.lane)
+        if not lane.serves:
+            raise _not_serving(lane)
+        app = _app_of(lane)
+        assert app is not None
+        forwarded = yield from activity(context, "forward_start", ForwardRequest(
+            lane=data.lane, app=app, orchestrator=data.orchestrator, instance_id=data.instance_id,
+            body=data.body, content_type=data.content_type, draining=lane.state is LaneState.DRAINING,
+        ), Forwarded, data.timing)
+    except RouterError as error:
+        result = {"state": "failed", "lane": data.lane, "status": error.status, "error": error.body()}
+        context.set_custom_status(result)
+        return result
+    result = {"state": "forwarded", "lane": data.lane, "version": lane.deployed_version,
+              "instanceId": forwarded.instance_id}
+    context.set_custom_status(result)
+    return result
+
+
+def _not_serving(lane: Lane) -> RouterError:
+    if lane.state is LaneState.FAILED:
+        error = lane.error
+        return LaneFailed(f"Lane {lane.key} failed to provision: {error}", lane=lane.key,
+                          cause=error.code if error else None, failure=error.message if error else None)
+    return LaneNotServing(f"Lane {lane.key} is {lane.state.value}.", lane=lane.key, state=lane.state.value)
 
 
 # --- admin commands on the map ------------------------------------------------------------------
 
 @bp.orchestration_trigger(context_name="context", orchestration="map_command")
-def map_command(context: df.DurableOrchestrationContext) -> Orchestration:
+def map_command(context: Context) -> Orchestration:
     """Apply one admin operation to the version map and return its result (so HTTP can wait for it)."""
     command = context.get_input() or {}
     result = yield context.call_entity(
-        VERSION_MAP_ID, command.get("operation", ""), {"at": _now(context), **(command.get("args") or {})}
+        VERSION_MAP_ID, command.get("operation", ""), {"at": now(context), **(command.get("args") or {})}
     )
     if result.get("ok") and command.get("wake_lane"):
-        yield context.call_activity("wake_lifecycle", {"lane": command["wake_lane"]})
+        wake = WakeRequest([lifecycle_instance_id(command["wake_lane"])], WAKE_EVENT)
+        try:
+            yield from activity(context, "raise_events", wake, Done, Timing())
+        except RouterError:
+            pass  # the lifecycle looks at the map at its next poll anyway
     return result

@@ -2,37 +2,35 @@
 
 A release is checked against the version map before its orchestration starts, so a pipeline
 gets its 409/422 at once. The release id derives from (version, package, sha256): posting the
-same release again is a no-op that answers the first release's id.
+same release again answers the first release's id, and retries it when its lane failed.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlsplit
 
 import azure.durable_functions as df
 import azure.functions as func
 
+from provisioning.errors import ProvisioningError
+from provisioning.packages import check_package_location
 from router import runtime
 from router import version_map as vm
-from router.durable_inputs import ReleaseInput, lifecycle_instance_id
-from router.errors import BadRequest, NotFound, PackageRejected
-from router.http_common import guarded, json_body, json_response, read_version_map, router_url
+from router.durable_inputs import ReleaseInput
+from router.errors import BadRequest, NotFound, from_provisioning
+from router.http_responses import guarded, json_body, json_response, router_url
+from router.lanes import PROVISION_MODES, LaneState, Release
+from router.map_client import read_version_map
+from router.release_progress import release_progress
+from router.runtime_status import TERMINAL, UNSUCCESSFUL, RuntimeStatus
 from router.settings import Settings
-from router.version_map import Release
 from router.versions import lane_key, parse_version
 
 bp = df.Blueprint()
 
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
-
-
-def release_id_for(release: Release) -> str:
-    digest = hashlib.sha256(f"{release.version}\n{release.package_url}\n{release.sha256}".encode()).hexdigest()
-    return f"release-{release.version}-{digest[:12]}"
 
 
 def parse_release(data: dict[str, Any], settings: Settings) -> Release:
@@ -45,30 +43,14 @@ def parse_release(data: dict[str, Any], settings: Settings) -> Release:
     if sha256 and (not isinstance(sha256, str) or not _SHA256.match(sha256)):
         raise BadRequest("sha256 must be 64 hexadecimal characters.", value=str(sha256)[:80])
     provision = data.get("provision") or "eager"
-    if provision not in ("eager", "lazy"):
+    if provision not in PROVISION_MODES:
         raise BadRequest(f"provision must be 'eager' or 'lazy', not {provision!r}.")
-    check_package_location(package_url.strip(), settings)
+    try:
+        check_package_location(package_url.strip(), settings.allowed_package_hosts,
+                               local_allowed=settings.provisioner == "local")
+    except ProvisioningError as error:
+        raise from_provisioning(error) from None
     return Release(str(version), package_url.strip(), sha256.lower(), provision)
-
-
-def check_package_location(url: str, settings: Settings) -> None:
-    parts = urlsplit(url)
-    if parts.scheme == "https":
-        host = (parts.hostname or "").lower()
-        if host not in settings.allowed_package_hosts:
-            raise PackageRejected(
-                f"Package host '{host}' is not allowed (ROUTER_ALLOWED_PACKAGE_HOSTS: "
-                f"{', '.join(settings.allowed_package_hosts) or 'none'}).",
-                host=host,
-            )
-        return
-    local = parts.scheme in ("", "file") and settings.provisioner == "local"
-    if not local:
-        raise PackageRejected(
-            "packageUrl must be an https URL"
-            + (" (or a local path with the local provisioner)." if settings.provisioner == "local" else "."),
-            scheme=parts.scheme,
-        )
 
 
 @bp.route(route="releases", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
@@ -78,23 +60,27 @@ async def post_release(req: func.HttpRequest, client: df.DurableOrchestrationCli
 
 
 async def _post_release(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    settings = runtime.current().settings
-    release = parse_release(json_body(req), settings)
-    release_id = release_id_for(release)
-    existing = await client.get_status(release_id)
-    if existing is None or existing.runtime_status is None:
+    rt = runtime.current()
+    release = parse_release(json_body(req), rt.settings)
+    existing = await client.get_status(release.id)
+    existing_status = RuntimeStatus.parse(existing.runtime_status) if existing else None
+    vmap = await read_version_map(client)
+    lane = vmap.lanes.get(lane_key(parse_version(release.version, allow_prerelease=True)))
+    retry = (existing_status in TERMINAL and lane is not None and lane.state is LaneState.FAILED
+             and lane.release == release)
+    if existing_status is None or retry or existing_status in UNSUCCESSFUL:
         # Checked here so the pipeline gets its 409 now; the entity checks again authoritatively.
-        vmap = await read_version_map(client)
-        vm.register_release(vmap, release, max_lanes=settings.max_lanes,
-                            at=datetime.now(timezone.utc).isoformat())
-        data = ReleaseInput(release_id=release_id, version=release.version, package_url=release.package_url,
-                            sha256=release.sha256, provision=release.provision, timing=runtime.current().timing())
-        await client.start_new("release", release_id, data.to_dict())
-    status_url = router_url(req, f"releases/{release_id}")
+        vm.register_release(vmap, release, max_lanes=rt.settings.max_lanes, at=datetime.now(timezone.utc).isoformat())
+        if existing_status is not None:
+            await client.purge_instance_history(release.id)  # the same release, posted to retry it
+        await client.start_new("release", release.id, ReleaseInput(release=release, timing=rt.timing()).to_dict())
+    status_url = router_url(req, f"releases/{release.id}")
     return json_response(
         202,
-        {"id": release_id, "version": release.version, "lane": lane_key(parse_version(release.version, allow_prerelease=True)),
-         "statusQueryGetUri": status_url, "duplicate": existing is not None and existing.runtime_status is not None},
+        {"id": release.id, "version": release.version,
+         "lane": lane_key(parse_version(release.version, allow_prerelease=True)),
+         "statusQueryGetUri": status_url, "duplicate": existing_status is not None and not retry,
+         "retry": retry},
         headers={"Location": status_url},
     )
 
@@ -108,19 +94,16 @@ async def get_release(req: func.HttpRequest, client: df.DurableOrchestrationClie
 async def _get_release(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     release_id = req.route_params.get("releaseId", "")
     status = await client.get_status(release_id) if release_id.startswith("release-") else None
-    if status is None or status.runtime_status is None:
+    runtime_status = RuntimeStatus.parse(status.runtime_status) if status else None
+    if status is None or runtime_status is None:
         raise NotFound(f"No release {release_id}.", id=release_id)
-    info = dict(status.custom_status or {})
-    runtime_status = status.runtime_status.value
-    if runtime_status in ("Failed", "Terminated"):
-        info.update(state="failed", error={"error": "release_failed", "message": str(status.output or runtime_status)})
-    info.setdefault("state", "running")
-    info["createdTime"] = status.created_time.isoformat() if status.created_time else None
-    info["lastUpdatedTime"] = status.last_updated_time.isoformat() if status.last_updated_time else None
-    if info["state"] == "running" and info.get("lane"):
-        # The lane's lifecycle reports the live steps (create, configure, deploy, health...).
-        lifecycle = await client.get_status(lifecycle_instance_id(info["lane"]))
-        lane_status = (lifecycle.custom_status or {}) if lifecycle else {}
-        if lane_status.get("releaseId") == release_id:
-            info["laneSteps"] = lane_status.get("steps", [])
-    return json_response(200, {"id": release_id, **info})
+    intake = dict((status.output if runtime_status is RuntimeStatus.COMPLETED else status.custom_status) or {})
+    if runtime_status in UNSUCCESSFUL:
+        intake.update(state="failed", error={"error": "release_failed", "message": f"the release {runtime_status}"})
+    lane = None
+    if intake.get("lane"):
+        lane = (await read_version_map(client)).lanes.get(intake["lane"])
+    progress = release_progress(release_id, intake, lane)
+    progress["createdTime"] = status.created_time.isoformat() if status.created_time else None
+    progress["lastUpdatedTime"] = status.last_updated_time.isoformat() if status.last_updated_time else None
+    return json_response(200, progress)

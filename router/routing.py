@@ -13,7 +13,7 @@ import semver
 
 from router.errors import BadRequest, BadVersion, LaneFailed, LaneGone, PayloadTooLarge, UnknownLane
 from router.settings import Settings
-from router.version_map import Lane, LaneState, VersionMap
+from router.lanes import Lane, LaneState, VersionMap
 from router.versions import ACCEPTED_FORMS, lane_key, parse_version
 
 
@@ -66,7 +66,8 @@ def _decide_for_lane(vmap: VersionMap, lane: Lane, settings: Settings) -> Decisi
         return Hold(lane.key, start_lazy_lane=not lane.started)
     if lane.state is LaneState.FAILED:
         raise LaneFailed(
-            f"Lane {lane.key} failed to provision: {lane.error}", lane=lane.key, failure=lane.error
+            f"Lane {lane.key} failed to provision: {lane.error}", lane=lane.key,
+            cause=lane.error.code if lane.error else None, failure=lane.error.message if lane.error else None,
         )
     if lane.state in (LaneState.RETIRING, LaneState.DELETED):
         raise _gone(vmap, lane, f"Lane {lane.key} is {lane.state.value} and takes no new orchestrations.")

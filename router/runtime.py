@@ -17,7 +17,7 @@ from router.durable_inputs import Timing
 from router.errors import LaneKeyRejected, NotFound
 from router.lane_client import LaneClient, LaneEndpoint
 from router.settings import Settings
-from router.version_map import Lane, VersionMap
+from router.lanes import Lane, VersionMap
 
 T = TypeVar("T")
 
@@ -80,11 +80,17 @@ class KeyCache:
 class RouterRuntime:
     """Per-process services, built on first use."""
 
-    def __init__(self, settings: Settings, backend_factory: Callable[[Settings], LaneBackend]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        backend_factory: Callable[[Settings], LaneBackend],
+        *,
+        lane_client: LaneClient | None = None,
+    ) -> None:
         self.settings = settings
         self._backend_factory = backend_factory
         self._backend: LaneBackend | None = None
-        self._lane_client: LaneClient | None = None
+        self._lane_client = lane_client  # tests hand in one over httpx.MockTransport
         self.map_cache = MapCache(settings.map_cache_seconds)
         self.keys = KeyCache()
 
@@ -111,14 +117,17 @@ class RouterRuntime:
             self.keys.forget(app.base_url)
             return await call(await self.lane_endpoint(app))
 
-    def timing(self) -> dict[str, Any]:
+    def timing(self) -> Timing:
         """The settings an orchestration carries in its input (replays must see the same)."""
         s = self.settings
         return Timing(
             drain_poll_seconds=s.drain_poll_seconds,
             drain_grace_seconds=s.drain_grace_seconds,
             map_cache_seconds=s.map_cache_seconds,
-        ).to_dict()
+            held_timeout_seconds=s.held_request_timeout_seconds,
+            release_timeout_seconds=s.release_timeout_seconds,
+            ready_timeout_seconds=s.lane_ready_timeout_seconds,
+        )
 
 
 def lane_app(lane: Lane) -> AppRef:

@@ -1,151 +1,53 @@
-"""The version map: every lane, its state and history, and which lane is current (SPEC 3).
+"""The version map's state machine (SPEC 3): every lane, its state and which lane is current.
 
-Pure state machine, no I/O and no Azure: each operation takes the map and returns a new one,
-or raises a typed `RouterError` and leaves the map untouched. The version-map entity applies
-these operations; routing reads the map. Times are ISO-8601 strings passed in by the caller
-(an orchestrator's `current_utc_datetime`), never read from the clock here.
+Pure: each operation takes the map and returns a new one, or raises a typed `RouterError` and
+leaves the map untouched. The version-map entity applies these operations; routing reads the
+map. Times are ISO-8601 strings passed in by the caller (an orchestrator's
+`current_utc_datetime`), never read from the clock here. Which operation may start from which
+lane state is written once, in `ALLOWED_FROM`.
 """
 
 from __future__ import annotations
 
-import copy
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
-from enum import StrEnum
-from typing import Any, Literal
+from typing import Literal
 
-from router.errors import (
-    IllegalTransition,
-    NotFound,
-    QuotaReached,
-    UnknownLane,
-    VersionNotNewer,
+from router.errors import IllegalTransition, QuotaReached, VersionNotNewer
+from router.lanes import (  # noqa: F401  (ROUTABLE: the states routing may send to)
+    MAX_LANE_EVENTS,
+    ROUTABLE,
+    DrainStatus,
+    Lane,
+    LaneEvent,
+    LaneFault,
+    LaneState,
+    Release,
+    VersionMap,
 )
 from router.versions import lane_key, lane_sort_key, parse_version
 
+P, A, D, R, X, F = (
+    LaneState.PROVISIONING, LaneState.ACTIVE, LaneState.DRAINING, LaneState.RETIRING, LaneState.DELETED,
+    LaneState.FAILED,
+)
 
-class LaneState(StrEnum):
-    PROVISIONING = "provisioning"
-    ACTIVE = "active"
-    DRAINING = "draining"
-    RETIRING = "retiring"
-    DELETED = "deleted"
-    FAILED = "failed"
+# The one transition table: the lane states each operation may start from.
+ALLOWED_FROM: dict[str, frozenset[LaneState]] = {
+    "start": frozenset({P}),
+    "reserve": frozenset({P}),
+    "record app": frozenset({P, A, D}),
+    "activate": frozenset({P}),
+    "deploy a patch to": frozenset({A, D}),
+    "fail": frozenset({P}),
+    "close": frozenset({A, D}),
+    "retire": frozenset({D, A, F}),
+    "record a deletion error on": frozenset({R}),
+    "delete": frozenset({R, F}),
+    "make current": frozenset({A, D}),
+    "register a patch for": frozenset({A, D, P}),
+}
 
-
-ROUTABLE = frozenset({LaneState.PROVISIONING, LaneState.ACTIVE, LaneState.DRAINING})
-ProvisionMode = Literal["eager", "lazy"]
-
-
-@dataclass(frozen=True)
-class Release:
-    """A build posted by a release pipeline. The package URL is not a secret."""
-
-    version: str
-    package_url: str
-    sha256: str = ""
-    provision: ProvisionMode = "eager"
-
-
-@dataclass(frozen=True)
-class DrainStatus:
-    """What the drain monitor last saw on a draining lane."""
-
-    remaining: int = 0
-    oldest_created: str | None = None
-    checked_at: str | None = None
-    zero_since: str | None = None  # first of the current run of checks that saw nothing in flight
-
-
-@dataclass(frozen=True)
-class LaneEvent:
-    at: str
-    event: str
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class Lane:
-    key: str
-    state: LaneState
-    release: Release  # the release deployed, or being provisioned / deployed
-    deployed_version: str | None = None
-    app_name: str | None = None
-    app_url: str | None = None
-    app_exists: bool = False  # counted against the quota
-    started: bool = True  # False for a lazy lane whose lifecycle waits for its first request
-    closed: bool = False
-    error: str | None = None
-    created_at: str = ""
-    updated_at: str = ""
-    last_forward_at: str | None = None
-    drain: DrainStatus = DrainStatus()
-    history: tuple[LaneEvent, ...] = ()
-
-
-@dataclass(frozen=True)
-class VersionMap:
-    lanes: dict[str, Lane] = field(default_factory=dict)
-    current: str | None = None
-
-    # --- reading -----------------------------------------------------------------------------
-
-    def lane(self, key: str) -> Lane:
-        try:
-            return self.lanes[key]
-        except KeyError:
-            raise UnknownLane(
-                f"No release was posted for lane {key}.", lane=key, knownLanes=self.known_lanes()
-            ) from None
-
-    def known_lanes(self) -> list[str]:
-        return sorted(self.lanes, key=lane_sort_key)
-
-    def quota_used(self) -> int:
-        return sum(1 for lane in self.lanes.values() if lane.app_exists)
-
-    def current_version(self) -> str | None:
-        if self.current is None:
-            return None
-        return self.lanes[self.current].deployed_version
-
-    # --- serialization -----------------------------------------------------------------------
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"current": self.current, "lanes": {k: lane_to_dict(v) for k, v in self.lanes.items()}}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> "VersionMap":
-        if not data:
-            return cls()
-        return cls(
-            lanes={k: lane_from_dict(v) for k, v in data.get("lanes", {}).items()},
-            current=data.get("current"),
-        )
-
-    def view(self, max_lanes: int, now: str | None = None) -> dict[str, Any]:
-        """The admin view (GET /api/versionmap): everything but nothing secret.
-
-        For a draining lane, `drain.oldestAgeSeconds` tells what holds it alive: an eternal
-        orchestration shows up as an ever-growing age (a reason to force-retire).
-        """
-        lanes = {}
-        for key in self.known_lanes():
-            lane = lane_to_dict(self.lanes[key])
-            lane["current"] = key == self.current
-            oldest = self.lanes[key].drain.oldest_created
-            if now and oldest:
-                lane["drain"]["oldestAgeSeconds"] = round(_seconds_between(oldest, now), 1)
-            lanes[key] = lane
-        return {
-            "current": self.current,
-            "currentVersion": self.current_version(),
-            "quota": {"used": self.quota_used(), "limit": max_lanes},
-            "lanes": lanes,
-        }
-
-
-# --- operations -----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class ReleaseOutcome:
@@ -160,7 +62,8 @@ def register_release(
 ) -> tuple[VersionMap, ReleaseOutcome]:
     """Record a posted release: a new lane, a patch for an existing lane, or a failed lane's retry.
 
-    A patch never creates a lane. Posting exactly the release already recorded is a no-op.
+    A patch never creates a lane. Posting exactly the release already recorded is a no-op,
+    except on a failed lane, where it is the way to retry a transient failure.
     """
     version = parse_version(release.version, allow_prerelease=True)
     key = lane_key(version)
@@ -175,27 +78,24 @@ def register_release(
             started=release.provision == "eager",
             created_at=at,
             updated_at=at,
-            history=(existing.history if existing else ())
-            + (LaneEvent(at, "registered", f"{release.version} ({release.provision})"),),
+            history=existing.history if existing else (),
         )
+        lane = _log(lane, at, "registered", f"{release.version} ({release.provision})", release.id)
         return _with_lane(vmap, lane), ReleaseOutcome(key, "new_lane")
-
-    if existing.release == release:
-        return vmap, ReleaseOutcome(key, "same")
 
     if existing.state is LaneState.FAILED:
         if not existing.app_exists:
             _check_quota(vmap, max_lanes, key)
-        lane = _step(existing, LaneState.PROVISIONING, at, "retry", release.version)
-        lane = replace(lane, release=release, error=None, started=True)
+        lane = replace(existing, release=release, error=None, started=True)
+        lane = _step(lane, LaneState.PROVISIONING, at, "retry", release.version, release.id)
         return _with_lane(vmap, lane), ReleaseOutcome(key, "retry_failed")
 
-    if existing.state not in (LaneState.ACTIVE, LaneState.DRAINING, LaneState.PROVISIONING):
-        raise IllegalTransition(
-            f"Lane {key} is {existing.state}; it takes no new release.", lane=key, state=existing.state
-        )
+    if existing.release == release:
+        return vmap, ReleaseOutcome(key, "same")
+
+    _require(existing, "register a patch for")
     newest = existing.release.version
-    if existing.deployed_version and parse_version(existing.deployed_version, allow_prerelease=True) > parse_version(newest, allow_prerelease=True):
+    if existing.deployed_version and _newer(existing.deployed_version, newest):
         newest = existing.deployed_version
     if version <= parse_version(newest, allow_prerelease=True):
         raise VersionNotNewer(
@@ -204,8 +104,8 @@ def register_release(
             version=release.version,
             deployedVersion=newest,
         )
-    lane = replace(existing, release=release, updated_at=at)
-    lane = _log(lane, at, "patch_registered", release.version)
+    lane = _log(replace(existing, release=release, updated_at=at), at, "patch_registered", release.version,
+                release.id)
     return _with_lane(vmap, lane), ReleaseOutcome(key, "patch")
 
 
@@ -214,27 +114,34 @@ def start_lazy_lane(vmap: VersionMap, key: str, *, at: str) -> VersionMap:
     lane = vmap.lane(key)
     if lane.started:
         return vmap
-    _require(lane, (LaneState.PROVISIONING,), "start")
+    _require(lane, "start")
     return _with_lane(vmap, _log(replace(lane, started=True, updated_at=at), at, "first_request"))
 
 
 def reserve_lane(vmap: VersionMap, key: str, *, max_lanes: int, at: str) -> VersionMap:
     """Count the lane's app against the quota before it is created (idempotent)."""
     lane = vmap.lane(key)
-    _require(lane, (LaneState.PROVISIONING,), "reserve")
+    _require(lane, "reserve")
     if lane.app_exists:
         return vmap
     _check_quota(vmap, max_lanes, key)
-    return _with_lane(vmap, _log(replace(lane, app_exists=True, updated_at=at), at, "reserved"))
+    return _with_lane(vmap, _log(replace(lane, app_exists=True, updated_at=at), at, "reserved",
+                                 release_id=lane.release.id))
 
 
 def record_app(vmap: VersionMap, key: str, *, app_name: str, app_url: str, at: str) -> VersionMap:
     lane = vmap.lane(key)
-    _require(lane, (LaneState.PROVISIONING, LaneState.ACTIVE, LaneState.DRAINING), "record app")
+    _require(lane, "record app")
     if lane.app_name == app_name and lane.app_url == app_url:
         return vmap
     lane = replace(lane, app_name=app_name, app_url=app_url, app_exists=True, updated_at=at)
-    return _with_lane(vmap, _log(lane, at, "app_created", app_name))
+    return _with_lane(vmap, _log(lane, at, "app_created", app_name, lane.release.id))
+
+
+def record_progress(vmap: VersionMap, key: str, *, step: str, detail: str, at: str) -> VersionMap:
+    """A step of the lane's current release (configured, deployed, healthy...), for its progress."""
+    lane = vmap.lane(key)
+    return _with_lane(vmap, _log(lane, at, step, detail, lane.release.id))
 
 
 def activate(vmap: VersionMap, key: str, *, version: str, at: str) -> VersionMap:
@@ -242,8 +149,9 @@ def activate(vmap: VersionMap, key: str, *, version: str, at: str) -> VersionMap
     lane = vmap.lane(key)
     if lane.state is LaneState.ACTIVE and lane.deployed_version == version:
         return vmap
-    _require(lane, (LaneState.PROVISIONING,), "activate")
-    lane = replace(_step(lane, LaneState.ACTIVE, at, "activated", version), deployed_version=version, error=None)
+    _require(lane, "activate")
+    lane = replace(_step(lane, LaneState.ACTIVE, at, "activated", version, lane.release.id),
+                   deployed_version=version, error=None)
     lanes = dict(vmap.lanes)
     lanes[key] = lane
     newer_active = [
@@ -265,29 +173,57 @@ def activate(vmap: VersionMap, key: str, *, version: str, at: str) -> VersionMap
 def deploy_patch(vmap: VersionMap, key: str, *, version: str, at: str) -> VersionMap:
     """A patch of the lane was deployed in place."""
     lane = vmap.lane(key)
-    _require(lane, (LaneState.ACTIVE, LaneState.DRAINING), "deploy a patch to")
+    _require(lane, "deploy a patch to")
     if lane.deployed_version == version:
         return vmap
     if lane_key(parse_version(version, allow_prerelease=True)) != key:
         raise IllegalTransition(f"Version {version} does not belong to lane {key}.", lane=key)
-    lane = replace(lane, deployed_version=version, updated_at=at)
-    return _with_lane(vmap, _log(lane, at, "patched", version))
+    lane = replace(lane, deployed_version=version, error=None, updated_at=at)
+    return _with_lane(vmap, _log(lane, at, "patched", version, lane.release.id))
 
 
-def fail(vmap: VersionMap, key: str, *, error: str, app_exists: bool, at: str) -> VersionMap:
-    """Provisioning or deployment failed after retries; the error is kept."""
+def fail(vmap: VersionMap, key: str, *, code: str, message: str, app_exists: bool, at: str) -> VersionMap:
+    """Provisioning or deployment failed after retries; the error and its code are kept."""
     lane = vmap.lane(key)
     if lane.state is LaneState.FAILED:
         return vmap
-    _require(lane, (LaneState.PROVISIONING,), "fail")
-    lane = replace(_step(lane, LaneState.FAILED, at, "failed", error), error=error, app_exists=app_exists)
-    return _with_lane(vmap, lane)
+    _require(lane, "fail")
+    lane = _step(lane, LaneState.FAILED, at, "failed", f"{code}: {message}", lane.release.id)
+    return _with_lane(vmap, replace(lane, error=LaneFault(code, message), app_exists=app_exists))
 
 
-def record_deploy_error(vmap: VersionMap, key: str, *, error: str, at: str) -> VersionMap:
+def record_deploy_error(vmap: VersionMap, key: str, *, code: str, message: str, at: str) -> VersionMap:
     """A patch failed to deploy on a serving lane: the lane keeps serving the old patch."""
+    lane = replace(vmap.lane(key), error=LaneFault(code, message), updated_at=at)
+    return _with_lane(vmap, _log(lane, at, "patch_failed", f"{code}: {message}", lane.release.id))
+
+
+def record_delete_error(vmap: VersionMap, key: str, *, code: str, message: str, at: str) -> VersionMap:
+    """Deleting a retiring lane's app failed: it stays retiring (and counted) with the error shown."""
     lane = vmap.lane(key)
-    return _with_lane(vmap, _log(replace(lane, error=error, updated_at=at), at, "patch_failed", error))
+    _require(lane, "record a deletion error on")
+    lane = replace(lane, error=LaneFault(code, message), updated_at=at)
+    return _with_lane(vmap, _log(lane, at, "delete_failed", f"{code}: {message}"))
+
+
+def hold_request(vmap: VersionMap, key: str, *, held_id: str, at: str) -> VersionMap:
+    """A held start waits for the lane: its lifecycle wakes it when the lane serves or fails.
+
+    Only a provisioning lane takes waiters; for any other state the caller decides at once.
+    """
+    lane = vmap.lane(key)
+    if lane.state is not LaneState.PROVISIONING or held_id in lane.held:
+        return vmap
+    return _with_lane(vmap, replace(lane, held=lane.held + (held_id,)))
+
+
+def release_held(vmap: VersionMap, key: str, *, held_ids: list[str], at: str) -> VersionMap:
+    """The lane's lifecycle woke these held requests (or one gave up waiting)."""
+    lane = vmap.lane(key)
+    remaining = tuple(h for h in lane.held if h not in set(held_ids))
+    if remaining == lane.held:
+        return vmap
+    return _with_lane(vmap, replace(lane, held=remaining))
 
 
 def close(vmap: VersionMap, key: str, *, at: str) -> VersionMap:
@@ -299,7 +235,7 @@ def close(vmap: VersionMap, key: str, *, at: str) -> VersionMap:
         raise IllegalTransition(
             f"Lane {key} is current; make another lane current before closing it.", lane=key
         )
-    _require(lane, (LaneState.ACTIVE, LaneState.DRAINING), "close")
+    _require(lane, "close")
     lane = replace(lane, closed=True, updated_at=at)
     if lane.state is LaneState.ACTIVE:
         lane = replace(_step(lane, LaneState.DRAINING, at, "closed"), drain=DrainStatus())
@@ -345,15 +281,19 @@ def record_drain_check(
     zero_since = lane.drain.zero_since or at
     drain = DrainStatus(0, None, at, zero_since)
     lane = replace(lane, drain=drain)
-    quiet_long_enough = _seconds_between(zero_since, at) > cache_seconds
-    no_recent_forward = lane.last_forward_at is None or _seconds_between(lane.last_forward_at, at) > grace_seconds
+    quiet_long_enough = seconds_between(zero_since, at) > cache_seconds
+    no_recent_forward = lane.last_forward_at is None or seconds_between(lane.last_forward_at, at) > grace_seconds
     if quiet_long_enough and no_recent_forward:
         lane = _step(lane, LaneState.RETIRING, at, "drained")
     return _with_lane(vmap, lane)
 
 
 def retire(vmap: VersionMap, key: str, *, force: bool, at: str) -> VersionMap:
-    """An admin retires a lane now; with force even while instances are in flight (logged)."""
+    """An admin retires a lane now; with force even while instances are in flight (logged).
+
+    Retiring a lane that is already retiring changes nothing here: its lifecycle, woken by the
+    command, tries again to delete an app whose deletion failed.
+    """
     lane = vmap.lane(key)
     if lane.state is LaneState.RETIRING:
         return vmap
@@ -361,7 +301,7 @@ def retire(vmap: VersionMap, key: str, *, force: bool, at: str) -> VersionMap:
         raise IllegalTransition(
             f"Lane {key} is current; make another lane current before retiring it.", lane=key
         )
-    _require(lane, (LaneState.DRAINING, LaneState.ACTIVE, LaneState.FAILED), "retire")
+    _require(lane, "retire")
     if not force and (lane.drain.remaining > 0 or lane.drain.checked_at is None):
         raise IllegalTransition(
             f"Lane {key} may still have instances in flight ({lane.drain.remaining} at the last check); "
@@ -371,7 +311,7 @@ def retire(vmap: VersionMap, key: str, *, force: bool, at: str) -> VersionMap:
         )
     lane = _step(lane, LaneState.RETIRING, at, "forced_retire" if force else "retire",
                  f"{lane.drain.remaining} in flight" if force else "")
-    return _with_lane(vmap, replace(lane, closed=True))
+    return _with_lane(vmap, replace(lane, closed=True, forced_retire=force))
 
 
 def mark_deleted(vmap: VersionMap, key: str, *, at: str) -> VersionMap:
@@ -381,8 +321,8 @@ def mark_deleted(vmap: VersionMap, key: str, *, at: str) -> VersionMap:
         return vmap
     if key == vmap.current:
         raise IllegalTransition(f"Lane {key} is current; it cannot be deleted.", lane=key)
-    _require(lane, (LaneState.RETIRING, LaneState.FAILED), "delete")
-    lane = replace(_step(lane, LaneState.DELETED, at, "deleted"), app_exists=False)
+    _require(lane, "delete")
+    lane = replace(_step(lane, LaneState.DELETED, at, "deleted"), app_exists=False, error=None, held=())
     return _with_lane(vmap, lane)
 
 
@@ -391,7 +331,7 @@ def set_current(vmap: VersionMap, key: str, *, at: str) -> VersionMap:
     lane = vmap.lane(key)
     if key == vmap.current:
         return vmap
-    _require(lane, (LaneState.ACTIVE, LaneState.DRAINING), "make current")
+    _require(lane, "make current")
     if lane.deployed_version is None:
         raise IllegalTransition(f"Lane {key} has no deployed version yet.", lane=key)
     lane = replace(lane, closed=False, drain=DrainStatus())
@@ -416,9 +356,10 @@ def _check_quota(vmap: VersionMap, max_lanes: int, key: str) -> None:
         )
 
 
-def _require(lane: Lane, states: tuple[LaneState, ...], action: str) -> None:
+def _require(lane: Lane, action: str) -> None:
+    states = ALLOWED_FROM[action]
     if lane.state not in states:
-        allowed = ", ".join(s.value for s in states)
+        allowed = ", ".join(sorted(s.value for s in states))
         raise IllegalTransition(
             f"Cannot {action} lane {lane.key}: it is {lane.state.value} (allowed from: {allowed}).",
             lane=lane.key,
@@ -426,49 +367,26 @@ def _require(lane: Lane, states: tuple[LaneState, ...], action: str) -> None:
         )
 
 
-def _step(lane: Lane, state: LaneState, at: str, event: str, detail: str = "") -> Lane:
-    return _log(replace(lane, state=state, updated_at=at), at, event, detail)
+def _newer(a: str, b: str) -> bool:
+    return parse_version(a, allow_prerelease=True) > parse_version(b, allow_prerelease=True)
 
 
-def _log(lane: Lane, at: str, event: str, detail: str = "") -> Lane:
-    return replace(lane, history=lane.history + (LaneEvent(at, event, detail),))
+def _step(lane: Lane, state: LaneState, at: str, event: str, detail: str = "", release_id: str = "") -> Lane:
+    return _log(replace(lane, state=state, updated_at=at), at, event, detail, release_id)
+
+
+def _log(lane: Lane, at: str, event: str, detail: str = "", release_id: str = "") -> Lane:
+    history = (lane.history + (LaneEvent(at, event, detail, release_id),))[-MAX_LANE_EVENTS:]
+    return replace(lane, history=history)
 
 
 def _with_lane(vmap: VersionMap, lane: Lane) -> VersionMap:
     return VersionMap(lanes={**vmap.lanes, lane.key: lane}, current=vmap.current)
 
 
-def _seconds_between(earlier: str, later: str) -> float:
+def seconds_between(earlier: str, later: str) -> float:
     return (_parse_time(later) - _parse_time(earlier)).total_seconds()
 
 
 def _parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def lane_to_dict(lane: Lane) -> dict[str, Any]:
-    data = asdict(lane)
-    data["state"] = lane.state.value
-    data["history"] = [asdict(e) for e in lane.history]
-    return data
-
-
-def lane_from_dict(data: dict[str, Any]) -> Lane:
-    data = copy.deepcopy(data)
-    data.pop("current", None)
-    return Lane(
-        **{
-            **data,
-            "state": LaneState(data["state"]),
-            "release": Release(**data["release"]),
-            "drain": DrainStatus(**data.get("drain") or {}),
-            "history": tuple(LaneEvent(**e) for e in data.get("history", ())),
-        }
-    )
-
-
-def find_release(vmap: VersionMap, key: str) -> Release:
-    lane = vmap.lanes.get(key)
-    if lane is None:
-        raise NotFound(f"No release for lane {key}.", lane=key)
-    return lane.release

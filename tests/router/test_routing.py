@@ -6,6 +6,7 @@ from router import version_map as vm
 from router.errors import BadRequest, BadVersion, LaneFailed, LaneGone, PayloadTooLarge, UnknownLane
 from router.routing import Forward, Hold, check_start_body, decide, requested_version
 from router.settings import Settings
+from router.map_view import version_map_view
 from router.version_map import LaneState, Release, VersionMap
 from router.versions import parse_version
 
@@ -101,11 +102,12 @@ def test_retiring_and_deleted_lanes_are_410(two_lanes, final_state):
 
 def test_a_failed_lane_is_a_503_with_the_failure():
     vmap = released(VersionMap(), "1.0.0")
-    vmap = vm.fail(vmap, "1.0", error="deploy: package sha256 mismatch", app_exists=False, at=T)
+    vmap = vm.fail(vmap, "1.0", code="package_error", message="package sha256 mismatch", app_exists=False, at=T)
     with pytest.raises(LaneFailed) as caught:
         decide(vmap, parse_version("1.0.0"), SETTINGS)
     assert caught.value.status == 503
-    assert caught.value.body()["failure"] == "deploy: package sha256 mismatch"
+    assert caught.value.body()["cause"] == "package_error"
+    assert caught.value.body()["failure"] == "package sha256 mismatch"
 
 
 def test_rollback_makes_the_old_lane_current_and_serving(two_lanes):
@@ -149,7 +151,7 @@ def test_json_or_empty_bodies_are_accepted(body):
 def test_the_admin_view_shows_what_holds_a_draining_lane(two_lanes):
     vmap = vm.record_drain_check(two_lanes, "1.0", remaining=3, oldest_created="2026-01-01T00:00:00+00:00",
                                  at="2026-01-01T01:00:00+00:00", cache_seconds=5, grace_seconds=10)
-    view = vmap.view(max_lanes=10, now="2026-01-01T02:00:00+00:00")
+    view = version_map_view(vmap, max_lanes=10, now="2026-01-01T02:00:00+00:00")
     assert view["lanes"]["1.0"]["drain"]["remaining"] == 3
     assert view["lanes"]["1.0"]["drain"]["oldestAgeSeconds"] == 7200.0
     assert view["quota"] == {"used": 2, "limit": 10}

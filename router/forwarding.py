@@ -1,0 +1,37 @@
+"""The one path a start takes to its lane, held or direct (SPEC 5).
+
+Forward the start to the lane's Durable HTTP API with the lane's key, then, for a draining lane,
+tell the version map: a fresh start resets the lane's drain grace period, so it must not retire
+under it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import azure.durable_functions as df
+
+from provisioning.base import AppRef
+from router.entity import VERSION_MAP_ID
+from router.lane_types import StartedInstance
+from router.runtime import RouterRuntime
+
+
+async def forward_start(
+    rt: RouterRuntime,
+    client: df.DurableOrchestrationClient,
+    *,
+    lane: str,
+    app: AppRef,
+    draining: bool,
+    orchestrator: str,
+    instance_id: str | None,
+    body: bytes,
+    content_type: str | None,
+) -> StartedInstance:
+    started = await rt.call_lane(app, lambda endpoint: rt.lane_client.start_orchestration(
+        endpoint, orchestrator, instance_id, body, content_type))
+    if draining:
+        await client.signal_entity(
+            VERSION_MAP_ID, "record_forward", {"lane": lane, "at": datetime.now(timezone.utc).isoformat()})
+    return started

@@ -1,0 +1,173 @@
+"""The version map's types and their JSON: lanes, releases, what the drain monitor saw (pure).
+
+The state machine that changes them is `router.version_map`; the admin view is
+`router.map_view`. Nothing here reads the clock or does I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+from router.errors import UnknownLane
+from router.versions import lane_sort_key
+
+
+class LaneState(StrEnum):
+    PROVISIONING = "provisioning"
+    ACTIVE = "active"
+    DRAINING = "draining"
+    RETIRING = "retiring"
+    DELETED = "deleted"
+    FAILED = "failed"
+
+
+ROUTABLE = frozenset({LaneState.PROVISIONING, LaneState.ACTIVE, LaneState.DRAINING})
+# Lanes whose app may answer (a retiring app exists until its lifecycle deletes it).
+WITH_APP = frozenset({LaneState.ACTIVE, LaneState.DRAINING, LaneState.RETIRING})
+ProvisionMode = Literal["eager", "lazy"]
+PROVISION_MODES: tuple[ProvisionMode, ...] = ("eager", "lazy")
+
+MAX_LANE_EVENTS = 200  # a lane's story in the map is bounded like any history
+
+
+@dataclass(frozen=True)
+class Release:
+    """A build posted by a release pipeline. The package URL is not a secret."""
+
+    version: str
+    package_url: str
+    sha256: str = ""
+    provision: ProvisionMode = "eager"
+
+    @property
+    def id(self) -> str:
+        """The release's id: posting the same build again names the same release."""
+        digest = hashlib.sha256(f"{self.version}\n{self.package_url}\n{self.sha256}".encode()).hexdigest()
+        return f"release-{self.version}-{digest[:12]}"
+
+
+@dataclass(frozen=True)
+class LaneFault:
+    """Why a lane failed (or why its last patch or deletion did): a stable code and a message."""
+
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+@dataclass(frozen=True)
+class DrainStatus:
+    """What the drain monitor last saw on a draining lane."""
+
+    remaining: int = 0
+    oldest_created: str | None = None
+    checked_at: str | None = None
+    zero_since: str | None = None  # first of the current run of checks that saw nothing in flight
+
+
+@dataclass(frozen=True)
+class LaneEvent:
+    at: str
+    event: str
+    detail: str = ""
+    release_id: str = ""  # the release this step belongs to, when it belongs to one
+
+
+@dataclass(frozen=True)
+class Lane:
+    key: str
+    state: LaneState
+    release: Release  # the release deployed, or being provisioned / deployed
+    deployed_version: str | None = None
+    app_name: str | None = None
+    app_url: str | None = None
+    app_exists: bool = False  # counted against the quota
+    started: bool = True  # False for a lazy lane whose lifecycle waits for its first request
+    closed: bool = False
+    forced_retire: bool = False  # an admin retired it with instances possibly in flight
+    error: LaneFault | None = None
+    created_at: str = ""
+    updated_at: str = ""
+    last_forward_at: str | None = None
+    drain: DrainStatus = DrainStatus()
+    held: tuple[str, ...] = ()  # held requests waiting for this lane to serve
+    history: tuple[LaneEvent, ...] = ()
+
+    @property
+    def serves(self) -> bool:
+        """Starts can be forwarded to its app now."""
+        return self.state in (LaneState.ACTIVE, LaneState.DRAINING) and bool(self.app_url)
+
+
+@dataclass(frozen=True)
+class VersionMap:
+    lanes: dict[str, Lane] = field(default_factory=dict)
+    current: str | None = None
+
+    def lane(self, key: str) -> Lane:
+        try:
+            return self.lanes[key]
+        except KeyError:
+            raise UnknownLane(
+                f"No release was posted for lane {key}.", lane=key, knownLanes=self.known_lanes()
+            ) from None
+
+    def known_lanes(self) -> list[str]:
+        return sorted(self.lanes, key=lane_sort_key)
+
+    def quota_used(self) -> int:
+        return sum(1 for lane in self.lanes.values() if lane.app_exists)
+
+    def current_version(self) -> str | None:
+        if self.current is None:
+            return None
+        return self.lanes[self.current].deployed_version
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"current": self.current, "lanes": {k: lane_to_dict(v) for k, v in self.lanes.items()}}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "VersionMap":
+        if not data:
+            return cls()
+        return cls(
+            lanes={k: lane_from_dict(v) for k, v in data.get("lanes", {}).items()},
+            current=data.get("current"),
+        )
+
+
+def lane_to_dict(lane: Lane) -> dict[str, Any]:
+    data = asdict(lane)
+    data["state"] = lane.state.value
+    data["held"] = list(lane.held)
+    data["history"] = [asdict(e) for e in lane.history]
+    return data
+
+
+def lane_from_dict(data: dict[str, Any]) -> Lane:
+    known = Lane.__dataclass_fields__
+    values = {k: v for k, v in data.items() if k in known}
+    return Lane(
+        **{
+            **values,
+            "state": LaneState(data["state"]),
+            "release": Release(**data["release"]),
+            "error": fault_from_json(data.get("error")),
+            "drain": DrainStatus(**(data.get("drain") or {})),
+            "held": tuple(data.get("held") or ()),
+            "history": tuple(LaneEvent(**e) for e in data.get("history", ())),
+        }
+    )
+
+
+def fault_from_json(value: Any) -> LaneFault | None:
+    if not value:
+        return None
+    if isinstance(value, str):  # maps written before faults carried a code
+        return LaneFault("lane_failed", value)
+    return LaneFault(str(value.get("code", "lane_failed")), str(value.get("message", "")))
