@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import traceback
@@ -10,7 +9,6 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-import anyio
 import httpx
 import pytest
 
@@ -171,6 +169,20 @@ async def test_a_start_with_an_id_that_landed_before_a_lost_answer_counts_as_sta
     result = await client(lane).start_orchestration(LANE, "hello", "once", b"{}")
     assert (result.instance_id, result.status) == ("once", 202)
     assert len(lane.requests) == 2
+
+
+@pytest.mark.parametrize("gateway", [502, 503, 504])
+async def test_a_409_after_a_gateway_failure_means_the_start_went_through(gateway: int) -> None:
+    # A gateway that gave up may have passed the start on before it did.
+    lane = Scripted(error(gateway), error(409))
+    assert (await client(lane).start_orchestration(LANE, "hello", "abc", b"{}")).instance_id == "abc"
+
+
+async def test_a_409_after_throttling_is_a_conflict() -> None:
+    # 429 says the lane did not do it, so the instance is someone else's.
+    lane = Scripted(error(429), error(409))
+    with pytest.raises(Conflict):
+        await client(lane).start_orchestration(LANE, "hello", "abc", b"{}")
 
 
 async def test_a_start_with_an_id_that_exists_already_is_a_conflict() -> None:
@@ -478,25 +490,3 @@ async def test_list_instances_scrubs_the_page_and_returns_the_next_token() -> No
     assert token == "2"
     assert dict(lane.requests[0].url.params) == {"showInput": "false", "runtimeStatus": "Completed", "top": "2"}
     assert lane.requests[0].headers["x-ms-continuation-token"] == "1"
-
-
-# --- Pooling -------------------------------------------------------------------------------
-
-async def test_one_client_serves_callers_on_other_event_loops() -> None:
-    # A sync Functions activity may drive the shared client with asyncio.run, a new loop each time.
-    loops: list[asyncio.AbstractEventLoop] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        loops.append(asyncio.get_running_loop())
-        return httpx.Response(202, json={"id": "new-1"})
-
-    shared = client(handler)
-
-    def start_on_a_fresh_loop() -> str:
-        return asyncio.run(shared.start_orchestration(LANE, "hello", None, b"{}")).instance_id
-
-    assert await anyio.to_thread.run_sync(start_on_a_fresh_loop) == "new-1"
-    assert await anyio.to_thread.run_sync(start_on_a_fresh_loop) == "new-1"
-    assert (await shared.start_orchestration(LANE, "hello", None, b"{}")).instance_id == "new-1"
-    await shared.aclose()
-    assert len(set(map(id, loops))) == 3

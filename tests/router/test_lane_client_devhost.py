@@ -10,14 +10,13 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
+from devhost import testing
 from router.errors import BadRequest, LaneKeyRejected, NotFound
 from router.lane_client import LaneClient, LaneClientOptions, LaneEndpoint, ProxiedResponse
 from router.urls import RouterRoutes
-
-testing = pytest.importorskip("devhost.testing", reason="the dev host is not available yet")
-pytest.importorskip("devhost.engine.engine", reason="the dev host's durable engine is not available yet")
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -122,3 +121,18 @@ async def test_a_wrong_key_is_rejected(lane: LaneEndpoint, client: LaneClient) -
     with pytest.raises(LaneKeyRejected) as caught:
         await client.count_in_flight(LaneEndpoint(lane.base_url, "not-the-key"))
     assert "not-the-key" not in json.dumps(caught.value.body())
+
+
+async def test_one_client_serves_callers_on_other_event_loops(lane: LaneEndpoint) -> None:
+    # A sync Functions activity may drive the shared client with asyncio.run, a new loop each
+    # time; connections pooled by a loop that has ended must not be handed to the next one.
+    shared = LaneClient(LaneClientOptions(attempts=1))
+
+    def count_on_a_fresh_loop() -> int:
+        return asyncio.run(shared.count_in_flight(lane)).total
+
+    first = await anyio.to_thread.run_sync(count_on_a_fresh_loop)
+    second = await anyio.to_thread.run_sync(count_on_a_fresh_loop)
+    third = (await shared.count_in_flight(lane)).total
+    await shared.aclose()
+    assert min(first, second, third) >= 0

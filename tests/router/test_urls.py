@@ -9,6 +9,7 @@ from router.urls import (
     check_status_payload,
     filter_headers,
     filter_query,
+    lane_rewriter,
 )
 
 LANE = "https://myapp-1-0-ab12.azurewebsites.net"
@@ -173,3 +174,9 @@ def test_a_local_lane_is_recognised_under_any_loopback_name(alias: str) -> None:
     assert rewriter.rewrite_url(url) == "https://router.example.com/api/instances/1.0/abc"
     assert rewriter.scrub_text(f"at {alias}:7072 now") == f"at {LANE_HOST} now"
     assert rewriter.scrub_text("http://localhost:7073/x") == "http://localhost:7073/x"
+
+
+def test_a_lane_rewriter_is_built_once_per_lane_and_routes() -> None:
+    assert lane_rewriter(LANE, KEY, ROUTES) is lane_rewriter(LANE, KEY, ROUTES)
+    assert lane_rewriter(LANE, KEY, None) is not lane_rewriter(LANE, KEY, ROUTES)
+    assert lane_rewriter(LANE, KEY, ROUTES) == LaneUrlRewriter(LANE, KEY, ROUTES)
