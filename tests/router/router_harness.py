@@ -1,0 +1,269 @@
+"""The router's own function app, run in-process by the dev host, with lanes faked at the seams.
+
+No lane process is started: provisioning goes to `FakeBackend` (a `LaneBackend` in memory, with
+failures to script), and the lane client calls `FakeLanes` through `httpx.MockTransport`, which
+answers as a lane's Durable HTTP API does (key check, starts, instance queries). Timings are a
+fraction of a second, so every branch of the orchestrations runs in seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+import function_app
+from devhost.app_loader import discover
+from devhost.config import HostConfig
+from devhost.engine import DurableEngine, EngineOptions
+from devhost.keys import load_or_create_keys
+from devhost.server import DevHost
+from provisioning.base import AppRef, DeployResult, Health, LaneSpec, Package
+from provisioning.config import ProvisioningConfig
+from router import runtime
+from router.lane_client import LaneClient
+from router.lane_types import LaneClientOptions
+from router.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DURABLE_API = "/runtime/webhooks/durabletask"
+
+FAST_SETTINGS = dict(
+    drain_poll_seconds=0.3,
+    drain_grace_seconds=0,
+    map_cache_seconds=0.2,
+    lane_ready_timeout_seconds=3.0,
+    held_request_timeout_seconds=30.0,
+    release_timeout_seconds=30.0,
+)
+
+
+@dataclass
+class FakeLane:
+    """One lane app's Durable HTTP API: its key and its orchestration instances."""
+
+    key: str = field(default_factory=lambda: secrets.token_hex(8))
+    instances: dict[str, dict[str, Any]] = field(default_factory=dict)
+    query_failures: int = 0  # instance queries to answer 500 before answering again
+    late_starts: list[int] = field(default_factory=list)  # add a Running instance at these query numbers
+    queries: int = 0
+
+    def start(self, name: str, instance_id: str) -> None:
+        self.instances[instance_id] = {
+            "name": name, "instanceId": instance_id, "runtimeStatus": "Running",
+            "createdTime": datetime.now(timezone.utc).isoformat(),
+        }
+
+    def finish_all(self) -> None:
+        for instance in self.instances.values():
+            instance["runtimeStatus"] = "Completed"
+
+
+class FakeLanes:
+    """Every fake lane by its base URL; `handler` is the MockTransport's."""
+
+    def __init__(self) -> None:
+        self.by_url: dict[str, FakeLane] = {}
+        self.starts: list[tuple[str, str]] = []  # (base URL, instance id), in order
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        base = f"{request.url.scheme}://{request.url.netloc.decode()}"
+        lane = self.by_url.get(base)
+        if lane is None:
+            raise httpx.ConnectError("no such lane", request=request)
+        if request.headers.get("x-functions-key") != lane.key:
+            return httpx.Response(401, text="")
+        path = request.url.path[len(DURABLE_API):].strip("/").split("/")
+        if request.method == "POST" and path[0] == "orchestrators":
+            name = path[1]
+            instance_id = path[2] if len(path) > 2 else secrets.token_hex(8)
+            if instance_id in lane.instances:
+                return httpx.Response(409, json={"Message": "exists"})
+            lane.start(name, instance_id)
+            self.starts.append((base, instance_id))
+            return httpx.Response(202, json={"id": instance_id})
+        if request.method == "GET" and path == ["instances"]:
+            lane.queries += 1
+            if lane.query_failures > 0:
+                lane.query_failures -= 1
+                return httpx.Response(500, text="storage unavailable")
+            if lane.queries in lane.late_starts:
+                lane.start("late_order", f"late-{lane.queries}")
+            wanted = set(filter(None, request.url.params.get("runtimeStatus", "").split(",")))
+            page = [i for i in lane.instances.values() if not wanted or i["runtimeStatus"] in wanted]
+            return httpx.Response(200, json=page)
+        if request.method == "GET" and path[0] == "instances":
+            instance = lane.instances.get(path[1])
+            return httpx.Response(200 if instance else 404, json=instance or {})
+        return httpx.Response(404, json={})
+
+
+class FakeBackend:
+    """A LaneBackend in memory. `fail[op]` lists errors to raise on the next calls of `op`."""
+
+    def __init__(self, lanes: FakeLanes) -> None:
+        self.lanes = lanes
+        self.fail: dict[str, list[Exception]] = defaultdict(list)
+        self.calls: list[str] = []
+        self.healthy = True
+        self.health_detail = "host running"
+        self.deployed: dict[str, str] = {}  # app name -> version
+        self.deleted: list[str] = []
+
+    def _call(self, op: str) -> None:
+        self.calls.append(op)
+        if self.fail[op]:
+            raise self.fail[op].pop(0)
+
+    def count(self, op: str) -> int:
+        return self.calls.count(op)
+
+    def lane(self, key: str) -> FakeLane:
+        return self.lanes.by_url[url_of(key)]
+
+    async def create_app(self, lane: LaneSpec) -> AppRef:
+        self._call("create_app")
+        self.lanes.by_url.setdefault(url_of(lane.lane), FakeLane())
+        return AppRef(name=f"lane-{lane.lane}", base_url=url_of(lane.lane), resource_id=f"/fake/{lane.lane}")
+
+    async def configure_app(self, lane: LaneSpec, app: AppRef) -> None:
+        self._call("configure_app")
+
+    async def deploy_package(self, lane: LaneSpec, app: AppRef, package: Package) -> DeployResult:
+        self._call("deploy_package")
+        self.deployed[app.name] = lane.version
+        return DeployResult(version=lane.version)
+
+    async def read_system_key(self, app: AppRef) -> str:
+        self._call("read_system_key")
+        return self.lanes.by_url[app.base_url].key
+
+    async def check_health(self, app: AppRef) -> Health:
+        self._call("check_health")
+        return Health(self.healthy, self.health_detail)
+
+    async def delete_app(self, app: AppRef) -> None:
+        self._call("delete_app")
+        self.lanes.by_url.pop(app.base_url, None)
+        self.deleted.append(app.name)
+
+    async def aclose(self) -> None:
+        pass
+
+
+def url_of(lane: str) -> str:
+    return f"http://lane-{lane.replace('.', '-')}.test"
+
+
+@dataclass
+class Router:
+    """The running router, its fakes, and an HTTP client that speaks to it with the master key."""
+
+    host: DevHost
+    http: httpx.AsyncClient
+    backend: FakeBackend
+    lanes: FakeLanes
+
+    async def release(self, version: str, *, provision: str = "eager", expect: int = 202) -> str:
+        response = await self.http.post("/api/releases", json={
+            "version": version, "packageUrl": f"/packages/{version}.zip", "provision": provision})
+        assert response.status_code == expect, response.text
+        return str(response.json().get("id", ""))
+
+    async def release_status(self, release_id: str) -> dict[str, Any]:
+        response = await self.http.get(f"/api/releases/{release_id}")
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    async def version_map(self) -> dict[str, Any]:
+        response = await self.http.get("/api/versionmap")
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    async def lane(self, key: str) -> dict[str, Any] | None:
+        lane = (await self.version_map())["lanes"].get(key)
+        return dict(lane) if lane else None
+
+    async def start(self, version: str | None, body: Any = None, instance_id: str = "") -> httpx.Response:
+        headers = {"X-App-Version": version} if version else {}
+        path = "/api/orchestrators/process_order" + (f"/{instance_id}" if instance_id else "")
+        return await self.http.post(path, json=body or {}, headers=headers)
+
+    async def lifecycle(self, lane: str) -> dict[str, Any]:
+        response = await self.http.get(f"{DURABLE_API}/instances/lane-lifecycle-{lane}")
+        return dict(response.json()) if response.status_code < 300 or response.content else {}
+
+    async def wait_for_lane(self, key: str, state: str, timeout: float = 15.0) -> dict[str, Any]:
+        """Poll the version map until lane `key` is in `state`; fail naming the last state seen."""
+        deadline = time.monotonic() + timeout
+        lane: dict[str, Any] | None = None
+        while time.monotonic() < deadline:
+            lane = await self.lane(key)
+            if lane is not None and lane["state"] == state:
+                return lane
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"lane {key} did not become {state}; last seen: {json.dumps(lane)[:2000]}")
+
+    async def wait_for(self, what: str, probe: Any, timeout: float = 15.0) -> Any:
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            last = await probe()
+            if last:
+                return last
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"gave up waiting for {what}")
+
+
+@contextlib.asynccontextmanager
+async def running_router(tmp_path: Path, **overrides: Any) -> AsyncIterator[Router]:
+    """The router app in an in-process dev host (port 0, fresh data dir) with fresh fakes."""
+    lanes = FakeLanes()
+    backend = FakeBackend(lanes)
+    settings = Settings(**{**FAST_SETTINGS, **overrides}, provisioning=ProvisioningConfig())
+    lane_client = LaneClient(LaneClientOptions(backoff_seconds=0.01, backoff_max_seconds=0.05),
+                             transport=httpx.MockTransport(lanes.handler))
+    runtime.configure(runtime.RouterRuntime(settings, lambda _: backend, lane_client=lane_client))
+    function_app.app.functions_bindings = None  # get_functions() refuses a second call otherwise
+    functions = discover(function_app.app)
+    config = HostConfig(app_dir=REPO_ROOT, host="127.0.0.1", port=0, data_dir=tmp_path / "router",
+                        route_prefix="api", task_hub="RouterTests")
+    keys = load_or_create_keys(config.data_dir, function_names=functions.names, environ={})
+    engine = DurableEngine(config.data_dir, config.task_hub, functions.registry(), EngineOptions())
+    host = DevHost(config, functions, keys, engine)
+    await host.start()
+    try:
+        async with httpx.AsyncClient(base_url=host.base_url, timeout=20.0,
+                                     headers={"x-functions-key": keys.master_key}) as http:
+            yield Router(host, http, backend, lanes)
+    finally:
+        await host.stop()
+        await lane_client.aclose()
+
+
+def with_router(**overrides: Any) -> Any:
+    """Run `async def scenario(router)` as a plain test, against a fresh router with `overrides`."""
+
+    def wrap(scenario: Any) -> Any:
+        def test(tmp_path: Path) -> None:
+            async def main() -> None:
+                async with running_router(tmp_path, **overrides) as router:
+                    await scenario(router)
+
+            asyncio.run(main())
+
+        test.__name__, test.__doc__ = scenario.__name__, scenario.__doc__
+        return test
+
+    return wrap
