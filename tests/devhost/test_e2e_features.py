@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from devhost.engine import IN_FLIGHT
 from devhost.testing import HostHandle
 from tests.devhost.e2e_support import (
     durable_api,
@@ -90,7 +91,7 @@ def test_fan_out_of_200_activities(http: httpx.Client, host: HostHandle) -> None
 def test_two_second_durable_timer(http: httpx.Client, host: HostHandle) -> None:
     management = start_via_app(http, host, "durable_timer", fresh_id("timer"), 2)
     running = read_status(http, management["statusQueryGetUri"])
-    assert running is not None and running["runtimeStatus"] in {"Pending", "Running"}
+    assert running is not None and running["runtimeStatus"] in IN_FLIGHT
     status = poll_finished(http, management["statusQueryGetUri"])
     assert status["runtimeStatus"] == "Completed"
     started = datetime.fromisoformat(status["output"]["started"])

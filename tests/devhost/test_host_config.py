@@ -1,15 +1,14 @@
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from devhost import launcher
 from devhost.config import build_config, load_host_json, load_local_settings
 from devhost.errors import ConfigError
 from devhost.keys import AuthLevel, load_or_create_keys
-from devhost.testing import REPO_ROOT
 
 
 def write(path: Path, doc: object) -> None:
@@ -105,8 +104,8 @@ def test_auth_levels_accept_exactly_the_right_keys(tmp_path: Path) -> None:
 
 def test_keys_subcommand_prints_the_keys_file(tmp_path: Path) -> None:
     write(tmp_path / "local.settings.json", {"Values": {"DEVHOST_MASTER_KEY": "fixed-master"}})
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    env.pop("DEVHOST_MASTER_KEY", None)
+    env = launcher.host_env()
+    env.pop("DEVHOST_MASTER_KEY", None)  # the file's key must be the one printed
     run = subprocess.run(
         [sys.executable, "-m", "devhost", "keys", str(tmp_path), "--data", str(tmp_path / "data")],
         capture_output=True, text=True, env=env, timeout=60, check=True,

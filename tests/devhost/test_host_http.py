@@ -1,18 +1,17 @@
 """HTTP triggers through a real dev host process and real sockets."""
 
 import json
-import os
 import signal
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from devhost.testing import REPO_ROOT, HostHandle, HostStartError, running_host
+from devhost import launcher
+from devhost.testing import HostHandle, HostStartError, running_host
 
 APPS = Path(__file__).resolve().parent.parent / "apps"
 pytestmark = pytest.mark.e2e
@@ -166,11 +165,11 @@ def test_a_taken_port_is_reported_with_exit_code_1(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        run = subprocess.run(
-            [sys.executable, "-m", "devhost", "start", str(APPS / "host_http"), "--port", str(port),
-             "--data", str(tmp_path / "data")],
-            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+        command = launcher.HostCommand(
+            APPS / "host_http", port, tmp_path / "data", tmp_path / "unused.log", launcher.host_env()
+        )
+        # Run to its end in the foreground: the error goes to stderr and the exit code is the CLI's.
+        run = subprocess.run(command.argv(), env=dict(command.env), capture_output=True, text=True, timeout=60)
     assert run.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in run.stderr
 
