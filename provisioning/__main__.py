@@ -1,29 +1,38 @@
-"""`python -m provisioning plan --lane 1.2 --version 1.2.0`: what the Azure backend would do.
+"""`python -m provisioning`: the backends by hand, without the router.
 
-A dry run: no credentials, no network. It reads the ROUTER_* environment (as the router does)
-and prints, as JSON, the app the Azure backend would create for the lane (name, kind, tags, the
-exact site body) and every app setting it would set. Settings left unset are shown as
-placeholders and listed under "placeholders".
+`plan --lane 1.2 --version 1.2.0` is what the Azure backend would do: a dry run, no credentials,
+no network. It reads the ROUTER_* environment (as the router does) and prints, as JSON, the app
+the Azure backend would create for the lane (name, kind, tags, the exact site body) and every app
+setting it would set. Settings left unset are shown as placeholders and listed under
+"placeholders".
+
+`local list|stop|delete [LANE]` looks after the local backend's lanes: list them (no secret),
+stop every lane host, or delete one lane.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from provisioning.azure_config import AzureConfig, azure_config_from_settings
+import semver
+
+from provisioning.azure_config import AzureConfig
 from provisioning.azure_resources import RUN_FROM_PACKAGE, app_name, lane_app_settings, site_envelope
 from provisioning.base import LaneSpec
+from provisioning.config import AZURE_TARGET_SETTINGS, ProvisioningConfig
+from provisioning.errors import ConfigError
+from provisioning.local import LocalLaneBackend
+from provisioning.naming import is_lane_key, lane_key, lane_task_hub
 from provisioning.packages import describe_location
-from router.errors import BadVersion, SettingsError
-from router.settings import Settings
-from router.versions import lane_key, lane_task_hub, parse_lane_key, parse_version
 
 _PLACEHOLDERS = {
     "ROUTER_SUBSCRIPTION_ID": "<subscription-id>",
@@ -34,30 +43,20 @@ _PLACEHOLDERS = {
         "/providers/Microsoft.Web/serverfarms/<plan>"
     ),
 }
+_TARGET_FIELDS = dict(zip(AZURE_TARGET_SETTINGS, ("subscription_id", "resource_group", "location", "plan_id")))
+
+
+class UsageError(Exception):
+    """A command-line value the command cannot work with."""
 
 
 def plan_config(env: Mapping[str, str]) -> tuple[AzureConfig, list[str]]:
     """The Azure config the router would build from `env`, and which settings were placeholders."""
-    # Validate everything the router validates, but never demand what a dry run can stand in for.
-    settings = Settings.from_env({**env, "ROUTER_PROVISIONER": "local"})
-    given = {
-        "ROUTER_SUBSCRIPTION_ID": settings.subscription_id,
-        "ROUTER_RESOURCE_GROUP": settings.resource_group,
-        "ROUTER_LOCATION": settings.location,
-        "ROUTER_PLAN_ID": settings.plan_id,
-    }
-    missing = [name for name, value in given.items() if not value]
-    value = {name: given[name] or _PLACEHOLDERS[name] for name in given}
-    config = azure_config_from_settings(
-        dataclasses.replace(
-            settings,
-            subscription_id=value["ROUTER_SUBSCRIPTION_ID"],
-            resource_group=value["ROUTER_RESOURCE_GROUP"],
-            location=value["ROUTER_LOCATION"],
-            plan_id=value["ROUTER_PLAN_ID"],
-        )
-    )
-    return config, missing
+    # Validate every provisioning setting, but never demand what a dry run can stand in for.
+    config = ProvisioningConfig.from_env({**env, "ROUTER_PROVISIONER": "local"})
+    missing = config.missing_azure_target()
+    config = dataclasses.replace(config, **{_TARGET_FIELDS[name]: _PLACEHOLDERS[name] for name in missing})
+    return AzureConfig.from_config(config), missing
 
 
 def plan(config: AzureConfig, lane: LaneSpec, package_url: str | None) -> dict[str, Any]:
@@ -90,7 +89,47 @@ def plan(config: AzureConfig, lane: LaneSpec, package_url: str | None) -> dict[s
     }
 
 
+def lane_spec(version_text: str, lane: str | None, task_hub: str | None) -> LaneSpec:
+    """The lane a release of `version_text` would get (UsageError for a bad version or lane)."""
+    text = version_text.strip()
+    try:
+        # A leading v and a missing patch are accepted, as release intake accepts them.
+        version = semver.Version.parse(text.removeprefix("v").removeprefix("V"), optional_minor_and_patch=True)
+    except (ValueError, TypeError):
+        raise UsageError(f"version {version_text!r} is not valid: expected MAJOR.MINOR[.PATCH]") from None
+    version = version.replace(build=None)
+    if lane is not None and not is_lane_key(lane):
+        raise UsageError(f"lane {lane!r} is not valid: expected MAJOR.MINOR, e.g. 1.2")
+    if lane is not None and lane != lane_key(version):
+        raise UsageError(f"version {version} does not belong to lane {lane}")
+    lane = lane or lane_key(version)
+    return LaneSpec(lane=lane, version=str(version), task_hub=task_hub or lane_task_hub(lane))
+
+
+def local_command(command: str, lane: str | None, root: Path) -> None:
+    backend = LocalLaneBackend(root)
+    if command == "list":
+        for record, running in backend.lanes():
+            shown = {
+                "lane": record.lane,
+                "app": record.name,
+                "version": record.version,
+                "port": record.port,
+                "pid": record.pid,
+                "running": running,
+                "package_sha256": record.package_sha256,
+            }
+            print(json.dumps(shown))
+    elif command == "stop":
+        asyncio.run(backend.stop_all())
+    else:
+        if not lane:
+            raise UsageError("delete needs a lane, e.g. 1.0")
+        asyncio.run(backend.delete_app(backend.app_of(lane)))
+
+
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    env = os.environ if env is None else env
     parser = argparse.ArgumentParser(prog="python -m provisioning")
     commands = parser.add_subparsers(dest="command", required=True)
     dry_run = commands.add_parser("plan", help="print what the azure backend would create and set")
@@ -98,18 +137,22 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     dry_run.add_argument("--lane", help="the lane, MAJOR.MINOR (default: the version's)")
     dry_run.add_argument("--task-hub", help="the lane's task hub (default: the router's name for it)")
     dry_run.add_argument("--package-url", help="the package the release would deploy")
+    local = commands.add_parser("local", help="list, stop or delete the local backend's lanes")
+    local.add_argument("action", choices=("list", "stop", "delete"))
+    local.add_argument("lane", nargs="?", help="the lane key (MAJOR.MINOR) for delete")
+    local.add_argument("--root", type=Path, help="the backend's root (default: $ROUTER_LOCAL_ROOT or .devhost/lanes)")
     args = parser.parse_args(argv)
 
     try:
-        version = parse_version(args.version, allow_prerelease=True)
-        lane = parse_lane_key(args.lane) if args.lane else lane_key(version)
-        if lane != lane_key(version):
-            raise BadVersion(f"version {args.version} does not belong to lane {lane}")
-        config, missing = plan_config(os.environ if env is None else env)
-    except (BadVersion, SettingsError) as err:
-        print(f"error: {err.message}", file=sys.stderr)
+        if args.command == "local":
+            root = args.root or Path(ProvisioningConfig.from_env(env).local_root)
+            local_command(args.action, args.lane, root)
+            return 0
+        spec = lane_spec(args.version, args.lane, args.task_hub)
+        config, missing = plan_config(env)
+    except (UsageError, ConfigError) as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
-    spec = LaneSpec(lane=lane, version=str(version), task_hub=args.task_hub or lane_task_hub(lane))
     result = plan(config, spec, args.package_url)
     result["placeholders"] = missing
     json.dump(result, sys.stdout, indent=2)

@@ -3,7 +3,7 @@
 Every operation reads what ARM holds before writing, so repeating it converges on the same app
 and settings without duplicates. Throttling (429) and server errors (5xx) are retried by
 azure-core's retry policy, which honours Retry-After; long-running operations are polled to the
-end; what is left is translated into router errors in `azure_errors`.
+end; what is left is translated into provisioning errors in `azure_errors`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
+import httpx
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 from azure.core.pipeline.policies import AsyncRetryPolicy
@@ -21,7 +21,6 @@ from azure.mgmt.web.models import Site
 
 from provisioning.azure_config import AzureConfig
 from provisioning.azure_errors import arm_error, translate
-from provisioning.azure_package import package_sha256
 from provisioning.azure_resources import (
     MANAGED_BY,
     RUN_FROM_PACKAGE,
@@ -33,13 +32,9 @@ from provisioning.azure_resources import (
     site_envelope,
 )
 from provisioning.base import AppRef, DeployResult, Health, LaneSpec, Package
-from provisioning.packages import describe_location, verify_sha256
-from router.errors import (
-    AppNameTaken,
-    PackageError,
-    ProvisioningError,
-    TransientProvisioningError,
-)
+from provisioning.errors import AppNameTaken, ProvisioningError, TransientProvisioningError
+from provisioning.package_download import download_package
+from provisioning.packages import check_package_location, describe_location, verify_sha256
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +63,13 @@ class AzureLaneBackend:
         credential: AsyncTokenCredential | None = None,
         *,
         connection_verify: bool | str = True,
+        package_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        """`connection_verify` (True, False or a CA bundle's path) is used for ARM and for reading
+        packages; `package_transport` replaces the network for package reads (tests)."""
         self._config = config
         self._connection_verify = connection_verify
+        self._package_transport = package_transport
         self._owns_credential = credential is None
         if credential is None:
             # Imported here: azure-identity is only needed when the backend picks the credential.
@@ -133,16 +132,15 @@ class AzureLaneBackend:
         )
 
     async def deploy_package(self, lane: LaneSpec, app: AppRef, package: Package) -> DeployResult:
-        url = urlsplit(package.url)
-        if url.scheme != "https" or not url.netloc:
-            raise PackageError(
-                f"the azure backend deploys from an https URL the app can fetch; got a "
-                f"{url.scheme or 'local'} location for version {lane.version}"
-            )
+        # The app fetches the package itself: only an https URL on an allowed host will do.
+        check_package_location(package.url, self._config.allowed_package_hosts, local_allowed=False)
         verified = ""
         if package.sha256:
-            verified = await package_sha256(
-                package.url, verify=self._connection_verify, timeout=self._config.read_timeout
+            verified = await download_package(
+                package.url,
+                transport=self._package_transport,
+                verify=self._connection_verify,
+                timeout=self._config.read_timeout,
             )
             verify_sha256(package, verified)
         await self._merge_settings(app.name, {RUN_FROM_PACKAGE: package.url}, "deploy")
@@ -200,11 +198,6 @@ class AzureLaneBackend:
         except AzureError as err:
             raise translate(err, "delete", app.name) from None
         log.info("deleted app %s", app.name)
-
-    async def find_app(self, lane: str) -> AppRef | None:
-        name = app_name(self._config, lane)
-        site = await self._get_site(name, "find")
-        return None if site is None else self._attach(site, name, lane)
 
     async def aclose(self) -> None:
         await self._client.close()

@@ -1,7 +1,7 @@
-"""Translate azure-core / ARM errors into router errors, at the edge of the Azure backend.
+"""Translate azure-core / ARM errors into provisioning errors, at the edge of the Azure backend.
 
 Messages carry the operation, the app, the HTTP status and ARM's own error code and message,
-never a request header or a response body that could hold a key. Router errors are raised
+never a request header or a response body that could hold a key. Errors are raised
 `from None` so no SDK object (which holds the request and response) travels with them.
 """
 
@@ -19,7 +19,7 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
-from router.errors import (
+from provisioning.errors import (
     AppLimitReached,
     AppNameTaken,
     ProvisioningError,
@@ -62,7 +62,7 @@ def arm_error(err: HttpResponseError) -> tuple[str, str]:
 
 
 def translate(err: AzureError, operation: str, app: str, *, hide: Iterable[str] = ()) -> ProvisioningError:
-    """The router error for an SDK error raised while doing `operation` on `app`.
+    """The provisioning error for an SDK error raised while doing `operation` on `app`.
 
     `hide` are values the request carried that ARM may quote back (a package URL with its SAS
     token, say): they never reach the error's message.

@@ -76,8 +76,6 @@ def lane_app_settings(config: AzureConfig, lane: LaneSpec) -> dict[str, str]:
         settings[TRACKING_CONNECTION_SETTING] = store.connection_name
         if store.name_prefix:
             settings[TRACKING_PREFIX_SETTING] = store.name_prefix
-        if store.account_name:
-            settings[f"{store.connection_name}__accountName"] = store.account_name
     return settings
 
 

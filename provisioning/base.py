@@ -2,13 +2,16 @@
 
 Every operation is idempotent: repeating it after success returns the same result, repeating it
 after a partial failure completes it. Only plain data crosses this interface; no Azure type
-leaks out of a backend. Errors are `router.errors.ProvisioningError` subclasses.
+leaks out of a backend. Errors are `provisioning.errors.ProvisioningError` subclasses.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Protocol
+
+# Where a Functions host serves the Durable extension's HTTP API (the lanes' and the router's).
+DURABLE_API_PATH = "/runtime/webhooks/durabletask"
 
 
 @dataclass(frozen=True)
@@ -70,9 +73,6 @@ class LaneBackend(Protocol):
 
     async def delete_app(self, app: AppRef) -> None:
         """Delete the app and nothing else; deleting a missing app is not an error."""
-
-    async def find_app(self, lane: str) -> AppRef | None:
-        """The lane's app if it exists (used to re-attach after a router restart)."""
 
     async def aclose(self) -> None:
         """Release connections and credentials."""

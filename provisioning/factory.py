@@ -1,21 +1,18 @@
-"""Build the lane backend the router's settings choose (ROUTER_PROVISIONER)."""
+"""Build the lane backend the provisioning config chooses (ROUTER_PROVISIONER)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from provisioning.base import LaneBackend
-from router.settings import Settings
+from provisioning.config import ProvisioningConfig
 
 
-def build_backend(settings: Settings) -> LaneBackend:
-    if settings.provisioner == "azure":
+def build_backend(config: ProvisioningConfig) -> LaneBackend:
+    if config.provisioner == "azure":
         # Imported only when chosen: the local backend needs no Azure SDK at start.
         from provisioning.azure import AzureLaneBackend
-        from provisioning.azure_config import azure_config_from_settings
+        from provisioning.azure_config import AzureConfig
 
-        return AzureLaneBackend(azure_config_from_settings(settings))
+        return AzureLaneBackend(AzureConfig.from_config(config))
     from provisioning.local import LocalLaneBackend
 
-    options = {"venv_root": Path(settings.local_venv_root)} if settings.local_venv_root else {}
-    return LocalLaneBackend.from_settings(settings, **options)
+    return LocalLaneBackend.from_config(config)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Sequence
 
 from provisioning.local_locks import file_lock
-from router.errors import PackageError
+from provisioning.errors import PackageError
 
 logger = logging.getLogger(__name__)
 

@@ -7,23 +7,20 @@ A package URL may carry a SAS token in its query, so messages name a package by
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import shutil
 import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterable
-from urllib.parse import unquote, urlsplit
 
 import httpx
 
 from provisioning.base import Package
-from provisioning.packages import describe_location, sha256_of
-from router.errors import PackageError
+from provisioning.errors import PackageError
+from provisioning.package_download import download_package
+from provisioning.packages import check_package_location, local_path_of, sha256_of
 
-MAX_PACKAGE_BYTES = 512 * 1024 * 1024
 REQUIRED_FILES = ("host.json", "function_app.py")
 _READY_MARKER = ".unpacked"
 
@@ -37,79 +34,24 @@ class LocalPackage:
     temporary: bool = False
 
 
-def host_is_allowed(host: str, allowed_hosts: Iterable[str]) -> bool:
-    """Exact host match, or a `*.suffix` entry matching any subdomain of the suffix."""
-    host = host.lower().rstrip(".")
-    for allowed in allowed_hosts:
-        allowed = allowed.lower().strip().rstrip(".")
-        if allowed.startswith("*."):
-            if host.endswith(allowed[1:]) and host != allowed[2:]:
-                return True
-        elif host == allowed:
-            return True
-    return False
-
-
-def local_path_of(url: str) -> Path | None:
-    """The file a local package location names (a path or file:// URL), else None."""
-    parts = urlsplit(url)
-    if parts.scheme == "file":
-        if parts.netloc not in ("", "localhost"):
-            raise PackageError(f"file URL {describe_location(url)!r} names a remote host; use a local path")
-        return Path(unquote(parts.path))
-    if parts.scheme == "" or (len(parts.scheme) == 1 and url[1:3] in (":\\", ":/")):
-        return Path(url).expanduser()
-    return None
-
-
-async def fetch_package(package: Package, downloads_dir: Path, allowed_hosts: Iterable[str]) -> LocalPackage:
+async def fetch_package(
+    package: Package,
+    downloads_dir: Path,
+    allowed_hosts: tuple[str, ...],
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> LocalPackage:
     """Make `package` a local file: a local path as is, an allowed https URL downloaded."""
-    where = describe_location(package.url)
+    check_package_location(package.url, allowed_hosts, local_allowed=True)
     path = local_path_of(package.url)
     if path is not None:
         if not path.is_file():
             raise PackageError(f"package file {str(path)!r} does not exist")
         return LocalPackage(path=path.resolve(), sha256=await asyncio.to_thread(sha256_of, path))
-    parts = urlsplit(package.url)
-    if parts.scheme != "https":
-        raise PackageError(f"package location {where!r} must be https (or, locally, a file path)")
-    host = parts.hostname or ""
-    allowed = tuple(allowed_hosts)
-    if not host_is_allowed(host, allowed):
-        listed = ", ".join(allowed) if allowed else "none"
-        raise PackageError(
-            f"package host {host!r} is not in ROUTER_ALLOWED_PACKAGE_HOSTS (allowed: {listed})",
-            host=host,
-        )
     downloads_dir.mkdir(parents=True, exist_ok=True)
     target = downloads_dir / f"{uuid.uuid4().hex}.zip"
-    digest = hashlib.sha256()
-    size = 0
-    try:
-        # No redirects: one could lead to a host that is not allowed.
-        async with httpx.AsyncClient(
-            timeout=httpx.Timeout(30.0, read=120.0), follow_redirects=False
-        ) as client:
-            async with client.stream("GET", package.url) as response:
-                if response.is_redirect:
-                    raise PackageError(f"package {where} redirects elsewhere; post the final https URL")
-                if response.status_code != 200:
-                    raise PackageError(f"downloading package {where} failed: HTTP {response.status_code}")
-                with open(target, "wb") as out:
-                    async for chunk in response.aiter_bytes():
-                        size += len(chunk)
-                        if size > MAX_PACKAGE_BYTES:
-                            raise PackageError(f"package {where} is larger than {MAX_PACKAGE_BYTES} bytes")
-                        digest.update(chunk)
-                        out.write(chunk)
-    except httpx.HTTPError as exc:
-        target.unlink(missing_ok=True)
-        # The exception text may quote the URL with its query: name the type only.
-        raise PackageError(f"downloading package {where} failed: {type(exc).__name__}") from None
-    except BaseException:
-        target.unlink(missing_ok=True)
-        raise
-    return LocalPackage(path=target, sha256=digest.hexdigest(), temporary=True)
+    sha256 = await download_package(package.url, target, transport=transport)
+    return LocalPackage(path=target, sha256=sha256, temporary=True)
 
 
 def package_dir_name(sha256: str) -> str:

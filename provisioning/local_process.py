@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -19,7 +18,8 @@ from typing import Mapping
 
 import httpx
 
-from router.errors import ProvisioningError
+from devhost.ports import port_is_free
+from provisioning.errors import ProvisioningError
 
 PING_PATH = "/admin/host/ping"
 
@@ -54,24 +54,6 @@ class HostCommand:
             "--data",
             str(self.data_dir),
         ]
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def port_is_free(port: int) -> bool:
-    """Whether a server could listen on `port` now (connections in TIME_WAIT do not count)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
 
 
 def start_time_of(pid: int) -> str | None:

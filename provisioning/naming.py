@@ -1,4 +1,6 @@
-"""Names of lane apps: pure, stable, and within Azure's rules for function app names.
+"""Names of lanes and their apps: pure, stable, and within Azure's rules.
+
+A lane is `MAJOR.MINOR`: every patch of a minor version shares its lane's app and task hub.
 
 A function app name is also the left part of `<name>.azurewebsites.net`, so it must be globally
 unique, 2-60 characters, letters, digits and hyphens, and not start or end with a hyphen. The
@@ -10,14 +12,44 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import Protocol
 
 MAX_APP_NAME = 60
 MIN_APP_NAME = 2
 HASH_LENGTH = 6
-DEFAULT_APP_PREFIX = "durable-lane"
+DEFAULT_APP_PREFIX = "dfrouter"
+MAX_APP_PREFIX = 20
 
+_LANE_KEY = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 _APP_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,58}[a-z0-9])?$")
+_APP_PREFIX = re.compile(rf"^[A-Za-z][A-Za-z0-9-]{{0,{MAX_APP_PREFIX - 1}}}$")
 _NOT_NAME_CHARS = re.compile(r"[^a-z0-9]+")
+
+
+class HasMajorMinor(Protocol):
+    """A parsed version (`semver.Version`, say): only its major and minor name the lane."""
+
+    @property
+    def major(self) -> int: ...
+
+    @property
+    def minor(self) -> int: ...
+
+
+def lane_key(version: HasMajorMinor) -> str:
+    """The lane a version belongs to: MAJOR.MINOR."""
+    return f"{version.major}.{version.minor}"
+
+
+def is_lane_key(text: str) -> bool:
+    """Whether `text` is a lane key, MAJOR.MINOR without leading zeros (`1.2`, `10.0`)."""
+    return bool(_LANE_KEY.match(text or ""))
+
+
+def lane_task_hub(lane: str) -> str:
+    """The lane's own task hub name: letters and digits only, as Azure Storage requires."""
+    major, minor = lane.split(".")
+    return f"Lane{major}v{minor}"
 
 
 def _slug(text: str) -> str:
@@ -25,8 +57,13 @@ def _slug(text: str) -> str:
     return _NOT_NAME_CHARS.sub("-", text.lower()).strip("-")
 
 
+def is_valid_app_prefix(prefix: str) -> bool:
+    """Whether `prefix` can start every lane app name: 1-20 letters, digits or hyphens, a letter first."""
+    return bool(_APP_PREFIX.match(prefix))
+
+
 def lane_app_name(prefix: str, lane: str, scope: str = "") -> str:
-    """The app name of `lane`, e.g. ("rt", "1.2") -> "rt-1-2-3f9a1c".
+    """The Azure app name of `lane`, e.g. ("rt", "1.2") -> "rt-1-2-3f9a1c".
 
     The same inputs always give the same name; the prefix is shortened, never the lane or the hash.
     """
@@ -46,3 +83,8 @@ def lane_app_name(prefix: str, lane: str, scope: str = "") -> str:
 def is_valid_app_name(name: str) -> bool:
     """Whether `name` obeys Azure's rules for function app names."""
     return MIN_APP_NAME <= len(name) <= MAX_APP_NAME and bool(_APP_NAME.match(name))
+
+
+def local_app_name(lane: str) -> str:
+    """The local backend's app (and directory) name of a lane: "1.2" -> "lane-1-2"."""
+    return "lane-" + lane.replace(".", "-")

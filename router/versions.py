@@ -11,6 +11,8 @@ import re
 
 import semver
 
+# A lane's key and task hub are named where the backends name lanes; the router uses them from here.
+from provisioning.naming import is_lane_key, lane_key, lane_task_hub  # noqa: F401
 from router.errors import BadVersion
 
 ACCEPTED_FORMS = "MAJOR.MINOR.PATCH or MAJOR.MINOR, optionally prefixed with 'v' (e.g. 1.2.3, v1.2)"
@@ -50,14 +52,9 @@ def parse_version(text: str | None, *, allow_prerelease: bool = False) -> semver
     return version.replace(build=None)
 
 
-def lane_key(version: semver.Version) -> str:
-    """The lane a version belongs to: MAJOR.MINOR."""
-    return f"{version.major}.{version.minor}"
-
-
 def parse_lane_key(text: str) -> str:
     """Validate a lane key given in a URL (`1.2`); BadVersion otherwise."""
-    if not _MAJOR_MINOR.fullmatch(text or ""):
+    if not is_lane_key(text):
         raise BadVersion(f"Lane '{text}' is not valid: expected MAJOR.MINOR, e.g. 1.2.", value=text)
     return text
 
@@ -65,9 +62,3 @@ def parse_lane_key(text: str) -> str:
 def lane_sort_key(lane: str) -> tuple[int, int]:
     major, minor = lane.split(".")
     return int(major), int(minor)
-
-
-def lane_task_hub(lane: str) -> str:
-    """The lane's own task hub name: letters and digits only, as Azure Storage requires."""
-    major, minor = lane.split(".")
-    return f"Lane{major}v{minor}"

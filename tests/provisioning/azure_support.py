@@ -28,6 +28,8 @@ def make_config(arm: FakeArm, **overrides: Any) -> AzureConfig:
         # A fresh prefix per test, so app names never repeat between tests.
         app_prefix=f"t{uuid.uuid4().hex[:8]}",
         base_url=arm.base_url,
+        # The package host of PACKAGE, and the fake ARM's own /packages/ (127.0.0.1).
+        allowed_package_hosts=("*.example.net", "127.0.0.1"),
         polling_interval=0.01,
         retry_backoff_factor=0.01,
     )

@@ -13,9 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from provisioning.base import AppRef
+from provisioning.base import DURABLE_API_PATH, AppRef
 from provisioning.local import REPO_ROOT
-from router.urls import DURABLE_API_PATH
 
 # Lane environments are cached by content, so every run (and every test module) shares them.
 VENV_ROOT = Path(os.environ.get("LOCAL_LANE_VENVS", REPO_ROOT / ".devhost" / "venvs"))

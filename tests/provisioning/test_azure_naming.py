@@ -19,8 +19,8 @@ AZURE_RULE = re.compile(r"^[a-z0-9][a-z0-9-]{0,58}[a-z0-9]$")
         ("dfrouter", "1.2", "dfrouter-1-2-"),
         ("DF_Router", "10.20", "df-router-10-20-"),
         ("rt--", "0.1", "rt-0-1-"),
-        ("", "3.4", "durable-lane-3-4-"),
-        ("---", "3.4", "durable-lane-3-4-"),
+        ("", "3.4", "dfrouter-3-4-"),
+        ("---", "3.4", "dfrouter-3-4-"),
         ("x" * 80, "1.0", "x" * 49 + "-1-0-"),
     ],
 )

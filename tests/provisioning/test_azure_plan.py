@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from provisioning.__main__ import main
-from provisioning.azure_config import AzureConfig, TrackingStore
+from provisioning.azure_config import AzureConfig
+from provisioning.config import TrackingStore
 from provisioning.azure_resources import app_name
 
 REPO = Path(__file__).resolve().parents[2]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from provisioning.azure_config import AzureConfig, TrackingStore, azure_config_from_settings
+from provisioning.azure_config import AzureConfig
 from provisioning.azure_resources import is_lane_app, lane_app_settings, merged_settings, site_envelope
 from provisioning.base import LaneSpec
-from router.settings import Settings
+from provisioning.config import ProvisioningConfig, TrackingStore
 
 LANE = LaneSpec("1.2", "1.2.3", "Lane1v2")
 HUB = "AzureFunctionsJobHost__extensions__durableTask__hubName"
@@ -29,12 +29,11 @@ def config(**overrides: object) -> AzureConfig:
             {**BASE, PROVIDER + "trackingStoreConnectionStringName": "Tracking"},
         ),
         (
-            {"tracking_store": TrackingStore("Tracking", "All", "shared")},
+            {"tracking_store": TrackingStore("Tracking", "All")},
             {
                 **BASE,
                 PROVIDER + "trackingStoreConnectionStringName": "Tracking",
                 PROVIDER + "trackingStoreNamePrefix": "All",
-                "Tracking__accountName": "shared",
             },
         ),
     ],
@@ -84,8 +83,8 @@ def test_is_lane_app(tags: dict[str, str] | None, ours: bool) -> None:
     assert is_lane_app(tags, "1.2") is ours
 
 
-def test_config_from_router_settings() -> None:
-    settings = Settings.from_env(
+def test_azure_config_from_the_provisioning_settings() -> None:
+    config = ProvisioningConfig.from_env(
         {
             "ROUTER_PROVISIONER": "azure",
             "ROUTER_SUBSCRIPTION_ID": "sub-1",
@@ -96,10 +95,11 @@ def test_config_from_router_settings() -> None:
             "ROUTER_LANE_STORAGE_ACCOUNT": "lanes",
             "ROUTER_TRACKING_STORE_CONNECTION_NAME": "Tracking",
             "ROUTER_TRACKING_STORE_NAME_PREFIX": "All",
+            "ROUTER_ALLOWED_PACKAGE_HOSTS": "*.blob.core.windows.net",
         }
     )
 
-    assert azure_config_from_settings(settings) == AzureConfig(
+    assert AzureConfig.from_config(config) == AzureConfig(
         "sub-1",
         "rg-1",
         "northeurope",
@@ -107,4 +107,5 @@ def test_config_from_router_settings() -> None:
         app_prefix="orders",
         lane_storage_account="lanes",
         tracking_store=TrackingStore("Tracking", "All"),
+        allowed_package_hosts=("*.blob.core.windows.net",),
     )

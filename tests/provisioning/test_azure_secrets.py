@@ -10,7 +10,7 @@ import pytest
 
 from provisioning.azure import AzureLaneBackend
 from provisioning.base import AppRef, Package
-from router.errors import ProvisioningError
+from provisioning.errors import ProvisioningError
 from tests.fakes.arm import FAKE_TOKEN, FakeArm
 from tests.provisioning.azure_support import PACKAGE, lane_spec, run
 
@@ -57,7 +57,7 @@ def test_no_secret_in_logs_or_errors(fake_arm: FakeArm, caplog: pytest.LogCaptur
     assert len(errors) == 2
     logged = [record.getMessage() for record in caplog.records]
     logged += [caplog.text]
-    raised = [text for err in errors for text in (str(err), repr(err), repr(err.body()))]
+    raised = [text for err in errors for text in (str(err), repr(err), repr(err.details))]
     raised += ["".join(traceback.format_exception(err)) for err in errors]
     assert any("Response status: 200" in line for line in logged)  # HTTP logging was really on
     for secret in secrets:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from provisioning.local_environments import LaneEnvironments, devhost_requirements, normalized_requirements
-from router.errors import PackageError
+from provisioning.errors import PackageError
 
 
 def test_requirements_are_compared_without_comments_order_or_blanks() -> None:

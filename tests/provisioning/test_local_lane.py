@@ -15,6 +15,7 @@ import signal
 import stat
 import subprocess
 import sys
+import time
 import uuid
 import zipfile
 from pathlib import Path
@@ -23,10 +24,11 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
+from devhost.ports import port_is_free
 from provisioning import local_process
 from provisioning.base import LaneSpec, Package
+from provisioning.errors import ProvisioningError
 from provisioning.local import REPO_ROOT, LocalLaneBackend
-from router.errors import ProvisioningError
 from samples.build import build_package, package_sha256
 from tests.provisioning.local_support import (
     DURABLE_API,
@@ -109,7 +111,7 @@ def test_lane_lifecycle_with_an_in_place_patch(
     patch = Package(f"file://{packages['1.0.1']}", sha256=package_sha256(packages["1.0.1"]))
     assert run(backend.deploy_package(spec("1.0.1"), app, patch)).version == "1.0.1"
     assert state_of(root)["pid"] != pid_before and not local_process.is_running(pid_before)
-    assert run(backend.find_app("1.0")) == app  # same port, same data dir
+    assert run(backend.create_app(spec("1.0.1"))) == app  # same port, same data dir
 
     # It resumes after the restart and finishes on 1.0.1.
     status = wait_for_status(app, key, instance_id, lambda s: s["runtimeStatus"] in ("Completed", "Failed"))
@@ -128,7 +130,7 @@ def test_lane_lifecycle_with_an_in_place_patch(
 
     # Another process (a restarted router) recognises the live host as the lane's.
     listed = subprocess.run(
-        [sys.executable, "-m", "provisioning.local", "list", "--root", str(root)],
+        [sys.executable, "-m", "provisioning", "local", "list", "--root", str(root)],
         capture_output=True,
         text=True,
         cwd=REPO_ROOT,
@@ -149,26 +151,29 @@ def test_lane_lifecycle_with_an_in_place_patch(
 
     # A restarted router (a new backend on the same root) re-attaches the live host.
     restarted = LocalLaneBackend(root, venv_root=VENV_ROOT)
-    assert run(restarted.find_app("1.0")) == app
-    assert run(restarted.reattach_all()) == [app]
+    assert run(restarted.create_app(spec("1.0.1"))) == app
     assert state_of(root)["pid"] == pid_patched
     assert [p.name for p in (root / "lanes").iterdir()] == ["lane-1-0"]
 
     # A crashed host is restarted on the same port and data dir: nothing committed is lost.
     os.killpg(pid_patched, signal.SIGKILL)
-    assert run(restarted.find_app("1.0")) == app
+    deadline = time.monotonic() + 10
+    while local_process.is_running(pid_patched):  # the kill takes a moment to land
+        assert time.monotonic() < deadline, "the killed host is still running"
+        time.sleep(0.05)
+    health = run(restarted.check_health(app))
+    assert health.healthy and "restarted" in health.detail, health
     assert state_of(root)["pid"] != pid_patched
     assert wait_for_status(app, key, instance_id, lambda s: True)["runtimeStatus"] == "Completed"
-    assert run(restarted.check_health(app)).healthy
 
     # Delete: process gone, port free, directory removed; deleting again is fine.
     pid_last, port = state_of(root)["pid"], state_of(root)["port"]
     run(restarted.delete_app(app))
     assert not local_process.is_running(pid_last)
-    assert local_process.port_is_free(port)
+    assert port_is_free(port)
     assert not Path(app.resource_id).exists()
     run(restarted.delete_app(app))
-    assert run(restarted.find_app("1.0")) is None
+    assert restarted.lanes() == []
 
     # The system key reached no log line. (httpcore's DEBUG wire dump is left out: it shows the
     # Durable API's own 202 answers to this test, whose URLs carry the key as they do on Azure.)

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 
+from devhost.ports import free_port, port_is_free
 from provisioning import local_process
 
 
@@ -53,9 +54,9 @@ def test_port_is_free_sees_listeners_only() -> None:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         port = listener.getsockname()[1]
-        assert not local_process.port_is_free(port)
-    assert local_process.port_is_free(port)
-    assert local_process.port_is_free(local_process.free_port())
+        assert not port_is_free(port)
+    assert port_is_free(port)
+    assert port_is_free(free_port())
 
 
 def test_log_tail_masks_secrets(tmp_path) -> None:  # type: ignore[no-untyped-def]

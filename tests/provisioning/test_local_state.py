@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from provisioning.base import AppRef, LaneSpec
+from provisioning.errors import ProvisioningError
 from provisioning.local import LocalLaneBackend
-from router.errors import ProvisioningError
 
 LANE = LaneSpec(lane="2.3", version="2.3.0", task_hub="lane23hub")
 
@@ -36,10 +36,9 @@ def test_a_created_lane_is_found_by_a_new_backend_and_keeps_its_keys(tmp_path: P
     key = asyncio.run(first.read_system_key(app))
 
     second = LocalLaneBackend(tmp_path)
-    assert asyncio.run(second.find_app("2.3")) == app
     assert asyncio.run(second.create_app(LANE)) == app
     assert asyncio.run(second.read_system_key(app)) == key
-    assert asyncio.run(second.find_app("2.4")) is None
+    assert [record.lane for record, _running in second.lanes()] == ["2.3"]
 
     lane_dir = Path(app.resource_id)
     assert stat.S_IMODE((lane_dir / "secrets.json").stat().st_mode) == 0o600
@@ -67,4 +66,5 @@ def test_an_undeployed_lane_is_not_healthy(tmp_path: Path) -> None:
 @pytest.mark.parametrize("lane", ["1", "1.2.3", "v1.2", "../1.2", ""])
 def test_lane_keys_are_major_minor(tmp_path: Path, lane: str) -> None:
     with pytest.raises(ProvisioningError, match="MAJOR.MINOR"):
-        asyncio.run(LocalLaneBackend(tmp_path).find_app(lane))
+        asyncio.run(LocalLaneBackend(tmp_path).create_app(LaneSpec(lane=lane, version="1.2.3", task_hub="hub")))
+    assert not (tmp_path / "lanes").exists()

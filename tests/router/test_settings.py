@@ -1,5 +1,6 @@
 import pytest
 
+from provisioning.config import ProvisioningConfig
 from router.errors import SettingsError
 from router.settings import Settings
 
@@ -10,6 +11,7 @@ def test_defaults_need_no_environment():
     assert settings.version_header == "X-App-Version"
     assert settings.draining_lanes_accept_starts is True
     assert settings.allowed_package_hosts == ()
+    assert settings.provisioning == ProvisioningConfig()
 
 
 def test_values_are_typed():
@@ -39,7 +41,9 @@ def test_values_are_typed():
         ("ROUTER_MAP_CACHE_SECONDS", "-1", "number >= 0"),
         ("ROUTER_DRAIN_POLL_SECONDS", "1.5", "whole number >= 1"),
         ("ROUTER_ALLOWED_PACKAGE_HOSTS", "https://x.example.com/", "host names"),
+        ("ROUTER_ALLOWED_PACKAGE_HOSTS", "*", "host names"),
         ("ROUTER_APP_PREFIX", "my_app", "letters, digits or hyphens"),
+        ("ROUTER_TRACKING_STORE_NAME_PREFIX", "All", "ROUTER_TRACKING_STORE_CONNECTION_NAME"),
     ],
 )
 def test_a_bad_setting_names_itself_and_what_it_accepts(name, value, accepted):
@@ -50,9 +54,22 @@ def test_a_bad_setting_names_itself_and_what_it_accepts(name, value, accepted):
     assert caught.value.body()["setting"] == name
 
 
+def test_a_wildcard_package_host_is_accepted():
+    settings = Settings.from_env({"ROUTER_ALLOWED_PACKAGE_HOSTS": "*.blob.core.windows.net,Builds.example.com"})
+    assert settings.allowed_package_hosts == ("*.blob.core.windows.net", "builds.example.com")
+    assert settings.provisioning.allowed_package_hosts == settings.allowed_package_hosts
+
+
+def test_the_provisioning_settings_are_provisionings_own():
+    settings = Settings.from_env({"ROUTER_LOCAL_ROOT": "/srv/lanes", "ROUTER_APP_PREFIX": "orders"})
+    assert settings.provisioning == ProvisioningConfig.from_env({"ROUTER_LOCAL_ROOT": "/srv/lanes", "ROUTER_APP_PREFIX": "orders"})
+    assert (settings.local_root, settings.provisioning.app_prefix) == ("/srv/lanes", "orders")
+
+
 def test_azure_provisioner_requires_its_target():
-    with pytest.raises(SettingsError, match="ROUTER_SUBSCRIPTION_ID"):
+    with pytest.raises(SettingsError, match="ROUTER_SUBSCRIPTION_ID") as caught:
         Settings.from_env({"ROUTER_PROVISIONER": "azure"})
+    assert caught.value.body()["setting"] == "ROUTER_SUBSCRIPTION_ID"
     settings = Settings.from_env(
         {
             "ROUTER_PROVISIONER": "azure",
