@@ -113,6 +113,7 @@ def test_non_http_response_returns_are_converted(
 
 
 def test_unhandled_exception_is_a_500_and_a_log_line(host: HostHandle, client: httpx.Client) -> None:
+    assert client.get("/api/hello/ada").status_code == 200  # logged as a success, for contrast
     response = client.get("/api/boom")
     assert response.status_code == 500
     assert b"boom for the test" not in response.content
