@@ -86,11 +86,13 @@ class RouterRuntime:
         backend_factory: Callable[[Settings], LaneBackend],
         *,
         lane_client: LaneClient | None = None,
+        activity_retry_seconds: float = Timing.activity_retry_seconds,
     ) -> None:
         self.settings = settings
         self._backend_factory = backend_factory
         self._backend: LaneBackend | None = None
         self._lane_client = lane_client  # tests hand in one over httpx.MockTransport
+        self._activity_retry_seconds = activity_retry_seconds  # tests retry in milliseconds
         self.map_cache = MapCache(settings.map_cache_seconds)
         self.keys = KeyCache()
 
@@ -127,6 +129,7 @@ class RouterRuntime:
             held_timeout_seconds=s.held_request_timeout_seconds,
             release_timeout_seconds=s.release_timeout_seconds,
             ready_timeout_seconds=s.lane_ready_timeout_seconds,
+            activity_retry_seconds=self._activity_retry_seconds,
         )
 
 

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -234,7 +233,8 @@ async def running_router(tmp_path: Path, **overrides: Any) -> AsyncIterator[Rout
     settings = Settings(**{**FAST_SETTINGS, **overrides}, provisioning=ProvisioningConfig())
     lane_client = LaneClient(LaneClientOptions(backoff_seconds=0.01, backoff_max_seconds=0.05),
                              transport=httpx.MockTransport(lanes.handler))
-    runtime.configure(runtime.RouterRuntime(settings, lambda _: backend, lane_client=lane_client))
+    runtime.configure(runtime.RouterRuntime(settings, lambda _: backend, lane_client=lane_client,
+                                            activity_retry_seconds=0.05))
     function_app.app.functions_bindings = None  # get_functions() refuses a second call otherwise
     functions = discover(function_app.app)
     config = HostConfig(app_dir=REPO_ROOT, host="127.0.0.1", port=0, data_dir=tmp_path / "router",

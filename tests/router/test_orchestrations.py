@@ -5,8 +5,9 @@ sub-second timers."""
 
 from __future__ import annotations
 
-import asyncio
+from datetime import datetime
 
+import httpx
 import pytest
 
 from provisioning.errors import AppNameTaken, PackageError, TransientProvisioningError
@@ -105,3 +106,209 @@ async def test_a_lifecycle_whose_failure_cannot_be_recorded_lives_on(router):
     assert status["runtimeStatus"] == "Running"
     steps = [s["step"] for s in status["customStatus"]["steps"]]
     assert steps[-2:] == ["failed", "could_not"]
+
+
+# --- held requests ------------------------------------------------------------------------------
+
+async def held_outcome(router: Router, held_url: str) -> httpx.Response:
+    async def ended():
+        response = await router.http.get(held_url)
+        return response if response.status_code != 202 else None
+    return await router.wait_for(f"{held_url} to end", ended)
+
+
+@with_router()
+async def test_a_start_for_a_lazy_lane_is_held_and_forwarded_when_its_lifecycle_wakes_it(router):
+    await until_done(router, await router.release("1.0.0", provision="lazy"))
+    assert (await router.lane("1.0"))["started"] is False
+    held = await router.start("1.0.0", {"order": 1})
+    assert held.status_code == 202 and held.json()["held"] is True
+    outcome = await held_outcome(router, held.json()["statusQueryGetUri"])
+    assert outcome.status_code == 200, outcome.text
+    assert outcome.json()["state"] == "forwarded"
+    lane = await router.lane("1.0")
+    assert lane["state"] == "active" and lane["held"] == []
+    assert [i for _, i in router.lanes.starts] == [outcome.json()["instanceId"]]
+    # Woken by the lifecycle, not found by polling: forwarded right after the activation.
+    activated = datetime.fromisoformat(next(e["at"] for e in lane["history"] if e["event"] == "activated"))
+    held_status = (await router.http.get(f"{DURABLE_API}/instances/{held.json()['id']}")).json()
+    forwarded = datetime.fromisoformat(held_status["lastUpdatedTime"].replace("Z", "+00:00"))
+    assert (forwarded - activated).total_seconds() < 1.0
+
+
+@with_router()
+async def test_a_held_start_for_a_lane_that_fails_answers_503_with_the_cause(router):
+    router.backend.fail["create_app"] = [AppNameTaken("taken")]
+    await until_done(router, await router.release("1.0.0", provision="lazy"))
+    held = await router.start("1.0.0")
+    outcome = await held_outcome(router, held.json()["statusQueryGetUri"])
+    assert outcome.status_code == 503
+    assert outcome.json()["error"] == "lane_failed" and outcome.json()["cause"] == "app_name_taken"
+
+
+@with_router(held_request_timeout_seconds=1.0, lane_ready_timeout_seconds=30)
+async def test_a_held_start_gives_up_at_its_timeout_and_leaves_the_lane(router):
+    router.backend.healthy = False  # the lane stays provisioning
+    await until_done(router, await router.release("1.0.0", provision="lazy"))
+    held = await router.start("1.0.0")
+    outcome = await held_outcome(router, held.json()["statusQueryGetUri"])
+    assert outcome.status_code == 504 and outcome.json()["error"] == "held_request_timeout"
+    lane = await router.lane("1.0")
+    assert lane["state"] == "provisioning" and lane["held"] == []
+
+
+@with_router(drain_grace_seconds=3600)
+async def test_a_held_start_into_a_draining_lane_resets_its_grace_period_like_a_direct_one(router):
+    await until_done(router, await router.release("1.0.0"))
+    await until_done(router, await router.release("1.1.0"))
+    await router.wait_for_lane("1.0", "draining")
+    direct = await router.start("1.0.0")
+    assert direct.status_code == 202
+    lane = await router.wait_for("the forward to be recorded",
+                                 lambda: _lane_with(router, "1.0", "last_forward_at"))
+    assert lane["last_forward_at"]
+
+
+async def _lane_with(router: Router, key: str, field: str):
+    lane = await router.lane(key)
+    return lane if lane and lane.get(field) else None
+
+
+# --- patches ------------------------------------------------------------------------------------
+
+@with_router()
+async def test_a_patch_is_deployed_in_place(router):
+    await until_done(router, await router.release("1.0.0"))
+    status = await until_done(router, await router.release("1.0.1"))
+    assert status["state"] == "completed"
+    assert [s["step"] for s in status["steps"]][-5:] == ["patch_registered", "deployed", "key_read", "healthy",
+                                                          "patched"]
+    assert (await router.lane("1.0"))["deployed_version"] == "1.0.1"
+    assert router.backend.count("create_app") == 1
+
+
+@with_router()
+async def test_a_failed_patch_leaves_the_lane_serving_the_old_one_with_the_error_shown(router):
+    await until_done(router, await router.release("1.0.0"))
+    router.backend.fail["deploy_package"] = [PackageError("sha256 mismatch")]
+    status = await until_done(router, await router.release("1.0.1"))
+    assert status["state"] == "failed" and status["error"]["error"] == "package_error"
+    lane = await router.lane("1.0")
+    assert lane["state"] == "active" and lane["deployed_version"] == "1.0.0"
+    assert lane["error"] == {"code": "package_error", "message": "sha256 mismatch"}
+    assert (await router.start("1.0.0")).status_code == 202
+
+
+# --- drain and deletion -------------------------------------------------------------------------
+
+async def two_lanes(router: Router) -> None:
+    await until_done(router, await router.release("1.0.0"))
+    await until_done(router, await router.release("1.1.0"))
+
+
+@with_router()
+async def test_a_superseded_lane_drains_while_instances_run_then_is_deleted(router):
+    await until_done(router, await router.release("1.0.0"))
+    assert (await router.start("1.0.0")).status_code == 202
+    await until_done(router, await router.release("1.1.0"))
+    lane = await router.wait_for("a drain check that saw the instance",
+                                 lambda: _drain_saw(router, "1.0", 1))
+    assert lane["state"] == "draining"
+    router.backend.lane("1.0").finish_all()
+    await router.wait_for_lane("1.0", "deleted")
+    assert router.backend.deleted == ["lane-1.0"]
+    assert (await router.version_map())["quota"]["used"] == 1
+
+
+async def _drain_saw(router: Router, key: str, remaining: int):
+    lane = await router.lane(key)
+    return lane if lane and lane["drain"]["checked_at"] and lane["drain"]["remaining"] == remaining else None
+
+
+@with_router()
+async def test_a_drain_count_that_cannot_be_made_keeps_the_lane_until_one_can(router):
+    await until_done(router, await router.release("1.0.0"))
+    router.backend.lane("1.0").query_failures = 1000
+    await until_done(router, await router.release("1.1.0"))
+
+    async def failed_check():
+        steps = ((await router.lifecycle("1.0")).get("customStatus") or {}).get("steps", [])
+        return any(s["step"] == "drain_check_failed" for s in steps)
+
+    await router.wait_for("a drain check that failed", failed_check)
+    assert (await router.lane("1.0"))["state"] == "draining"
+    router.backend.lane("1.0").query_failures = 0
+    await router.wait_for_lane("1.0", "deleted")
+
+
+@with_router()
+async def test_a_recount_before_deletion_that_finds_a_late_start_waits_for_it(router):
+    await until_done(router, await router.release("1.0.0"))
+    fake = router.backend.lane("1.0")
+    fake.late_starts = [3]  # two empty drain checks retire the lane; the recount finds a start
+    await until_done(router, await router.release("1.1.0"))
+    await router.wait_for_lane("1.0", "retiring")
+
+    async def waiting():
+        steps = ((await router.lifecycle("1.0")).get("customStatus") or {}).get("steps", [])
+        return any(s["step"] == "waiting" for s in steps)
+
+    await router.wait_for("the lifecycle to wait for the late start", waiting)
+    assert router.backend.deleted == []
+    fake.finish_all()
+    await router.wait_for_lane("1.0", "deleted")
+
+
+@with_router()
+async def test_a_failing_deletion_keeps_the_lane_retiring_and_counted_until_an_admin_retries(router):
+    await two_lanes(router)
+    router.backend.fail["delete_app"] = [TransientProvisioningError("ARM 500")] * 100
+    lane = await router.wait_for("a recorded deletion error", lambda: _lane_with(router, "1.0", "error"))
+    assert lane["state"] == "retiring"
+    assert lane["error"] == {"code": "provisioning_transient", "message": "ARM 500"}
+    assert (await router.version_map())["quota"]["used"] == 2
+    router.backend.fail["delete_app"].clear()
+    retried = await router.http.post("/api/lanes/1.0/retire")
+    assert retried.status_code == 202, retried.text
+    deleted = await router.wait_for_lane("1.0", "deleted")
+    assert deleted["error"] is None
+    assert (await router.version_map())["quota"]["used"] == 1
+
+
+@with_router(drain_poll_seconds=3600)
+async def test_a_forced_retire_deletes_without_counting(router):
+    await until_done(router, await router.release("1.0.0"))
+    assert (await router.start("1.0.0")).status_code == 202
+    await until_done(router, await router.release("1.1.0"))
+    refused = await router.http.post("/api/lanes/1.0/retire")
+    assert refused.status_code == 409 and refused.json()["error"] == "illegal_transition"
+    fake = router.backend.lane("1.0")
+    counted = fake.queries  # the lane was never counted: its lifecycle sleeps until the next poll
+    forced = await router.http.post("/api/lanes/1.0/retire?force=true")
+    assert forced.status_code == 202
+    lane = await router.wait_for_lane("1.0", "deleted")
+    assert lane["forced_retire"] is True
+    assert fake.queries == counted  # deleted without another count
+
+
+# --- keys and admin commands --------------------------------------------------------------------
+
+@with_router()
+async def test_a_rotated_lane_key_is_read_again(router):
+    await until_done(router, await router.release("1.0.0"))
+    assert (await router.start("1.0.0")).status_code == 202
+    reads = router.backend.count("read_system_key")
+    router.backend.lane("1.0").key = "rotated"
+    assert (await router.start("1.0.0")).status_code == 202
+    assert router.backend.count("read_system_key") == reads + 1
+
+
+@with_router()
+async def test_admin_commands_go_through_the_map_and_answer_its_refusals(router):
+    await two_lanes(router)
+    closed = await router.http.post("/api/lanes/1.0/close")
+    assert closed.status_code == 200 and closed.json()["closed"] is True
+    gone = await router.start("1.0.0")
+    assert gone.status_code == 410 and gone.json()["currentVersion"] == "1.1.0"
+    refused = await router.http.post("/api/lanes/1.1/close")
+    assert refused.status_code == 409 and refused.json()["error"] == "illegal_transition"
