@@ -27,6 +27,7 @@ from typing import Any, AsyncContextManager, Iterable, Mapping
 
 import httpx
 
+from devhost.launcher import HostCommand, ping_async
 from devhost.ports import free_port
 from provisioning import local_process as proc
 from provisioning.base import DURABLE_API_PATH, AppRef, DeployResult, Health, LaneSpec, Package
@@ -201,7 +202,7 @@ class LocalLaneBackend:
                     return Health(False, f"host not running and restart failed: {exc.message}")
             detail = "host had stopped and was restarted; "
         base_url = _base_url(state.port)
-        if not await proc.ping(base_url):
+        if not await ping_async(base_url):
             return Health(False, detail + "host does not answer ping")
         key = await self.read_system_key(self._app_ref(state))
         try:
@@ -275,7 +276,7 @@ class LocalLaneBackend:
             if state.python and Path(state.python).exists()
             else await self._python_for(lane_dir / "current")
         )
-        command = proc.HostCommand(
+        command = HostCommand(
             python=python,
             app_dir=lane_dir / "current",
             port=port,

@@ -12,48 +12,16 @@ import os
 import signal
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
-import httpx
-
+from devhost import launcher
+from devhost.launcher import HostCommand, ping_async
 from devhost.ports import port_is_free
 from provisioning.errors import ProvisioningError
-
-PING_PATH = "/admin/host/ping"
 
 # Children started by this process, so they can be reaped (and not linger as zombies that
 # still answer "alive" to kill(pid, 0)) whichever backend instance stops them.
 _children: dict[int, subprocess.Popen[bytes]] = {}
-
-
-@dataclass(frozen=True)
-class HostCommand:
-    """How to run one lane's dev host."""
-
-    python: str
-    app_dir: Path
-    port: int
-    data_dir: Path
-    log_path: Path
-    env: Mapping[str, str]
-    cwd: Path
-
-    def argv(self) -> list[str]:
-        return [
-            self.python,
-            "-m",
-            "devhost",
-            "start",
-            str(self.app_dir),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--data",
-            str(self.data_dir),
-        ]
 
 
 def start_time_of(pid: int) -> str | None:
@@ -126,36 +94,18 @@ async def wait_for_port(port: int, timeout: float) -> bool:
 
 
 def start_host(command: HostCommand) -> tuple[int, str | None]:
-    """Start the lane's dev host in its own session; return its pid and start time."""
-    command.log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(command.log_path, "ab") as log:
-        process = subprocess.Popen(
-            command.argv(),
-            cwd=command.cwd,
-            env=dict(command.env),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    """Start the lane's dev host in its own session (the dev host's own launcher); return its
+    pid and start time."""
+    process = launcher.spawn(command, own_session=True)
     _children[process.pid] = process
     return process.pid, start_time_of(process.pid)
-
-
-async def ping(base_url: str, timeout: float = 2.0) -> bool:
-    try:
-        async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
-            response = await client.get(base_url + PING_PATH)
-    except httpx.HTTPError:
-        return False
-    return response.status_code == 200
 
 
 async def wait_until_ready(base_url: str, pid: int, started: str | None, timeout: float) -> bool:
     """Poll the ping endpoint until it answers; False if the process exits or time runs out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if await ping(base_url, timeout=1.0):
+        if await ping_async(base_url, timeout=1.0):
             return True
         if not is_running(pid, started):
             return False
