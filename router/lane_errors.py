@@ -1,9 +1,11 @@
 """What a lane's failures mean to the router: one table for its answers, one for httpx's errors.
 
 As httpx's own `map_httpcore_exceptions` does one layer down, each failure is looked up once,
-here, and comes out as a `RouterError`; callers raise it `from` the httpx error it replaces.
-Messages carry the lane's own error text scrubbed of URLs, host and key, and for transport
-errors only the error's class name: httpx's messages may quote the lane's address.
+here, and comes out as a `RouterError`; callers raise it `from` the httpx error it replaces, so
+the cause keeps its type in logs and activity failure details. Messages (and so error bodies)
+carry the lane's own error text scrubbed of URLs, host and key, and for transport errors only
+the error's class name: httpx's messages may quote the lane's address. The key is in no cause
+either: it travels in a header, never in a URL.
 """
 
 from __future__ import annotations

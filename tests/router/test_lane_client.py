@@ -140,9 +140,8 @@ async def test_a_start_that_never_left_is_retried_even_without_an_id() -> None:
 
 async def test_requests_that_never_leave_are_tried_then_reported(caplog: pytest.LogCaptureFixture) -> None:
     lane = Scripted(httpx.ConnectError(f"cannot connect to {API}"))
-    with caplog.at_level(logging.WARNING, logger="router.lane_transport"):
-        with pytest.raises(LaneUnreachable) as caught:
-            await client(lane).start_orchestration(LANE, "hello", None, b"{}")
+    with caplog.at_level(logging.WARNING, logger="router.lane_transport"), pytest.raises(LaneUnreachable) as caught:
+        await client(lane).start_orchestration(LANE, "hello", None, b"{}")
     assert "after 3 attempts" in caught.value.message
     assert isinstance(caught.value.__cause__, httpx.ConnectError)
     assert [r.getMessage().count("not sent") for r in caplog.records] == [1, 1]
@@ -326,9 +325,8 @@ async def test_a_lane_address_that_is_not_http_is_unreachable() -> None:
 
 async def test_the_key_is_in_no_url_message_or_log_line(caplog: pytest.LogCaptureFixture) -> None:
     lane = Scripted(httpx.ConnectError(f"cannot connect to {API}"), httpx.ReadTimeout("late"), error(503))
-    with caplog.at_level(logging.DEBUG):
-        with pytest.raises(LaneUnreachable) as caught:
-            await client(lane).proxy(LANE, "GET", "i1", "status", query={"code": KEY})
+    with caplog.at_level(logging.DEBUG), pytest.raises(LaneUnreachable) as caught:
+        await client(lane).proxy(LANE, "GET", "i1", "status", query={"code": KEY})
     assert [request.headers["x-functions-key"] for request in lane.requests] == [KEY] * 3
     assert all(KEY not in str(request.url) for request in lane.requests)
     assert KEY not in caplog.text
