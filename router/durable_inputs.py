@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from provisioning.base import AppRef, LaneSpec, Package
 from router.lanes import Release
+from router.settings import Settings
 
 T = TypeVar("T")
 
@@ -72,16 +73,16 @@ class Timing(DurableInput):
     that an older input did not carry.
     """
 
-    drain_poll_seconds: float = 60
-    drain_grace_seconds: float = 300
-    map_cache_seconds: float = 5
-    ready_timeout_seconds: float = 600  # from deploy to a healthy lane
+    drain_poll_seconds: float = Settings.drain_poll_seconds
+    drain_grace_seconds: float = Settings.drain_grace_seconds
+    map_cache_seconds: float = Settings.map_cache_seconds
+    ready_timeout_seconds: float = Settings.lane_ready_timeout_seconds  # from deploy to a healthy lane
+    held_timeout_seconds: float = Settings.held_request_timeout_seconds
+    release_timeout_seconds: float = Settings.release_timeout_seconds
     health_interval_seconds: float = 2
     activity_attempts: int = 4  # tries per activity, the first included
     activity_retry_seconds: float = 2  # doubled per retry
     activity_retry_max_seconds: float = 60
-    held_timeout_seconds: float = 3600
-    release_timeout_seconds: float = 3600
 
 
 @dataclass

@@ -165,6 +165,19 @@ class HeldTooLong(RouterError):
     code = "held_request_timeout"
 
 
+class ActivityNotRun(RouterError):
+    """The Functions host could not run an activity at all (missing, or its worker crashed)."""
+
+    code = "activity_failed"
+    retryable = True
+
+
+class ReleaseAborted(RouterError):
+    """The release orchestration itself failed or was terminated."""
+
+    code = "release_failed"
+
+
 class ReleaseTimeout(RouterError):
     """A release's lane did not finish provisioning within the release timeout."""
 

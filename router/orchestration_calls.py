@@ -16,7 +16,7 @@ import azure.durable_functions as df
 
 from router.durable_inputs import Timing, from_json, to_json
 from router.entity import VERSION_MAP_ID
-from router.errors import RouterError, error_from_body
+from router.errors import ActivityNotRun, RouterError, error_from_body
 from router.lanes import Lane, VersionMap, lane_from_dict
 from router.map_operations import raise_for_result
 
@@ -65,8 +65,8 @@ def activity(
         try:
             outcome = yield context.call_activity(name, to_json(request))
         except Exception as failure:  # the host could not run it at all (not found, crashed)
-            outcome = {"ok": False, "status": 500, "retryable": True,
-                       "error": {"error": "activity_failed", "message": _first_line(failure)}}
+            unrun = ActivityNotRun(f"The {name} step could not run: {_first_line(failure)}")
+            outcome = {"ok": False, "status": unrun.status, "retryable": True, "error": unrun.body()}
         if outcome.get("ok"):
             return from_json(result_type, outcome.get("value"))
         error = error_from_body(int(outcome.get("status", 500)), dict(outcome.get("error") or {}))

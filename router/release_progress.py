@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from router.errors import error_from_body
 from router.lanes import Lane, LaneState
 
 SUCCEEDED = frozenset({"activated", "patched"})
@@ -37,7 +38,7 @@ def release_progress(release_id: str, intake: dict[str, Any], lane: Lane | None)
     elif outcome is not None:
         progress["state"] = "failed"
         code, _, message = outcome.detail.partition(": ")
-        progress["error"] = {"error": code, "message": message or outcome.detail}
+        progress["error"] = error_from_body(500, {"error": code, "message": message or outcome.detail}).body()
     elif lane.release.id != release_id:
         progress["state"] = "superseded"  # a newer release of the lane took over before this one ended
     elif lane.state is LaneState.PROVISIONING and not lane.started:

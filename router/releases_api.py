@@ -19,7 +19,7 @@ from provisioning.packages import check_package_location
 from router import runtime
 from router import version_map as vm
 from router.durable_inputs import ReleaseInput
-from router.errors import BadRequest, NotFound, from_provisioning
+from router.errors import BadRequest, NotFound, ReleaseAborted, from_provisioning
 from router.http_responses import guarded, json_body, json_response, router_url
 from router.lanes import PROVISION_MODES, LaneState, Release
 from router.map_client import read_version_map
@@ -99,7 +99,7 @@ async def _get_release(req: func.HttpRequest, client: df.DurableOrchestrationCli
         raise NotFound(f"No release {release_id}.", id=release_id)
     intake = dict((status.output if runtime_status is RuntimeStatus.COMPLETED else status.custom_status) or {})
     if runtime_status in UNSUCCESSFUL:
-        intake.update(state="failed", error={"error": "release_failed", "message": f"the release {runtime_status}"})
+        intake.update(state="failed", error=ReleaseAborted(f"The release orchestration {runtime_status.value}.").body())
     lane = None
     if intake.get("lane"):
         lane = (await read_version_map(client)).lanes.get(intake["lane"])

@@ -1,36 +1,36 @@
-"""The runtime statuses of a Durable Functions instance, as the Durable HTTP API spells them (pure).
+"""The runtime statuses of a Durable Functions instance, and which are in flight or final.
 
-The router reads them from lanes and from its own task hub; this is the one place that says which
-statuses are still in flight and which are final. The dev host keeps its own copy on purpose: it
-plays the extension, and a fake that shares the client's constants cannot catch the client's
-mistakes about them.
+The statuses themselves are the Durable Python SDK's (`OrchestrationRuntimeStatus`, what the
+SDK's client hands the router); this module names them for the router as a `StrEnum`
+(`RuntimeStatus.CONTINUED_AS_NEW == "ContinuedAsNew"`) and is the one place that says which are
+still in flight and which are final. The dev host keeps its own list on purpose
+(`devhost/engine/runtime_status.py`): it plays the extension, and a fake that shares the
+client's constants cannot catch the client's mistakes about them.
 """
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
+from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
 
-class RuntimeStatus(StrEnum):
-    RUNNING = "Running"
-    PENDING = "Pending"
-    SUSPENDED = "Suspended"
-    # Between two generations of an eternal orchestration; the extension may show it briefly.
-    CONTINUED_AS_NEW = "ContinuedAsNew"
-    COMPLETED = "Completed"
-    FAILED = "Failed"
-    TERMINATED = "Terminated"
-    CANCELED = "Canceled"
 
+class _Status(StrEnum):
     @classmethod
     def parse(cls, value: object) -> "RuntimeStatus | None":
         """The status named by `value` (a string or the SDK's enum), None when it names none."""
         text = getattr(value, "value", value)
         try:
-            return cls(text)
+            return cls(text)  # type: ignore[return-value]
         except ValueError:
             return None
 
+
+RuntimeStatus = _Status(  # type: ignore[call-overload]
+    "RuntimeStatus",
+    [(re.sub(r"(?<!^)(?=[A-Z])", "_", status.name).upper(), status.value) for status in OrchestrationRuntimeStatus],
+)
 
 # Instances that keep a lane's app alive (and a lifecycle singleton that is still there).
 IN_FLIGHT: frozenset[RuntimeStatus] = frozenset(

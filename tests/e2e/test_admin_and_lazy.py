@@ -25,7 +25,7 @@ def test_a_lazy_release_creates_no_app_until_the_first_request(router, packages)
     response = router.post_release("1.0.0", str(packages["1.0.0"]), package_sha256(packages["1.0.0"]), "lazy")
     assert response.status_code == 202
     status = router.wait_release(response.json()["id"])
-    assert status["state"] == "completed"
+    assert status["state"] == "waiting_for_first_request"
     lane = router.version_map()["lanes"]["1.0"]
     assert lane["state"] == "provisioning" and lane["app_name"] is None and lane["started"] is False
 

@@ -33,7 +33,7 @@ def post(router: RouterClient, version: str, package, provision: str | None = No
 
 def test_release_1_0_0_creates_lane_1_0(router, packages):
     status = post(router, "1.0.0", packages["1.0.0"])
-    assert status["state"] == "completed"
+    assert status["state"] == "completed", status
     steps = [s["step"] for s in status["steps"]]
     for step in ("registered", "reserved", "app_created", "configured", "deployed", "key_read", "healthy", "activated"):
         assert step in steps
@@ -69,7 +69,7 @@ def test_management_urls_point_at_the_router_only(router):
 def test_patch_1_0_1_is_deployed_in_place(router, packages):
     app_before = router.version_map()["lanes"]["1.0"]["app_name"]
     status = post(router, "1.0.1", packages["1.0.1"])
-    assert status["state"] == "completed"
+    assert status["state"] == "completed", status
     vmap = router.version_map()
     assert list(vmap["lanes"]) == ["1.0"], "a patch never creates a lane"
     assert vmap["lanes"]["1.0"]["deployed_version"] == "1.0.1"
@@ -86,7 +86,7 @@ def test_a_release_not_newer_than_the_lane_is_409(router, packages):
 
 def test_release_1_1_0_gets_a_new_app_and_task_hub(router, packages):
     status = post(router, "1.1.0", packages["1.1.0"])
-    assert status["state"] == "completed"
+    assert status["state"] == "completed", status
     vmap = router.version_map()
     assert vmap["current"] == "1.1"
     assert vmap["lanes"]["1.1"]["app_name"] != vmap["lanes"]["1.0"]["app_name"]

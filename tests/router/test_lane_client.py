@@ -441,7 +441,7 @@ async def test_count_in_flight_follows_every_page_and_skips_entities() -> None:
     assert [r.headers.get("x-ms-continuation-token") for r in lane.requests] == [None, "2", "4"]
     assert dict(lane.requests[0].url.params) == {
         "showInput": "false",
-        "runtimeStatus": "Running,Pending,Suspended,ContinuedAsNew",
+        "runtimeStatus": "Running,ContinuedAsNew,Pending,Suspended",
         "top": "2",
     }
 
