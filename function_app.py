@@ -11,7 +11,7 @@ from provisioning.factory import build_backend
 from router import admin_api, activities, client_api, entity, orchestrators, releases_api, runtime
 from router.settings import Settings
 
-runtime.configure(runtime.RouterRuntime(Settings.from_env(), lambda s: build_backend(s.provisioning)))
+runtime.configure(runtime.RouterRuntime(Settings.from_env(), build_backend))
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 for blueprint in (entity.bp, orchestrators.bp, activities.bp, client_api.bp, releases_api.bp, admin_api.bp):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, TypeVar
 
 from provisioning.base import AppRef, LaneBackend
+from provisioning.config import ProvisioningConfig
 from router.durable_inputs import Timing
 from router.errors import LaneKeyRejected, NotFound
 from router.lane_client import LaneClient, LaneEndpoint
@@ -83,7 +84,7 @@ class RouterRuntime:
     def __init__(
         self,
         settings: Settings,
-        backend_factory: Callable[[Settings], LaneBackend],
+        backend_factory: Callable[[ProvisioningConfig], LaneBackend],
         *,
         lane_client: LaneClient | None = None,
         activity_retry_seconds: float = Timing.activity_retry_seconds,
@@ -99,7 +100,7 @@ class RouterRuntime:
     @property
     def backend(self) -> LaneBackend:
         if self._backend is None:
-            self._backend = self._backend_factory(self.settings)
+            self._backend = self._backend_factory(self.settings.provisioning)
         return self._backend
 
     @property

@@ -19,7 +19,8 @@ def test_a_failed_lane_answers_503_until_a_new_release_fixes_it(router, tmp_path
     assert "sha256" in status["error"]["message"]
 
     lane = router.version_map()["lanes"]["1.0"]
-    assert lane["state"] == "failed" and "sha256" in lane["error"]
+    assert lane["state"] == "failed" and lane["error"]["code"] == "package_error"
+    assert "sha256" in lane["error"]["message"]
     refused = router.start("process_order", {"order_id": "early"}, version="1.0.0")
     assert refused.status_code == 503
     assert refused.json()["error"] == "lane_failed" and "sha256" in refused.json()["failure"]
