@@ -26,10 +26,11 @@ def _register_release(vmap: VersionMap, args: Args, max_lanes: int) -> tuple[Ver
 
 
 def _lane_op(operation: Callable[..., VersionMap], *names: str, quota: bool = False) -> Operation:
-    """An operation on one lane: its JSON arguments `names` become keyword arguments."""
+    """An operation on one lane: its JSON arguments `names` become keyword arguments (a missing
+    one takes the operation's default, or is refused as a bad argument when it has none)."""
 
     def apply(vmap: VersionMap, args: Args, max_lanes: int) -> tuple[VersionMap, Any]:
-        kwargs = {name: args[name] for name in names}
+        kwargs = {name: args[name] for name in names if name in args}
         if quota:
             kwargs["max_lanes"] = max_lanes
         new_map = operation(vmap, args["lane"], at=args["at"], **kwargs)
@@ -48,12 +49,12 @@ OPERATIONS: dict[str, Operation] = {
     "start_lazy_lane": _lane_op(vm.start_lazy_lane),
     "reserve_lane": _lane_op(vm.reserve_lane, quota=True),
     "record_app": _lane_op(vm.record_app, "app_name", "app_url"),
-    "record_progress": _lane_op(vm.record_progress, "step", "detail"),
-    "activate": _lane_op(vm.activate, "version"),
-    "deploy_patch": _lane_op(vm.deploy_patch, "version"),
-    "record_deploy_error": _lane_op(vm.record_deploy_error, "code", "message"),
+    "record_progress": _lane_op(vm.record_progress, "step", "detail", "release_id"),
+    "activate": _lane_op(vm.activate, "version", "release_id"),
+    "deploy_patch": _lane_op(vm.deploy_patch, "version", "release_id"),
+    "record_deploy_error": _lane_op(vm.record_deploy_error, "code", "message", "release_id"),
     "record_delete_error": _lane_op(vm.record_delete_error, "code", "message"),
-    "fail": _lane_op(vm.fail, "code", "message", "app_exists"),
+    "fail": _lane_op(vm.fail, "code", "message", "app_exists", "release_id"),
     "hold_request": _lane_op(vm.hold_request, "held_id"),
     "release_held": _lane_op(vm.release_held, "held_ids"),
     "close": _lane_op(vm.close),

@@ -114,7 +114,13 @@ def _step(context: Context, state: LifecycleInput, step: str, detail: str = "") 
 def _progress(context: Context, state: LifecycleInput, step: str, detail: str = "") -> Orchestration:
     """A step of the release being provisioned or deployed, recorded where its progress is read."""
     _step(context, state, step, detail)
-    yield from map_op(context, "record_progress", lane=state.lane, step=step, detail=detail)
+    yield from map_op(context, "record_progress", lane=state.lane, step=step, detail=detail,
+                      release_id=_release_id(state))
+
+
+def _release_id(state: LifecycleInput) -> str:
+    """The release this turn provisions or deploys: its steps are tagged with it in the map."""
+    return state.release.id if state.release else ""
 
 
 def _spec(state: LifecycleInput) -> LaneSpec:
@@ -136,7 +142,8 @@ def _provision(context: Context, state: LifecycleInput) -> Orchestration:
         yield from activity(context, "configure_app", AppRequest(spec, state.app), Done, state.timing)
         yield from _progress(context, state, "configured", f"task hub {spec.task_hub}")
         yield from _deploy(context, state, spec)
-        lane = yield from lane_op(context, "activate", state.lane, version=spec.version)
+        lane = yield from lane_op(context, "activate", state.lane, version=spec.version,
+                                  release_id=_release_id(state))
     except Exception as error:  # an activity failed for good, or the map refused
         yield from _fail(context, state, error)
         return
@@ -158,7 +165,8 @@ def _fail(context: Context, state: LifecycleInput, error: Exception) -> Orchestr
     state.phase, state.provision_deadline = Phase.FAILED, None
     _step(context, state, "failed", f"{code}: {message}")
     lane = yield from _safely(context, state, "record the failure", lane_op(
-        context, "fail", state.lane, code=code, message=message, app_exists=state.app is not None))
+        context, "fail", state.lane, code=code, message=message, app_exists=state.app is not None,
+        release_id=_release_id(state)))
     if lane is not None:
         yield from _safely(context, state, "wake held requests", _wake_held(context, state, lane))
 
@@ -274,13 +282,15 @@ def _deploy_patch(context: Context, state: LifecycleInput, command: LaneCommand)
     _step(context, state, "patch_received", spec.version)
     try:
         yield from _deploy(context, state, spec)
-        yield from map_op(context, "deploy_patch", lane=state.lane, version=spec.version)
+        yield from map_op(context, "deploy_patch", lane=state.lane, version=spec.version,
+                          release_id=_release_id(state))
         _step(context, state, "patched", spec.version)
     except Exception as error:  # the lane keeps serving its previous patch
         code, message = describe(error)
         _step(context, state, "patch_failed", f"{code}: {message}")
         yield from _safely(context, state, "record the failed patch", map_op(
-            context, "record_deploy_error", lane=state.lane, code=code, message=message))
+            context, "record_deploy_error", lane=state.lane, code=code, message=message,
+            release_id=_release_id(state)))
 
 
 def _retire(context: Context, state: LifecycleInput) -> Orchestration:

@@ -138,19 +138,21 @@ def record_app(vmap: VersionMap, key: str, *, app_name: str, app_url: str, at: s
     return _with_lane(vmap, _log(lane, at, "app_created", app_name, lane.release.id))
 
 
-def record_progress(vmap: VersionMap, key: str, *, step: str, detail: str, at: str) -> VersionMap:
-    """A step of the lane's current release (configured, deployed, healthy...), for its progress."""
+def record_progress(
+    vmap: VersionMap, key: str, *, step: str, detail: str, release_id: str = "", at: str
+) -> VersionMap:
+    """A step of a release being provisioned or deployed (configured, deployed, healthy...)."""
     lane = vmap.lane(key)
-    return _with_lane(vmap, _log(lane, at, step, detail, lane.release.id))
+    return _with_lane(vmap, _log(lane, at, step, detail, release_id or lane.release.id))
 
 
-def activate(vmap: VersionMap, key: str, *, version: str, at: str) -> VersionMap:
+def activate(vmap: VersionMap, key: str, *, version: str, release_id: str = "", at: str) -> VersionMap:
     """A provisioned lane serves: the newest active lane becomes current, older ones drain."""
     lane = vmap.lane(key)
     if lane.state is LaneState.ACTIVE and lane.deployed_version == version:
         return vmap
     _require(lane, "activate")
-    lane = replace(_step(lane, LaneState.ACTIVE, at, "activated", version, lane.release.id),
+    lane = replace(_step(lane, LaneState.ACTIVE, at, "activated", version, release_id or lane.release.id),
                    deployed_version=version, error=None)
     lanes = dict(vmap.lanes)
     lanes[key] = lane
@@ -170,7 +172,7 @@ def activate(vmap: VersionMap, key: str, *, version: str, at: str) -> VersionMap
     return VersionMap(lanes=lanes, current=key)
 
 
-def deploy_patch(vmap: VersionMap, key: str, *, version: str, at: str) -> VersionMap:
+def deploy_patch(vmap: VersionMap, key: str, *, version: str, release_id: str = "", at: str) -> VersionMap:
     """A patch of the lane was deployed in place."""
     lane = vmap.lane(key)
     _require(lane, "deploy a patch to")
@@ -179,23 +181,28 @@ def deploy_patch(vmap: VersionMap, key: str, *, version: str, at: str) -> Versio
     if lane_key(parse_version(version, allow_prerelease=True)) != key:
         raise IllegalTransition(f"Version {version} does not belong to lane {key}.", lane=key)
     lane = replace(lane, deployed_version=version, error=None, updated_at=at)
-    return _with_lane(vmap, _log(lane, at, "patched", version, lane.release.id))
+    return _with_lane(vmap, _log(lane, at, "patched", version, release_id or lane.release.id))
 
 
-def fail(vmap: VersionMap, key: str, *, code: str, message: str, app_exists: bool, at: str) -> VersionMap:
+def fail(
+    vmap: VersionMap, key: str, *, code: str, message: str, app_exists: bool, release_id: str = "", at: str
+) -> VersionMap:
     """Provisioning or deployment failed after retries; the error and its code are kept."""
     lane = vmap.lane(key)
     if lane.state is LaneState.FAILED:
         return vmap
     _require(lane, "fail")
-    lane = _step(lane, LaneState.FAILED, at, "failed", f"{code}: {message}", lane.release.id)
+    lane = _step(lane, LaneState.FAILED, at, "failed", f"{code}: {message}", release_id or lane.release.id)
     return _with_lane(vmap, replace(lane, error=LaneFault(code, message), app_exists=app_exists))
 
 
-def record_deploy_error(vmap: VersionMap, key: str, *, code: str, message: str, at: str) -> VersionMap:
+def record_deploy_error(
+    vmap: VersionMap, key: str, *, code: str, message: str, release_id: str = "", at: str
+) -> VersionMap:
     """A patch failed to deploy on a serving lane: the lane keeps serving the old patch."""
     lane = replace(vmap.lane(key), error=LaneFault(code, message), updated_at=at)
-    return _with_lane(vmap, _log(lane, at, "patch_failed", f"{code}: {message}", lane.release.id))
+    return _with_lane(vmap, _log(lane, at, "patch_failed", f"{code}: {message}",
+                                 release_id or lane.release.id))
 
 
 def record_delete_error(vmap: VersionMap, key: str, *, code: str, message: str, at: str) -> VersionMap:

@@ -312,3 +312,28 @@ async def test_admin_commands_go_through_the_map_and_answer_its_refusals(router)
     assert gone.status_code == 410 and gone.json()["currentVersion"] == "1.1.0"
     refused = await router.http.post("/api/lanes/1.1/close")
     assert refused.status_code == 409 and refused.json()["error"] == "illegal_transition"
+
+
+# --- release intake -----------------------------------------------------------------------------
+
+@with_router()
+async def test_a_release_the_map_refuses_ends_failed_with_the_maps_error(router):
+    await until_done(router, await router.release("1.0.1"))
+    # Intake checks first; a release that races past it is refused by the map inside the orchestration.
+    started = await router.http.post(f"{DURABLE_API}/orchestrators/release/release-racer", json={
+        "release": {"version": "1.0.0", "package_url": "/packages/1.0.0.zip"}})
+    assert started.status_code == 202, started.text
+    status = await until_done(router, "release-racer")
+    assert status["state"] == "failed" and status["error"]["error"] == "version_not_newer"
+    assert [s["step"] for s in status["steps"]] == ["received", "rejected"]
+
+
+@with_router(lane_ready_timeout_seconds=30)
+async def test_a_release_overtaken_by_a_newer_patch_says_superseded(router):
+    await until_done(router, await router.release("1.0.0"))
+    router.backend.healthy = False  # 1.0.1 waits in its health checks
+    first = await router.release("1.0.1")
+    second = await router.release("1.0.2")
+    router.backend.healthy = True
+    assert (await until_done(router, second))["state"] == "completed"
+    assert (await until_done(router, first))["state"] == "completed"  # deployed, then replaced by 1.0.2
