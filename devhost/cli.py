@@ -17,6 +17,7 @@ from devhost.app_loader import load_app
 from devhost.config import build_config
 from devhost.errors import AppLoadError, HostError
 from devhost.keys import load_or_create_keys
+from devhost.replay import read_histories, replay_history
 from devhost.server import DevHost, configure_logging, create_engine
 
 log = logging.getLogger("devhost")
@@ -33,6 +34,10 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     start.add_argument("--data", type=Path, default=None, help="data dir (default APP_DIR/.devhost/<hub>)")
     start.add_argument("--verbose", action="store_true", help="log every request and replay")
+    replay = commands.add_parser("replay", help="replay recorded histories against the app's orchestrators")
+    replay.add_argument("app_dir", nargs="?", default=".", type=Path, help="app directory (default .)")
+    replay.add_argument("--histories", type=Path, required=True,
+                        help="a recorded history (JSON), NDJSON of them, or a directory of *.json")
     keys = commands.add_parser("keys", help="print the host keys (keys.json)")
     keys.add_argument("app_dir", nargs="?", default=".", type=Path)
     keys.add_argument("--data", type=Path, default=None)
@@ -83,10 +88,30 @@ def _keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _replay(args: argparse.Namespace) -> int:
+    """Exit 0 when every history replays without a difference, 1 otherwise (the patch gate)."""
+    config = build_config(args.app_dir)
+    os.chdir(config.app_dir)
+    orchestrators = load_app(config.app_dir, config.script_file).orchestrators
+    failed = 0
+    for recorded in read_histories(args.histories):
+        handle = orchestrators.get(str(recorded.get("orchestrator")))
+        if handle is None:
+            print(f"FAIL {recorded.get('instanceId')}: the app has no orchestrator {recorded.get('orchestrator')!r}")
+            failed += 1
+            continue
+        result = replay_history(handle, recorded)
+        print(f"{'ok  ' if result.ok else 'FAIL'} {result.orchestrator} {result.instance_id}"
+              + "".join(f"\n     {problem}" for problem in result.problems))
+        failed += not result.ok
+    return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    commands = {"start": _start, "keys": _keys, "replay": _replay}
     try:
-        return _start(args) if args.command == "start" else _keys(args)
+        return commands[args.command](args)
     except AppLoadError as exc:
         if exc.__cause__ is not None:
             traceback.print_exception(exc.__cause__, file=sys.stderr)

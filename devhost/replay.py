@@ -14,7 +14,9 @@ input as JSON text, "history": [history events in the host's JSON shape]}`.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from devhost.engine.episode import (
@@ -106,3 +108,13 @@ def replay_history(handle: Callable[[str], str], recorded: dict[str, Any]) -> Re
 def _show(step: tuple[str, str | None]) -> str:
     kind, name = step
     return f"{kind} {name!r}" if name is not None else kind
+
+
+def read_histories(path: Path) -> Iterator[dict[str, Any]]:
+    """Recorded histories from a JSON file, an NDJSON file (one per line) or a directory of *.json."""
+    for file in sorted(path.glob("*.json")) if path.is_dir() else [path]:
+        text = file.read_text(encoding="utf-8")
+        try:
+            yield json.loads(text)
+        except json.JSONDecodeError:
+            yield from (json.loads(line) for line in text.splitlines() if line.strip())

@@ -9,6 +9,9 @@ break them; docs/architecture.md says what to do instead ("Upgrading the router 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import azure.durable_functions as df
@@ -18,6 +21,7 @@ import function_app
 from devhost.engine.testing import registry_from_app
 from devhost.replay import replay_history
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 HISTORIES = sorted((Path(__file__).resolve().parent / "histories").glob("*.json"))
 PHASES = {
     "lane_lifecycle": {"provisioning", "failed", "watching", "patched", "draining", "retiring", "delete_failed",
@@ -88,3 +92,26 @@ def test_a_history_fails_against_a_changed_call_order():
     result = replay_history(handle, _history_of_two_steps())
     assert result.problems == ("step 0: the history scheduled activity 'create', the code schedules "
                                "activity 'configure'",)
+
+
+def _replay_cli(histories: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ROUTER_TASK_HUB": "RouterHub"}
+    return subprocess.run([sys.executable, "-m", "devhost", "replay", str(REPO_ROOT), "--histories", str(histories)],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_the_replay_command_passes_the_recorded_histories():
+    result = _replay_cli(HISTORIES[0].parent)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("ok ") == len(HISTORIES)
+
+
+def test_the_replay_command_fails_a_history_the_code_no_longer_fits(tmp_path):
+    data = recorded(next(p for p in HISTORIES if "provisioning" in p.name))
+    for event in data["history"]:
+        if event.get("Name") == "configure_app":
+            event["Name"] = "configure_app_v0"  # as if an older router had called it that
+    (tmp_path / "old.ndjson").write_text(json.dumps(data) + "\n")
+    result = _replay_cli(tmp_path / "old.ndjson")
+    assert result.returncode == 1
+    assert "the history scheduled activity 'configure_app_v0', the code schedules activity 'configure_app'" in result.stdout
