@@ -1,5 +1,7 @@
 """The version-map entity's operations over JSON, as the entity applies them."""
 
+import pytest
+
 from router.errors import QuotaReached, VersionNotNewer
 from router.map_operations import apply_operation, raise_for_result
 
@@ -31,10 +33,9 @@ def test_a_refused_operation_keeps_the_state_and_carries_its_typed_error():
     assert after is state
     assert result["ok"] is False and result["status"] == 409
     assert result["error"]["error"] == "lane_quota_reached"
-    try:
+    with pytest.raises(QuotaReached) as refused:
         raise_for_result(result)
-    except QuotaReached as error:
-        assert error.body()["limit"] == 1
+    assert refused.value.body()["limit"] == 1
     _, older = run(state, "register_release", release=release("1.0.0-rc.1"))
     assert older["error"]["error"] == VersionNotNewer.code
 
