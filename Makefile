@@ -14,8 +14,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
+# In a random order (pytest-randomly, named so a missing plugin fails loudly): every test must
+# pass alone and after any other. Repeat an order with `make test PYTEST_ARGS=--randomly-seed=N`.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -p randomly $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(BIN)/python -m demo
