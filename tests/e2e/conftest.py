@@ -1,23 +1,67 @@
 from __future__ import annotations
 
 import json
+import zipfile
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from demo.router_client import RouterClient
 from demo.stack import running_router
+from samples.build import SAMPLES_DIR, VERSIONS, build_package, package_sha256
+
+E2E_DIR = Path(__file__).resolve().parent
+
+
+def _router(request, work_dir: Path):
+    settings = getattr(request.module, "ROUTER_SETTINGS", {})
+    return running_router(settings, work_dir=work_dir)
 
 
 @pytest.fixture(scope="module")
 def router(tmp_path_factory, request):
-    """A router in the dev host with the local provisioner; every lane stopped afterwards.
+    """A router in the dev host with the local provisioner, shared by a module's tests; every lane
+    stopped afterwards. A module can change settings with `ROUTER_SETTINGS = {...}`.
 
-    A module can change settings with `ROUTER_SETTINGS = {...}`.
+    Tests that share it build what they need with idempotent steps (`serving`), never rely on an
+    earlier test, and leave no instance running.
     """
-    settings = getattr(request.module, "ROUTER_SETTINGS", {})
-    with running_router(settings, work_dir=tmp_path_factory.mktemp("router")) as client:
+    with _router(request, tmp_path_factory.mktemp("router")) as client:
         yield client
+
+
+@pytest.fixture
+def fresh_router(tmp_path, request):
+    """A router of its own (about a second to start), for a test that changes lanes for good."""
+    with _router(request, tmp_path / "router") as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def packages(tmp_path_factory) -> dict[str, Path]:
+    """Every sample version, zipped once."""
+    out = tmp_path_factory.mktemp("packages")
+    return {version: build_package(version, out) for version in VERSIONS}
+
+
+def release(router: RouterClient, version: str, package: Path, provision: str | None = None) -> dict[str, Any]:
+    """Post a release with its sha256 and wait until it completed (a lazy one: until it waits for
+    its lane's first request)."""
+    response = router.post_release(version, str(package), package_sha256(package), provision)
+    assert response.status_code == 202, response.text
+    status = router.wait_release(response.json()["id"])
+    assert status["state"] == ("waiting_for_first_request" if provision == "lazy" else "completed"), status
+    return status
+
+
+def serving(router: RouterClient, packages: dict[str, Path], *versions: str) -> dict[str, Any]:
+    """Lanes serving these sample versions, released (in order) unless they already serve."""
+    for version in versions:
+        lane = router.version_map()["lanes"].get(version.rsplit(".", 1)[0]) or {}
+        if lane.get("state") not in ("active", "draining") or lane.get("deployed_version") != version:
+            release(router, version, packages[version])
+    return router.version_map()
 
 
 def lane_secrets(router: RouterClient, lane: str) -> str:
@@ -26,7 +70,29 @@ def lane_secrets(router: RouterClient, lane: str) -> str:
     return str(json.loads(path.read_text())["durableTaskKey"])
 
 
-def start_ok(router: RouterClient, version: str | None, body: Any) -> dict[str, Any]:
-    response = router.start("process_order", body, version=version)
+def all_lane_secrets(router: RouterClient) -> list[str]:
+    """Every key of every local lane that exists (master and system keys), to check none leaks."""
+    files = sorted((router.lanes_root / "lanes").glob("*/secrets.json"))  # type: ignore[attr-defined]
+    found = [str(value) for path in files for value in json.loads(path.read_text()).values()]
+    assert found, "no lane has keys yet: the check would prove nothing"
+    return found
+
+
+def start_ok(router: RouterClient, version: str | None, body: Any, orchestrator: str = "process_order",
+             instance_id: str | None = None) -> dict[str, Any]:
+    response = router.start(orchestrator, body, version=version, instance_id=instance_id)
     assert response.status_code == 202, response.text
     return response.json()
+
+
+def zip_test_app(name: str, out_dir: Path) -> Path:
+    """Zip the test app `tests/e2e/<name>/` as a package. It takes the samples' requirements.txt,
+    so its lane runs in the environment the sample lanes already built (no new install)."""
+    source = E2E_DIR / name
+    target = out_dir / f"{name}.zip"
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(source.glob("*")):
+            if path.is_file() and path.suffix in (".py", ".json"):
+                archive.write(path, path.name)
+        archive.write(SAMPLES_DIR / VERSIONS[0] / "requirements.txt", "requirements.txt")
+    return target

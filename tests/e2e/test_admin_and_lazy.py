@@ -1,4 +1,9 @@
-"""Lazy lanes, release intake rules and the admin surface, through real HTTP."""
+"""Lazy lanes, release intake rules and the admin surface, through real HTTP.
+
+Tests that only read share the module's router and its two serving lanes (`two_lanes`, released
+once); a test that changes lanes for good (rollback, close, retire, a lazy lane) has a router
+of its own.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,9 @@ import json
 
 import pytest
 
-from demo.router_client import wait_for
-from samples.build import build_package, package_sha256
-from tests.e2e.conftest import lane_secrets, start_ok
+from demo.router_client import RouterClient, wait_for
+from samples.build import package_sha256
+from tests.e2e.conftest import all_lane_secrets, release, serving, start_ok
 
 pytestmark = pytest.mark.e2e
 
@@ -16,16 +21,36 @@ ROUTER_SETTINGS = {"ROUTER_MAX_LANES": "2"}
 
 
 @pytest.fixture(scope="module")
-def packages(tmp_path_factory):
-    out = tmp_path_factory.mktemp("packages")
-    return {v: build_package(v, out) for v in ("1.0.0", "1.1.0")}
+def two_lanes(router, packages) -> RouterClient:
+    """Lanes 1.0 (superseded, draining) and 1.1 (current) on the module's router: the quota is full.
+
+    An order that waits an hour holds lane 1.0, as an in-flight instance holds a draining lane:
+    without it the idle lane would drain away within seconds.
+    """
+    release(router, "1.0.0", packages["1.0.0"])
+    anchor = start_ok(router, "1.0.0", {"order_id": "holds-lane-1.0", "wait_seconds": 3600})
+    wait_for(lambda: router.get(anchor["statusQueryGetUri"]).json()["runtimeStatus"] == "Running", 20,
+             "the order holding lane 1.0 to run")
+    release(router, "1.1.0", packages["1.1.0"])
+    vmap = router.version_map()
+    assert vmap["current"] == "1.1" and vmap["lanes"]["1.0"]["state"] == "draining" and vmap["quota"]["used"] == 2
+    return router
 
 
-def test_a_lazy_release_creates_no_app_until_the_first_request(router, packages):
-    response = router.post_release("1.0.0", str(packages["1.0.0"]), package_sha256(packages["1.0.0"]), "lazy")
-    assert response.status_code == 202
-    status = router.wait_release(response.json()["id"])
-    assert status["state"] == "waiting_for_first_request"
+def in_flight(router: RouterClient, lane: str) -> int:
+    counts = router.admin_get("/api/status").json()["lanes"][lane]
+    return counts["running"] + counts["pending"] + counts["suspended"]
+
+
+def terminate(router: RouterClient, order: dict) -> None:
+    key = {"x-functions-key": router.function_key}
+    router.http.post(order["terminatePostUri"].replace("{text}", "test"), headers=key)
+    wait_for(lambda: router.get(order["statusQueryGetUri"]).json()["runtimeStatus"] == "Terminated", 20, "terminate")
+
+
+def test_a_lazy_release_creates_no_app_until_the_first_request(fresh_router, packages):
+    router = fresh_router
+    release(router, "1.0.0", packages["1.0.0"], "lazy")
     lane = router.version_map()["lanes"]["1.0"]
     assert lane["state"] == "provisioning" and lane["app_name"] is None and lane["started"] is False
 
@@ -43,13 +68,13 @@ def test_a_lazy_release_creates_no_app_until_the_first_request(router, packages)
     assert router.version_map()["lanes"]["1.0"]["state"] == "active"
 
 
-def test_posting_the_same_release_again_is_a_no_op(router, packages):
-    package = packages["1.1.0"]
+def test_posting_the_same_release_again_is_a_no_op(fresh_router, packages):
+    router, package = fresh_router, packages["1.1.0"]
     first = router.post_release("1.1.0", str(package), package_sha256(package))
     again = router.post_release("1.1.0", str(package), package_sha256(package))
     assert first.status_code == again.status_code == 202
     assert first.json()["id"] == again.json()["id"]
-    assert again.json()["duplicate"] is True
+    assert first.json().get("duplicate") is not True and again.json()["duplicate"] is True
     assert router.wait_release(first.json()["id"])["state"] == "completed"
 
 
@@ -62,7 +87,6 @@ def test_posting_the_same_release_again_is_a_no_op(router, packages):
         ({"version": "2.0.0"}, 400, "bad_request"),
         ({"version": "2.0.0", "packageUrl": "/tmp/app.zip", "sha256": "abc"}, 400, "bad_request"),
         ({"version": "2.0.0", "packageUrl": "/tmp/app.zip", "provision": "soon"}, 400, "bad_request"),
-        ({"version": "2.0.0", "packageUrl": "/tmp/app.zip"}, 409, "lane_quota_reached"),
     ],
 )
 def test_release_intake_rejects_bad_releases_clearly(router, body, status, code):
@@ -72,22 +96,36 @@ def test_release_intake_rejects_bad_releases_clearly(router, body, status, code)
     assert response.json()["message"]
 
 
-def test_status_is_the_deployment_gate_for_every_lane(router):
-    order = start_ok(router, "1.0.0", {"order_id": "gate", "wait_seconds": 30})
+def test_a_release_for_a_new_lane_beyond_the_quota_is_409(two_lanes):
+    body = {"version": "2.0.0", "packageUrl": "/tmp/app.zip"}
+    response = two_lanes.http.post("/api/releases", json=body, headers={"x-functions-key": two_lanes.function_key})
+    assert response.status_code == 409, response.text
+    assert response.json()["error"] == "lane_quota_reached"
+    assert "2.0" not in two_lanes.version_map()["lanes"]
+
+
+def test_status_is_the_deployment_gate_for_every_lane(two_lanes):
+    router = two_lanes
+    # Other tests' short orders on 1.1 may still be finishing: wait until nothing is in flight there.
+    wait_for(lambda: in_flight(router, "1.1") == 0, 30, "lane 1.1 to be idle")
     status = router.admin_get("/api/status").json()
-    assert status["hasRunning"] is True
-    assert status["lanes"]["1.0"]["running"] + status["lanes"]["1.0"]["pending"] >= 1
     assert status["lanes"]["1.1"] == {"running": 0, "pending": 0, "suspended": 0, "state": "active"}
+    assert status["hasRunning"] is True and status["lanes"]["1.0"]["state"] == "draining", "the order holding 1.0"
+    before = in_flight(router, "1.0")
+    order = start_ok(router, "1.0.0", {"order_id": "gate", "wait_seconds": 30})
+    wait_for(lambda: in_flight(router, "1.0") == before + 1, 20, "the gate to count the new order")
+    terminate(router, order)
+    wait_for(lambda: in_flight(router, "1.0") == before, 20, "the gate to stop counting it")
     assert router.http.get("/api/status", headers={"x-functions-key": router.function_key}).status_code == 401
-    router.http.post(order["terminatePostUri"].replace("{text}", "test"), headers={"x-functions-key": router.function_key})
-    wait_for(lambda: router.get(order["statusQueryGetUri"]).json()["runtimeStatus"] == "Terminated", 20, "terminate")
 
 
-def test_instances_across_lanes_are_paged(router):
+def test_instances_across_lanes_are_paged(two_lanes):
+    router = two_lanes
     for n in range(3):
-        start_ok(router, "1.1.0", {"order_id": f"page-{n}", "wait_seconds": 0})
+        router.wait_instance(start_ok(router, "1.1.0", {"order_id": f"page-{n}", "wait_seconds": 0})["statusQueryGetUri"])
+    router.wait_instance(start_ok(router, "1.0.0", {"order_id": "page-old", "wait_seconds": 0})["statusQueryGetUri"])
     seen, token = [], None
-    for _ in range(20):
+    for _ in range(50):
         params = {"top": 2, **({"continuationToken": token} if token else {})}
         page = router.admin_get("/api/instances", **params).json()
         assert len(page["instances"]) <= 2
@@ -95,42 +133,26 @@ def test_instances_across_lanes_are_paged(router):
         token = page["continuationToken"]
         if not token:
             break
-    lanes = {i["lane"] for i in seen}
-    assert lanes == {"1.0", "1.1"}
+    assert not token, "the pages end"
+    assert {i["lane"] for i in seen} == {"1.0", "1.1"}
     assert len({(i["lane"], i["instanceId"]) for i in seen}) == len(seen)
     text = json.dumps(seen)
+    for secret in all_lane_secrets(router):
+        assert secret not in text
     for lane in ("1.0", "1.1"):
-        assert lane_secrets(router, lane) not in text
         assert router.version_map()["lanes"][lane]["app_url"] not in text
 
 
-def test_instances_are_managed_through_the_router(router):
-    order = start_ok(router, "1.0.0", {"order_id": "managed", "wait_seconds": 60})
-    key = {"x-functions-key": router.function_key}
-    status_url = order["statusQueryGetUri"]
-
-    def runtime_status() -> str:
-        return router.get(status_url).json()["runtimeStatus"]
-
-    assert router.http.post(order["suspendPostUri"].replace("{text}", "pause"), headers=key).status_code == 202
-    wait_for(lambda: runtime_status() == "Suspended", 20, "suspend")
-    assert router.http.post(order["resumePostUri"].replace("{text}", "go"), headers=key).status_code == 202
-    wait_for(lambda: runtime_status() == "Running", 20, "resume")
-    event = router.http.post(order["sendEventPostUri"].replace("{eventName}", "nudge"), json={"n": 1}, headers=key)
-    assert event.status_code == 202
-    assert router.http.post(order["terminatePostUri"].replace("{text}", "done"), headers=key).status_code == 202
-    wait_for(lambda: runtime_status() == "Terminated", 20, "terminate")
-    assert router.http.delete(order["purgeHistoryDeleteUri"], headers=key).status_code == 200
-    gone = router.get(status_url)
-    assert gone.status_code == 404 and lane_secrets(router, "1.0") not in gone.text
-    bad = router.http.post(f"{status_url}/explode", headers=key)
-    assert bad.status_code == 400 and bad.json()["error"] == "bad_request"
-    unknown_lane = router.get(status_url.replace("/instances/1.0/", "/instances/4.2/"))
-    assert unknown_lane.status_code == 404 and unknown_lane.json()["error"] == "unknown_lane"
+def test_the_version_map_holds_no_secret(two_lanes):
+    text = json.dumps(two_lanes.version_map())
+    for secret in all_lane_secrets(two_lanes):
+        assert secret not in text
+    assert two_lanes.http.get("/api/versionmap", headers={"x-functions-key": two_lanes.function_key}).status_code == 401
 
 
-def test_rollback_makes_the_old_lane_current(router):
-    assert router.version_map()["current"] == "1.1"
+def test_rollback_makes_the_old_lane_current(fresh_router, packages):
+    router = fresh_router
+    serving(router, packages, "1.0.0", "1.1.0")
     response = router.admin_post("/api/current", {"lane": "1.0"})
     assert response.status_code == 200, response.text
     assert response.json()["current"] == "1.0"
@@ -140,10 +162,17 @@ def test_rollback_makes_the_old_lane_current(router):
     assert vmap["lanes"]["1.0"]["state"] == "active" and vmap["lanes"]["1.1"]["state"] == "active"
     assert router.admin_post("/api/current", {"lane": "9.9"}).status_code == 404
     assert router.admin_post("/api/current", {"lane": "1.1"}).status_code == 200
+    assert start_ok(router, None, {"order_id": "rolled-forward", "wait_seconds": 0})["lane"] == "1.1"
 
 
-def test_closing_a_lane_refuses_new_starts_with_410(router):
-    assert router.admin_post("/api/lanes/1.1/close").status_code == 409, "the current lane cannot be closed"
+def test_the_current_lane_cannot_be_closed(two_lanes):
+    assert two_lanes.admin_post("/api/lanes/1.1/close").status_code == 409
+    assert two_lanes.version_map()["lanes"]["1.1"]["closed"] is False
+
+
+def test_closing_a_lane_refuses_new_starts_with_410(fresh_router, packages):
+    router = fresh_router
+    serving(router, packages, "1.0.0", "1.1.0")
     response = router.admin_post("/api/lanes/1.0/close")
     assert response.status_code == 200, response.text
     assert response.json()["closed"] is True
@@ -152,10 +181,17 @@ def test_closing_a_lane_refuses_new_starts_with_410(router):
     assert body["error"] == "lane_gone" and body["currentVersion"] == "1.1.0"
 
 
-def test_forced_retire_deletes_the_lane(router):
-    order = start_ok(router, "1.1.0", {"order_id": "x", "wait_seconds": 0})
-    router.wait_instance(order["statusQueryGetUri"])
-    assert router.admin_post("/api/lanes/1.1/retire", force="true").status_code == 409, "current lane"
+def test_the_current_lane_cannot_be_retired(two_lanes):
+    assert two_lanes.admin_post("/api/lanes/1.1/retire", force="true").status_code == 409
+    assert two_lanes.lane_state("1.1") == "active"
+
+
+def test_forced_retire_deletes_the_lane(fresh_router, packages):
+    router = fresh_router
+    serving(router, packages, "1.0.0", "1.1.0")
+    order = start_ok(router, "1.0.0", {"order_id": "held-up", "wait_seconds": 60})
+    wait_for(lambda: router.get(order["statusQueryGetUri"]).json()["runtimeStatus"] == "Running", 20,
+             "the order to run on lane 1.0")
     response = router.admin_post("/api/lanes/1.0/retire", force="true")
     assert response.status_code == 202, response.text
     vmap = router.wait_lane_state("1.0", "deleted", deadline=60)
@@ -163,23 +199,18 @@ def test_forced_retire_deletes_the_lane(router):
     assert vmap["quota"]["used"] == 1
 
 
-def test_the_version_map_holds_no_secret(router):
-    vmap = router.version_map()
-    text = json.dumps(vmap)
-    assert lane_secrets(router, "1.1") not in text
-    assert "secret" not in text.lower()
-    assert router.http.get("/api/versionmap", headers={"x-functions-key": router.function_key}).status_code == 401
+def test_a_deleted_lane_can_be_released_again(fresh_router, packages):
+    router = fresh_router
+    serving(router, packages, "1.0.0", "1.1.0")
+    assert router.admin_post("/api/lanes/1.0/retire", force="true").status_code == 202
+    router.wait_lane_state("1.0", "deleted", deadline=60)
+    before = len(router.version_map()["lanes"]["1.0"]["history"])
 
-
-
-def test_a_deleted_lane_can_be_released_again(router, packages):
     # Lane 1.1 is newer and current, so the re-created 1.0 is superseded from the start: it serves
     # clients that name it, then drains away again. Its lifecycle singleton is started afresh.
-    response = router.post_release("1.0.5", str(packages["1.0.0"]))
-    assert response.status_code == 202, response.text
-    assert router.wait_release(response.json()["id"])["state"] == "completed"
-    lane = router.version_map()["lanes"]["1.0"]
-    assert lane["state"] in ("draining", "retiring", "deleted")
-    assert [e["event"] for e in lane["history"]].count("registered") == 2
-    router.wait_lane_state("1.0", "deleted", deadline=60)
-    assert router.version_map()["current"] == "1.1"
+    release(router, "1.0.5", packages["1.0.0"])
+    vmap = router.wait_lane_state("1.0", "deleted", deadline=60)
+    events = [e["event"] for e in vmap["lanes"]["1.0"]["history"][before:]]
+    story = [e for e in events if e in ("registered", "activated", "superseded", "drained", "deleted")]
+    assert story == ["registered", "activated", "superseded", "drained", "deleted"], events
+    assert vmap["current"] == "1.1"
