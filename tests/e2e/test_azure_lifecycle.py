@@ -69,8 +69,10 @@ def managed_identity_endpoint() -> Iterator[str]:
         server.server_close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def azure_stack(tmp_path_factory):
+    """A fake ARM, a managed identity endpoint and a router driving them: one per test (a second
+    to start), so a test that retires a lane leaves nothing for the next."""
     certs = tmp_path_factory.mktemp("certs")
     with serve_fake_arm(certs) as arm, managed_identity_endpoint() as token_url:
         settings = {
@@ -90,13 +92,29 @@ def azure_stack(tmp_path_factory):
             yield router, arm
 
 
-def test_a_release_creates_configures_deploys_and_activates_an_azure_app(azure_stack):
-    router, arm = azure_stack
-    package = "https://builds.example.com/orders/1.0.0.zip"
-    response = router.post_release("1.0.0", package)
+def release(router, version: str) -> None:
+    response = router.post_release(version, package_url(version))
     assert response.status_code == 202, response.text
     status = router.wait_release(response.json()["id"], deadline=120)
     assert status["state"] == "completed", status
+
+
+def package_url(version: str) -> str:
+    return f"https://builds.example.com/orders/{version}.zip"
+
+
+@pytest.fixture
+def lane_1_0(azure_stack):
+    """Lane 1.0 released on Azure (the fake ARM): the router, the fake ARM."""
+    router, arm = azure_stack
+    release(router, "1.0.0")
+    return router, arm
+
+
+def test_a_release_creates_configures_deploys_and_activates_an_azure_app(azure_stack):
+    router, arm = azure_stack
+    package = package_url("1.0.0")
+    release(router, "1.0.0")
     lane = router.version_map()["lanes"]["1.0"]
     assert lane["state"] == "active"
     assert lane["app_name"].startswith("orders-1-0")
@@ -116,8 +134,8 @@ def test_a_release_creates_configures_deploys_and_activates_an_azure_app(azure_s
     assert site["tags"]["lane"] == "1.0"
 
 
-def test_the_router_never_shows_the_azure_system_key(azure_stack):
-    router, arm = azure_stack
+def test_the_router_never_shows_the_azure_system_key(lane_1_0):
+    router, arm = lane_1_0
     system_keys = [key for keys in arm.host_keys.values() for key in keys["systemKeys"].values()]
     assert system_keys
     text = json.dumps(router.version_map()) + router.host.output()
@@ -125,11 +143,9 @@ def test_the_router_never_shows_the_azure_system_key(azure_stack):
         assert key not in text
 
 
-def test_a_forced_retire_deletes_the_azure_app(azure_stack):
-    router, arm = azure_stack
-    package = "https://builds.example.com/orders/1.1.0.zip"
-    response = router.post_release("1.1.0", package)
-    assert router.wait_release(response.json()["id"], deadline=120)["state"] == "completed"
+def test_a_forced_retire_deletes_the_azure_app(lane_1_0):
+    router, arm = lane_1_0
+    release(router, "1.1.0")
     app_name = router.version_map()["lanes"]["1.0"]["app_name"]
     retire = router.admin_post("/api/lanes/1.0/retire", force="true")
     assert retire.status_code == 202, retire.text

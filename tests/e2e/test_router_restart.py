@@ -1,4 +1,7 @@
-"""The router itself is durable: killed mid-drain, it comes back and finishes the lifecycle."""
+"""The router itself is durable: killed mid-drain, it comes back and finishes the lifecycle.
+
+Each test has a router of its own (it kills the router, or a lifecycle), so each passes alone.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +9,16 @@ import pytest
 
 from demo.router_client import wait_for
 from provisioning.local import LocalLaneBackend
-from samples.build import build_package
-from tests.e2e.conftest import start_ok
+from tests.e2e.conftest import release, start_ok
 
 pytestmark = pytest.mark.e2e
 
 
-def test_a_killed_router_resumes_draining_and_deletes_the_old_lane(router, tmp_path):
-    def release(version: str) -> None:
-        response = router.post_release(version, str(build_package(version, tmp_path)))
-        assert router.wait_release(response.json()["id"])["state"] == "completed"
-
-    release("1.0.0")
+def test_a_killed_router_resumes_draining_and_deletes_the_old_lane(fresh_router, packages):
+    router = fresh_router
+    release(router, "1.0.0", packages["1.0.0"])
     order = start_ok(router, "1.0.0", {"order_id": "survivor", "wait_seconds": 8})
-    release("1.1.0")
+    release(router, "1.1.0", packages["1.1.0"])
     assert router.lane_state("1.0") == "draining"
 
     router.host.kill()  # SIGKILL: nothing gets to clean up
@@ -36,7 +35,9 @@ def test_a_killed_router_resumes_draining_and_deletes_the_old_lane(router, tmp_p
     assert [(state.lane, running) for state, running in lanes] == [("1.1", True)], "none lost, none duplicated"
 
 
-def test_a_lost_lifecycle_is_taken_over_by_the_next_release(router, tmp_path):
+def test_a_lost_lifecycle_is_taken_over_by_the_next_release(fresh_router, packages):
+    router = fresh_router
+    release(router, "1.1.0", packages["1.1.0"])
     # An operator terminated lane 1.1's lifecycle through the router's own Durable HTTP API.
     lifecycle = "lane-lifecycle-1.1"
     api = f"/runtime/webhooks/durabletask/instances/{lifecycle}"
@@ -44,8 +45,7 @@ def test_a_lost_lifecycle_is_taken_over_by_the_next_release(router, tmp_path):
     assert router.http.post(f"{api}/terminate", params={"reason": "oops"}, headers=key).status_code == 202
     wait_for(lambda: router.http.get(api, headers=key).json()["runtimeStatus"] == "Terminated", 20, "terminate")
 
-    response = router.post_release("1.1.1", str(build_package("1.1.0", tmp_path)))
-    assert router.wait_release(response.json()["id"])["state"] == "completed"
+    release(router, "1.1.1", packages["1.1.0"])
     assert router.version_map()["lanes"]["1.1"]["deployed_version"] == "1.1.1"
     assert router.http.get(api, headers=key).json()["runtimeStatus"] == "Running"
     order = start_ok(router, "1.1.1", {"order_id": "after-takeover", "wait_seconds": 0})
