@@ -110,6 +110,9 @@ class FakeArm:
         self.lro_retry_after = 0.05
         self.lro_outcome = "Succeeded"
         self._faults: list[Fault] = []
+        # A 429 with Retry-After throttles its method and path pattern until then: a request that
+        # comes back sooner is refused again, as ARM's throttling does.
+        self._throttled: dict[tuple[str, str], float] = {}
         self._operations: dict[str, _Operation] = {}
         self._release = threading.Event()
         self._lock = threading.Lock()
@@ -195,8 +198,15 @@ class FakeArm:
             return (200, {}, blob) if blob is not None else _error(404, "BlobNotFound", "no blob")
         if not (headers.get("Authorization") or "").startswith("Bearer "):
             return _error(401, "AuthenticationFailed", "Authentication failed: no bearer token.")
+        throttled = self._still_throttled(method, path)
+        if throttled is not None:
+            return 429, {"Retry-After": f"{throttled:g}"}, _error(429, "TooManyRequests", "still throttled")[2]
         fault = self._take_fault(method, path)
         if fault is not None:
+            if fault.status == 429 and "Retry-After" in fault.headers:
+                with self._lock:
+                    self._throttled[(fault.method, fault.pattern)] = (
+                        time.monotonic() + float(fault.headers["Retry-After"]))
             if fault.delay:
                 self._release.wait(fault.delay)
             if fault.status:
@@ -209,6 +219,15 @@ class FakeArm:
                 )
                 return status, dict(fault.headers), payload
         return self._route(method, path, body)
+
+    def _still_throttled(self, method: str, path: str) -> float | None:
+        """Seconds left of a throttle window that covers this request, or None."""
+        now = time.monotonic()
+        with self._lock:
+            for (fault_method, pattern), until in self._throttled.items():
+                if fault_method == method and re.search(pattern, path) and until > now:
+                    return round(until - now, 3)
+        return None
 
     def _route(self, method: str, path: str, body: Any) -> tuple[int, dict[str, str], Any]:
         with self._lock:

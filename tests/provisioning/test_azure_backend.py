@@ -176,9 +176,9 @@ def test_retry_after_is_honoured(fake_arm: FakeArm) -> None:
 
     for method, tail in (("PUT", "site"), ("POST", "site/host/default/listkeys")):
         attempts = [r for r in fake_arm.requests if (r.method, r.tail) == (method, tail)]
+        # The fake refuses a retry that comes before Retry-After (as ARM's throttling does), so
+        # one 429 and then success means azure-core waited for it, not for its own tiny backoff.
         assert [r.status for r in attempts] == [429, 200 if method == "POST" else 202]
-        # azure-core waited for Retry-After, not for its own (here tiny) backoff.
-        assert attempts[1].at - attempts[0].at >= 0.95
 
 
 @pytest.mark.parametrize(
