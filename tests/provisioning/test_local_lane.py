@@ -1,8 +1,8 @@
-"""The local backend end to end: a real dev host process per lane, real HTTP, real signals.
+"""The local backend end to end: real dev host processes, real HTTP, real signals.
 
-One lane (1.0) lives through the whole module's story, because each host start costs seconds:
-created, deployed with sample 1.0.0, patched in place to 1.0.1 while an orchestration waits on a
-timer, found again by a restarted router, restarted after a crash, and deleted.
+Read-only checks share one lane (1.0, serving sample 1.0.0) deployed once for the module, because
+each host start costs a moment. A test that creates, patches, kills or deletes a lane does it on a
+backend with a root of its own, so it needs no other test's lane and leaves none behind.
 """
 
 from __future__ import annotations
@@ -18,15 +18,17 @@ import sys
 import time
 import uuid
 import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
 
 from devhost.ports import port_is_free
 from provisioning import local_process
-from provisioning.base import LaneSpec, Package
+from provisioning.base import AppRef, DeployResult, LaneSpec, Package
 from provisioning.errors import ProvisioningError
 from provisioning.local import REPO_ROOT, LocalLaneBackend
 from samples.build import build_package, package_sha256
@@ -43,6 +45,56 @@ pytestmark = pytest.mark.e2e
 loop = module_event_loop()
 
 
+@dataclass(frozen=True)
+class DeployedLane:
+    """A lane created, configured and deployed, with what the tests check it against."""
+
+    spec: LaneSpec
+    app: AppRef
+    key: str
+    package: Package
+    deployed: DeployResult
+
+
+def spec(version: str, lane: str = "1.0") -> LaneSpec:
+    return LaneSpec(lane=lane, version=version, task_hub="lane" + lane.replace(".", "x") + "hub")
+
+
+def state_of(app: AppRef) -> dict[str, Any]:
+    return json.loads((Path(app.resource_id) / "state.json").read_text())
+
+
+def deploy_lane(
+    backend: LocalLaneBackend, lane: LaneSpec, package_path: Path, loop: asyncio.AbstractEventLoop
+) -> DeployedLane:
+    """Create, configure and deploy `lane` with the package at `package_path`, as a router would."""
+    run = loop.run_until_complete
+    app = run(backend.create_app(lane))
+    run(backend.configure_app(lane, app))
+    package = Package(str(package_path), sha256=package_sha256(package_path))
+    deployed = run(backend.deploy_package(lane, app, package))
+    return DeployedLane(lane, app, run(backend.read_system_key(app)), package, deployed)
+
+
+def crash(pid: int) -> None:
+    """SIGKILL a lane host's process group, as a crash would, and wait until it is gone."""
+    os.killpg(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while local_process.is_running(pid):  # the kill takes a moment to land
+        assert time.monotonic() < deadline, "the killed host is still running"
+        time.sleep(0.05)
+
+
+def order(wait_seconds: float) -> dict[str, Any]:
+    """An order for the sample app whose pickup timer waits `wait_seconds`."""
+    order_id = f"A-{uuid.uuid4().hex[:8]}"
+    return {"order_id": order_id, "item": "widget", "quantity": 2, "wait_seconds": wait_seconds}
+
+
+def finished(status: dict[str, Any]) -> bool:
+    return status["runtimeStatus"] in ("Completed", "Failed")
+
+
 @pytest.fixture(scope="module")
 def packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("packages")
@@ -50,136 +102,199 @@ def packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("router")
+def serving_backend(
+    tmp_path_factory: pytest.TempPathFactory, loop: asyncio.AbstractEventLoop
+) -> Iterator[LocalLaneBackend]:
+    backend = LocalLaneBackend(tmp_path_factory.mktemp("router"), venv_root=VENV_ROOT)
+    yield backend
+    # Whatever a failed test left behind: no lane process outlives the module.
+    loop.run_until_complete(LocalLaneBackend(backend.root, venv_root=VENV_ROOT).stop_all())
 
 
 @pytest.fixture(scope="module")
-def backend(root: Path, loop: asyncio.AbstractEventLoop) -> Iterator[LocalLaneBackend]:
-    backend = LocalLaneBackend(root, venv_root=VENV_ROOT)
+def serving_lane(
+    serving_backend: LocalLaneBackend, packages: dict[str, Path], loop: asyncio.AbstractEventLoop
+) -> DeployedLane:
+    """Lane 1.0 serving sample 1.0.0: for read-only checks only."""
+    return deploy_lane(serving_backend, spec("1.0.0"), packages["1.0.0"], loop)
+
+
+@pytest.fixture
+def backend(tmp_path: Path, loop: asyncio.AbstractEventLoop) -> Iterator[LocalLaneBackend]:
+    """A backend on a root of its own, for a test that changes, kills or deletes its lanes."""
+    backend = LocalLaneBackend(tmp_path / "router", venv_root=VENV_ROOT)
     yield backend
-    # Whatever a failed test left behind: no lane process outlives the module.
-    loop.run_until_complete(LocalLaneBackend(root, venv_root=VENV_ROOT).stop_all())
+    loop.run_until_complete(LocalLaneBackend(backend.root, venv_root=VENV_ROOT).stop_all())
 
 
-def spec(version: str, lane: str = "1.0") -> LaneSpec:
-    return LaneSpec(lane=lane, version=version, task_hub="lane" + lane.replace(".", "x") + "hub")
-
-
-def state_of(root: Path, lane: str = "1-0") -> dict[str, Any]:
-    return json.loads((root / "lanes" / f"lane-{lane}" / "state.json").read_text())
-
-
-def test_lane_lifecycle_with_an_in_place_patch(
-    backend: LocalLaneBackend,
-    root: Path,
-    packages: dict[str, Path],
-    loop: asyncio.AbstractEventLoop,
-    caplog: pytest.LogCaptureFixture,
+def test_create_is_idempotent_and_keeps_the_key_out_of_the_app_ref_and_state_file(
+    backend: LocalLaneBackend, loop: asyncio.AbstractEventLoop
 ) -> None:
-    caplog.set_level(logging.DEBUG)
     run = loop.run_until_complete
-
-    # Create (twice: idempotent) and configure.
     app = run(backend.create_app(spec("1.0.0")))
     assert run(backend.create_app(spec("1.0.0"))) == app
     assert app.name == "lane-1-0" and app.base_url.startswith("http://127.0.0.1:")
     run(backend.configure_app(spec("1.0.0"), app))
     key = run(backend.read_system_key(app))
-    secrets_file = Path(app.resource_id) / "secrets.json"
-    assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE((Path(app.resource_id) / "secrets.json").stat().st_mode) == 0o600
     assert key not in repr(app) and key not in (Path(app.resource_id) / "state.json").read_text()
 
-    # Deploy 1.0.0: the host serves it, with the lane's own key.
-    sha_100 = package_sha256(packages["1.0.0"])
-    result = run(backend.deploy_package(spec("1.0.0"), app, Package(str(packages["1.0.0"]), sha256=sha_100)))
-    assert (result.version, result.package_sha256) == ("1.0.0", sha_100)
-    assert run(backend.check_health(app)).healthy
+
+def test_the_host_serves_its_version_and_refuses_a_wrong_key(
+    serving_backend: LocalLaneBackend, serving_lane: DeployedLane, loop: asyncio.AbstractEventLoop
+) -> None:
+    app = serving_lane.app
+    assert (serving_lane.deployed.version, serving_lane.deployed.package_sha256) == (
+        "1.0.0",
+        serving_lane.package.sha256,
+    )
+    assert loop.run_until_complete(serving_backend.check_health(app)).healthy
     assert httpx.get(f"{app.base_url}/api/version", timeout=10).json() == {"version": "1.0.0"}
     refused = httpx.get(
         f"{app.base_url}{DURABLE_API}/instances", headers={"x-functions-key": "wrong"}, timeout=10
     )
     assert refused.status_code in (401, 403)
 
-    # An order waits on its timer while the patch is deployed in place.
-    order = {"order_id": f"A-{uuid.uuid4().hex[:8]}", "item": "widget", "quantity": 2, "wait_seconds": 5}
-    instance_id = start_order(app, key, order)
+
+def test_a_patch_is_deployed_in_place_under_a_waiting_order_which_finishes_on_it(
+    backend: LocalLaneBackend, packages: dict[str, Path], loop: asyncio.AbstractEventLoop
+) -> None:
+    run = loop.run_until_complete
+    lane = deploy_lane(backend, spec("1.0.0"), packages["1.0.0"], loop)
+    app, key = lane.app, lane.key
+    instance_id = start_order(app, key, order(wait_seconds=5))
     wait_for_status(
         app, key, instance_id, lambda s: (s.get("customStatus") or {}).get("step") == "waiting_for_pickup"
     )
-    pid_before = state_of(root)["pid"]
+    pid_before = state_of(app)["pid"]
+
+    # A file:// URL, the other form a local package takes.
     patch = Package(f"file://{packages['1.0.1']}", sha256=package_sha256(packages["1.0.1"]))
     assert run(backend.deploy_package(spec("1.0.1"), app, patch)).version == "1.0.1"
-    assert state_of(root)["pid"] != pid_before and not local_process.is_running(pid_before)
+    assert state_of(app)["pid"] != pid_before and not local_process.is_running(pid_before)
     assert run(backend.create_app(spec("1.0.1"))) == app  # same port, same data dir
 
-    # It resumes after the restart and finishes on 1.0.1.
-    status = wait_for_status(app, key, instance_id, lambda s: s["runtimeStatus"] in ("Completed", "Failed"))
+    status = wait_for_status(app, key, instance_id, finished)
     assert status["runtimeStatus"] == "Completed", status
     assert status["output"]["app_version"] == "1.0.1"
     assert status["output"]["shipment"].endswith("carrier notified")
     assert status["output"]["reservation"] == "reserved 2 x widget"  # done by 1.0.0, replayed
 
-    # The same package again changes nothing.
-    pid_patched = state_of(root)["pid"]
-    again = run(backend.deploy_package(spec("1.0.1"), app, patch))
-    assert again.extra.get("unchanged") == "true" and state_of(root)["pid"] == pid_patched
 
-    # Both packages have the same requirements: one cached environment serves them.
-    assert Path(state_of(root)["python"]).is_relative_to(VENV_ROOT.resolve())
+def test_the_same_package_again_changes_nothing(
+    backend: LocalLaneBackend, packages: dict[str, Path], loop: asyncio.AbstractEventLoop
+) -> None:
+    lane = deploy_lane(backend, spec("1.0.0"), packages["1.0.0"], loop)
+    pid = state_of(lane.app)["pid"]
+    again = loop.run_until_complete(backend.deploy_package(lane.spec, lane.app, lane.package))
+    assert again.extra.get("unchanged") == "true" and state_of(lane.app)["pid"] == pid
 
-    # Another process (a restarted router) recognises the live host as the lane's.
+
+def test_packages_with_the_same_requirements_share_one_cached_environment(
+    backend: LocalLaneBackend, packages: dict[str, Path], loop: asyncio.AbstractEventLoop
+) -> None:
+    requirements = {
+        version: zipfile.ZipFile(path).read("requirements.txt") for version, path in packages.items()
+    }
+    assert requirements["1.0.0"] == requirements["1.0.1"]
+    first = deploy_lane(backend, spec("1.0.0", lane="1.0"), packages["1.0.0"], loop)
+    second = deploy_lane(backend, spec("1.0.1", lane="1.1"), packages["1.0.1"], loop)
+    python = state_of(first.app)["python"]
+    assert Path(python).is_relative_to(VENV_ROOT.resolve())
+    assert state_of(second.app)["python"] == python
+
+
+def test_local_list_from_another_process_sees_the_live_host(
+    serving_backend: LocalLaneBackend, serving_lane: DeployedLane
+) -> None:
+    """What a restarted router, or someone at a shell, sees of the lanes under a root."""
     listed = subprocess.run(
-        [sys.executable, "-m", "provisioning", "local", "list", "--root", str(root)],
+        [sys.executable, "-m", "provisioning", "local", "list", "--root", str(serving_backend.root)],
         capture_output=True,
         text=True,
         cwd=REPO_ROOT,
         timeout=30,
         check=True,
     )
+    state = state_of(serving_lane.app)
     assert [json.loads(line) for line in listed.stdout.splitlines()] == [
         {
             "lane": "1.0",
             "app": "lane-1-0",
-            "version": "1.0.1",
-            "port": state_of(root)["port"],
-            "pid": pid_patched,
+            "version": "1.0.0",
+            "port": state["port"],
+            "pid": state["pid"],
             "running": True,
-            "package_sha256": patch.sha256,
+            "package_sha256": serving_lane.package.sha256,
         }
     ]
 
-    # A restarted router (a new backend on the same root) re-attaches the live host.
-    restarted = LocalLaneBackend(root, venv_root=VENV_ROOT)
-    assert run(restarted.create_app(spec("1.0.1"))) == app
-    assert state_of(root)["pid"] == pid_patched
-    assert [p.name for p in (root / "lanes").iterdir()] == ["lane-1-0"]
 
-    # A crashed host is restarted on the same port and data dir: nothing committed is lost.
-    os.killpg(pid_patched, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while local_process.is_running(pid_patched):  # the kill takes a moment to land
-        assert time.monotonic() < deadline, "the killed host is still running"
-        time.sleep(0.05)
-    health = run(restarted.check_health(app))
+def test_a_restarted_backend_reattaches_the_live_host(
+    serving_backend: LocalLaneBackend, serving_lane: DeployedLane, loop: asyncio.AbstractEventLoop
+) -> None:
+    pid = state_of(serving_lane.app)["pid"]
+    restarted = LocalLaneBackend(serving_backend.root, venv_root=VENV_ROOT)
+    assert loop.run_until_complete(restarted.create_app(serving_lane.spec)) == serving_lane.app
+    assert state_of(serving_lane.app)["pid"] == pid
+    assert [p.name for p in (serving_backend.root / "lanes").iterdir()] == ["lane-1-0"]
+
+
+def test_a_killed_host_is_restarted_by_check_health_on_the_same_port_and_data_dir(
+    backend: LocalLaneBackend, packages: dict[str, Path], loop: asyncio.AbstractEventLoop
+) -> None:
+    lane = deploy_lane(backend, spec("1.0.0"), packages["1.0.0"], loop)
+    instance_id = start_order(lane.app, lane.key, order(wait_seconds=0))
+    assert wait_for_status(lane.app, lane.key, instance_id, finished)["runtimeStatus"] == "Completed"
+    before = state_of(lane.app)
+
+    crash(before["pid"])
+    health = loop.run_until_complete(backend.check_health(lane.app))
     assert health.healthy and "restarted" in health.detail, health
-    assert state_of(root)["pid"] != pid_patched
-    assert wait_for_status(app, key, instance_id, lambda s: True)["runtimeStatus"] == "Completed"
+    after = state_of(lane.app)
+    assert after["pid"] != before["pid"] and after["port"] == before["port"]
+    # The data dir survived: what the host had committed before the crash is still there.
+    status = wait_for_status(lane.app, lane.key, instance_id, lambda s: True)
+    assert status["runtimeStatus"] == "Completed"
 
-    # Delete: process gone, port free, directory removed; deleting again is fine.
-    pid_last, port = state_of(root)["pid"], state_of(root)["port"]
-    run(restarted.delete_app(app))
-    assert not local_process.is_running(pid_last)
+
+def test_delete_stops_the_host_frees_the_port_removes_the_lane_and_is_idempotent(
+    backend: LocalLaneBackend, packages: dict[str, Path], loop: asyncio.AbstractEventLoop
+) -> None:
+    run = loop.run_until_complete
+    app = deploy_lane(backend, spec("1.0.0"), packages["1.0.0"], loop).app
+    pid, port = state_of(app)["pid"], state_of(app)["port"]
+    run(backend.delete_app(app))
+    assert not local_process.is_running(pid)
     assert port_is_free(port)
     assert not Path(app.resource_id).exists()
-    run(restarted.delete_app(app))
-    assert restarted.lanes() == []
+    run(backend.delete_app(app))
+    assert backend.lanes() == []
 
-    # The system key reached no log line. (httpcore's DEBUG wire dump is left out: it shows the
-    # Durable API's own 202 answers to this test, whose URLs carry the key as they do on Azure.)
+
+def test_no_step_of_a_lanes_life_logs_its_system_key(
+    backend: LocalLaneBackend,
+    packages: dict[str, Path],
+    loop: asyncio.AbstractEventLoop,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Every step that logs: create, configure, deploy, the same package again, a patch, a restart
+    after a crash, delete."""
+    caplog.set_level(logging.DEBUG)
+    run = loop.run_until_complete
+    lane = deploy_lane(backend, spec("1.0.0"), packages["1.0.0"], loop)
+    run(backend.deploy_package(lane.spec, lane.app, lane.package))
+    patch = Package(str(packages["1.0.1"]), sha256=package_sha256(packages["1.0.1"]))
+    run(backend.deploy_package(spec("1.0.1"), lane.app, patch))
+    crash(state_of(lane.app)["pid"])
+    assert run(backend.check_health(lane.app)).healthy
+    run(backend.delete_app(lane.app))
+
+    # httpcore's DEBUG wire dump is left out: it shows the Durable API's own answers to the
+    # backend's health check, whose URLs carry the key as they do on Azure.
     records = [r for r in caplog.records if not r.name.startswith("httpcore")]
     assert any(r.name.startswith("provisioning") for r in records), "the backend logs its steps"
-    assert not [r for r in records if key in r.getMessage()]
+    assert not [r for r in records if lane.key in r.getMessage()]
 
 
 def test_a_host_that_cannot_start_fails_clearly_without_leaking_keys(
