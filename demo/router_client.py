@@ -52,7 +52,7 @@ class RouterClient:
 
         def done() -> dict[str, Any] | None:
             status = self.release_status(release_id)
-            for step in status.get("steps", []) + status.get("laneSteps", []):
+            for step in status.get("steps", []):
                 if (step["step"], step["at"]) not in seen:
                     seen.add((step["step"], step["at"]))
                     if on_step:
