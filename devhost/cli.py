@@ -1,4 +1,5 @@
-"""Command line: `python -m devhost start [APP_DIR] [--port N] [--host H] [--data DIR] [--verbose]`
+"""Command line: `python -m devhost start [APP_DIR] [--port N] [--host H] [--data DIR] [--verbose]
+[--enableAuth]`
 and `python -m devhost keys [APP_DIR] [--data DIR]` (docs/architecture.md, "The dev host contract")."""
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     start.add_argument("--data", type=Path, default=None, help="data dir (default APP_DIR/.devhost/<hub>)")
     start.add_argument("--verbose", action="store_true", help="log every request and replay")
+    # Core Tools' spelling first; without it every request is let in as admin, as `func start` does.
+    start.add_argument("--enableAuth", "--enable-auth", dest="enable_auth", action="store_true",
+                       help="check function, system and master keys as on Azure (default: bypassed)")
     replay = commands.add_parser("replay", help="replay recorded histories against the app's orchestrators")
     replay.add_argument("app_dir", nargs="?", default=".", type=Path, help="app directory (default .)")
     replay.add_argument("--histories", type=Path, required=True,
@@ -63,7 +67,8 @@ async def _serve(host: DevHost) -> None:
 def _start(args: argparse.Namespace) -> int:
     configure_logging(args.verbose)
     config = build_config(
-        args.app_dir, host=args.host, port=args.port, data_dir=args.data, verbose=args.verbose
+        args.app_dir, host=args.host, port=args.port, data_dir=args.data, verbose=args.verbose,
+        enable_auth=args.enable_auth,
     )
     # As Core Tools does: the app runs with its directory as working directory.
     os.chdir(config.app_dir)

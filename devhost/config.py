@@ -53,6 +53,8 @@ class HostConfig:
     task_hub: str
     script_file: str = DEFAULT_SCRIPT_FILE
     verbose: bool = False
+    # Like `func start`: keys are checked only when started with --enableAuth.
+    enable_auth: bool = False
 
 
 def _read_json(path: Path) -> Any:
@@ -144,6 +146,7 @@ def build_config(
     port: int | None = None,
     data_dir: Path | None = None,
     verbose: bool = False,
+    enable_auth: bool = False,
     environ: MutableMapping[str, str] | None = None,
 ) -> HostConfig:
     """Load both files, export the settings into `environ` and decide ports and paths."""
@@ -167,4 +170,5 @@ def build_config(
         task_hub=host_json.task_hub,
         script_file=script_file,
         verbose=verbose,
+        enable_auth=enable_auth,
     )

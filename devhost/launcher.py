@@ -39,16 +39,18 @@ class HostCommand:
     env: Mapping[str, str]
     cwd: Path | None = None  # None: the app directory, as `func start` runs
     python: str = sys.executable
+    enable_auth: bool = False  # True: `--enableAuth`, keys checked as on Azure; False: as `func start`
 
     @property
     def base_url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
 
     def argv(self) -> list[str]:
-        return [
+        argv = [
             self.python, "-m", "devhost", "start", str(self.app_dir),
             "--host", LOOPBACK, "--port", str(self.port), "--data", str(self.data_dir),
         ]  # fmt: skip
+        return [*argv, "--enableAuth"] if self.enable_auth else argv
 
 
 def host_env(extra: Mapping[str, str] | None = None, *, import_dir: Path = REPO_ROOT) -> dict[str, str]:

@@ -13,6 +13,7 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -115,6 +116,10 @@ class DevHost:
         await self.engine.start()
         self._engine_started = True
         self._public = await self._listen(self._dispatch, self.config.host, self.config.port)
+        if self.config.enable_auth:
+            log.info("Keys are checked as on Azure (--enableAuth)")
+        else:
+            log.info("Keys are not checked, as under `func start`; start with --enableAuth to check them")
         if not self.config.port:  # port 0: the bound port is known only now
             self.base_url = f"http://{_reachable(self.config.host)}:{self._bound_port(self._public)}"
             self._set_client_binding()
@@ -185,11 +190,11 @@ class DevHost:
         if lowered == "/admin/host/ping":
             return web.Response(status=200)
         if lowered == "/admin/host/status":
-            if not self.keys.is_master(_request_key(request)):
+            if not self._admits(request, self.keys.is_master):
                 return web.Response(status=401)
             return web.json_response(self._status())
         if lowered == WEBHOOK_PATH or lowered.startswith(WEBHOOK_PATH + "/"):
-            if not self.keys.is_durable_system(_request_key(request)):
+            if not self._admits(request, self.keys.is_durable_system):
                 return web.Response(status=401)
             return await self._durable(request, path[len(WEBHOOK_PATH) :], rpc=False)
         if lowered.startswith("/admin/"):
@@ -201,11 +206,21 @@ class DevHost:
             route_params = fn.route.match(relative)
             if route_params is None or not fn.allows(request.method):
                 continue
-            if not self.keys.authorizes(fn.auth_level, _request_key(request), fn.name):
+            if not self._admits(request, lambda key: self.keys.authorizes(fn.auth_level, key, fn.name)):
                 log.info("Rejected 'Functions.%s': 401 (missing or wrong key)", fn.name)
                 return web.Response(status=401)
             return await self._execute(fn, request, route_params)
         return web.Response(status=404)
+
+    def _admits(self, request: web.Request, key_is_enough: Callable[[str | None], bool]) -> bool:
+        """Whether the request's key passes `key_is_enough`; always, unless --enableAuth.
+
+        Without --enableAuth, Core Tools authenticates every request as admin level whatever
+        key it carries (azure-functions-core-tools, Actions/HostActions/Startup.cs registers
+        WebHost/Security/CliAuthenticationHandler.cs), so functions of any auth level, the
+        Durable HTTP API (system key) and /admin/host/status answer without a key.
+        """
+        return not self.config.enable_auth or key_is_enough(_request_key(request))
 
     def _relative_to_prefix(self, path: str) -> str | None:
         prefix = self.config.route_prefix

@@ -73,11 +73,13 @@ def running_host(
     data_dir: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
     port: int | None = None,
+    enable_auth: bool = False,
 ) -> Iterator[HostHandle]:
     """A dev host serving `app_dir`, stopped (and its temporary data dir removed) on exit.
 
     `env` adds or replaces environment variables of the host process, e.g. DEVHOST_FAULT_*
-    fault injection or DEVHOST_*_KEY fixed keys. Raises HostStartError (with the host's output)
+    fault injection or DEVHOST_*_KEY fixed keys. `enable_auth` starts it with `--enableAuth`, so
+    keys are checked as on Azure; by default they are bypassed, as under `func start`. Raises HostStartError (with the host's output)
     if it exits or does not answer its ping in time.
     """
     own_data = data_dir is None
@@ -90,6 +92,7 @@ def running_host(
         data_dir=data,
         log_path=data / OUTPUT_LOG,
         env=launcher.host_env(env),
+        enable_auth=enable_auth,
     )
     try:
         handle = HostHandle(command.base_url, "", "", "", data, launcher.start(command), command)

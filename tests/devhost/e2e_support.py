@@ -118,12 +118,13 @@ def start_via_durable_api(
 
 
 def features_host_fixtures(
-    scratch_name: str, faults: Mapping[str, str] | None = None
+    scratch_name: str, faults: Mapping[str, str] | None = None, *, enable_auth: bool = False
 ) -> tuple[Any, Any, Any]:
     """The module-scoped fixtures `scratch`, `host` and `http` for one feature-app host per module.
 
     `scratch` is the app's FEATURES_SCRATCH_DIR (a fresh `scratch_name` temp dir), `host` runs the
-    feature app with `faults` (DEVHOST_FAULT_* settings) in its environment, and `http` is a client
+    feature app with `faults` (DEVHOST_FAULT_* settings) in its environment (and `--enableAuth`
+    with `enable_auth`), and `http` is a client
     on it. Bind them at module level under those names:
     `scratch, host, http = features_host_fixtures("my-scratch")`.
     """
@@ -135,7 +136,7 @@ def features_host_fixtures(
     @pytest.fixture(scope="module")
     def host(scratch: Path) -> Iterator[HostHandle]:
         env = {"FEATURES_SCRATCH_DIR": str(scratch), **(faults or {})}
-        with running_host(FEATURES_APP, env=env) as handle:
+        with running_host(FEATURES_APP, env=env, enable_auth=enable_auth) as handle:
             yield handle
 
     @pytest.fixture(scope="module")

@@ -34,7 +34,7 @@ from tests.devhost.e2e_support import (
 
 pytestmark = pytest.mark.e2e
 
-scratch, host, http = features_host_fixtures("features-scratch")
+scratch, host, http = features_host_fixtures("features-scratch", enable_auth=True)
 
 
 def start_via_app(

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def host() -> Iterator[HostHandle]:
-    with running_host(APPS / "host_durable") as handle:
+    with running_host(APPS / "host_durable", enable_auth=True) as handle:  # the key test needs it
         yield handle
 
 

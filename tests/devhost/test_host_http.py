@@ -19,7 +19,8 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def host() -> Iterator[HostHandle]:
-    with running_host(APPS / "host_http", env={"OVERRIDDEN": "from the environment"}) as handle:
+    # --enableAuth: the key checks below are Azure's; tests/devhost/test_host_auth.py covers the default.
+    with running_host(APPS / "host_http", env={"OVERRIDDEN": "from the environment"}, enable_auth=True) as handle:
         yield handle
 
 
