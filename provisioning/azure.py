@@ -180,6 +180,14 @@ class AzureLaneBackend:
             return Health(False, err.message)
         return Health(True, f"app {app.name!r} is Running and its durable system key is readable")
 
+    async def restart_app(self, app: AppRef) -> None:
+        """Restart the site (POST .../restart): App Service starts a fresh host for it."""
+        try:
+            await self._sites.restart(self._config.resource_group, app.name)
+        except AzureError as err:
+            raise translate(err, "restart", app.name) from None
+        log.info("restarted app %s", app.name)
+
     async def delete_app(self, app: AppRef) -> None:
         site = await self._get_site(app.name, "delete")
         if site is None:

@@ -71,6 +71,9 @@ class LaneBackend(Protocol):
     async def check_health(self, app: AppRef) -> Health:
         """Whether the app's host is up and its Durable HTTP API answers."""
 
+    async def restart_app(self, app: AppRef) -> None:
+        """Bring back an app that stopped answering: restart its host (local) or its site (azure)."""
+
     async def delete_app(self, app: AppRef) -> None:
         """Delete the app and nothing else; deleting a missing app is not an error."""
 

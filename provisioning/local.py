@@ -218,6 +218,16 @@ class LocalLaneBackend:
             return Health(False, detail + f"Durable HTTP API answered {response.status_code}")
         return Health(True, detail + f"serving {state.version} on port {state.port}")
 
+    async def restart_app(self, app: AppRef) -> None:
+        """A host that died is started again from its state on disk; one that is alive but does
+        not answer its ping is stopped and started (as App Service restarts an unhealthy host)."""
+        lane_dir = self._lane_dir_of(app)
+        async with self._lane_lock(lane_dir.name):
+            state = self._files.load(lane_dir.name)
+            if state is None:
+                raise ProvisioningError(f"lane app {lane_dir.name} does not exist", app=app.name)
+            await self._ensure_running(state)
+
     async def delete_app(self, app: AppRef) -> None:
         lane_dir = self._lane_dir_of(app)
         async with self._lane_lock(lane_dir.name):
@@ -284,6 +294,9 @@ class LocalLaneBackend:
             log_path=lane_dir / "host.log",
             env=self._host_env(lane_dir),
             cwd=lane_dir,
+            # Keys checked as on Azure: the router reaches a lane with its system key, and
+            # nothing else may reach it without one.
+            enable_auth=True,
         )
         # The package's host.json must name the lane's hub however it was unpacked (a fresh
         # deploy included: this is where its hub is set).

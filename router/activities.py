@@ -34,8 +34,9 @@ from router.durable_inputs import (
     lifecycle_instance_id,
     to_json,
 )
-from router.errors import Conflict, RouterError, from_provisioning
-from router.forwarding import forward_start as forward
+from router.errors import NotFound, RouterError, from_provisioning
+from router.instance_actions import InstanceAction
+from router.forwarding import InstanceExists, forward_start as forward
 from router.map_client import read_version_map
 from router.lanes import LaneState
 from router.map_operations import failure
@@ -46,6 +47,7 @@ bp = df.Blueprint()
 log = logging.getLogger("router.activities")
 
 R = TypeVar("R")
+PROBE_INSTANCE_ID = "router-health-probe"
 Client = df.DurableOrchestrationClient
 
 
@@ -131,16 +133,53 @@ async def count_in_flight(request: AppTarget) -> InFlightCount:
     return InFlightCount(counts.total, counts.running, counts.pending, counts.suspended, oldest)
 
 
+@_activity("probe_lane", AppTarget)
+async def probe_lane(request: AppTarget) -> HealthReport:
+    """Whether the lane's Durable HTTP API answers with its key (an unanswered probe is a report,
+    not a failure: the lifecycle decides what it means)."""
+    rt = runtime.current()
+    try:
+        # The status of an instance nobody starts: any answer of the API's own (404 included)
+        # shows the host is up, its Durable extension loaded and the key accepted.
+        await rt.call_lane(request.app, lambda endpoint: rt.lane_client.proxy(
+            endpoint, "GET", PROBE_INSTANCE_ID, InstanceAction.STATUS))
+    except NotFound:
+        pass
+    except RouterError as error:
+        return HealthReport(False, error.message)
+    return HealthReport(True, "the Durable HTTP API answers")
+
+
+@_activity("recover_app", AppTarget)
+async def recover_app(request: AppTarget) -> Done:
+    """Bring back an app that stopped answering (restart its host or site)."""
+    rt = runtime.current()
+    await rt.backend.restart_app(request.app)
+    rt.keys.forget(request.app.base_url)
+    log.warning("app %s stopped answering; restarted", request.app.name)
+    return Done()
+
+
 @_activity("forward_start", ForwardRequest, with_client=True)
 async def forward_start(request: ForwardRequest, client: Client) -> Forwarded:
+    """Forward a held start. Once the instance exists on the lane, the held request is forwarded.
+
+    The activity runs at least once and the held request retries it when it fails on the way
+    (its attempt may have reached the lane before its answer was lost), so an instance with the
+    held request's fixed id is the one an earlier run started, running or already finished (or,
+    when the client chose the id, its own earlier order). It is never started again: under
+    `NonRunningStates` a finished one would run a second time, under `AnyState` even a running
+    one would be replaced.
+    """
     try:
         started = await forward(
             runtime.current(), client, lane=request.lane, app=request.app, draining=request.draining,
             orchestrator=request.orchestrator, instance_id=request.instance_id,
             body=request.body.encode(), content_type=request.content_type or "application/json",
         )
-    except Conflict:
-        # Activities run at least once: a second run finds the instance the first one started.
+    except InstanceExists as exists:
+        log.info("held start of %s: instance %s already on lane %s (%s), not started again",
+                 request.orchestrator, request.instance_id, request.lane, exists.details.get("runtimeStatus"))
         return Forwarded(request.instance_id)
     log.info("held start of %s forwarded to lane %s as %s", request.orchestrator, request.lane, started.instance_id)
     return Forwarded(started.instance_id)

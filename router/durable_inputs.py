@@ -79,6 +79,7 @@ class Timing(DurableInput):
     ready_timeout_seconds: float = Settings.lane_ready_timeout_seconds  # from deploy to a healthy lane
     held_timeout_seconds: float = Settings.held_request_timeout_seconds
     release_timeout_seconds: float = Settings.release_timeout_seconds
+    probe_seconds: float = Settings.lane_probe_seconds
     health_interval_seconds: float = 2
     activity_attempts: int = 4  # tries per activity, the first included
     activity_retry_seconds: float = 2  # doubled per retry
@@ -108,6 +109,8 @@ class LifecycleInput(DurableInput):
     app: AppRef | None = None  # no secret
     timing: Timing = field(default_factory=Timing)
     provision_deadline: str | None = None  # set when provisioning starts (the release timeout)
+    next_drain_check: str | None = None  # a draining lane is counted every drain_poll_seconds
+    failed_probes: int = 0  # in a row: how long to wait before probing again
     steps: list[Step] = field(default_factory=list)
 
 

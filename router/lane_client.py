@@ -23,10 +23,10 @@ from urllib.parse import quote
 
 import httpx
 
-from router.errors import BadRequest, LaneUnreachable
+from router.errors import BadRequest, Conflict, LaneUnreachable, RouterError
 from router.instance_actions import InstanceAction, action_path
 from router.lane_errors import EDGE_FAILURES, lane_error, transport_error
-from router.lane_transport import IDEMPOTENT, RetryPolicy, RetryTransport, Sleep, delivery_of
+from router.lane_transport import IDEMPOTENT, NOT_SENT, RetryPolicy, RetryTransport, Sleep, delivery_of
 from router.lane_types import InFlight, LaneClientOptions, LaneEndpoint, ProxiedResponse, StartedInstance
 from router.runtime_status import IN_FLIGHT, RuntimeStatus
 from router.urls import DURABLE_API_PATH, LaneUrlRewriter, RouterRoutes, filter_headers, filter_query, lane_rewriter
@@ -34,6 +34,7 @@ from router.urls import DURABLE_API_PATH, LaneUrlRewriter, RouterRoutes, filter_
 __all__ = [
     "InFlight",
     "InstanceAction",
+    "InstanceExists",
     "LaneClient",
     "LaneClientOptions",
     "LaneEndpoint",
@@ -113,25 +114,60 @@ class LaneClient:
     ) -> StartedInstance:
         """Start orchestration `name` on the lane; `body` is its input JSON.
 
-        A start without an instance id is retried only when the request never left, since the
-        lane would otherwise schedule a second instance. With an id it is retried like any
-        idempotent call, and a 409 after an attempt that may have reached the lane means that
-        attempt created the instance.
+        Without an instance id the lane picks one, and the start is retried only when the
+        request never left: a repeat would schedule a second instance.
+
+        With an id, no start is ever sent blindly. A lane does not refuse an id that exists: under
+        `overridableExistingInstanceStates` = `NonRunningStates` (the default) it replaces a
+        finished instance with a new run and answers 500 for one in flight, under `AnyState` it
+        replaces any. So the instance is read first, and one that exists raises `InstanceExists`
+        without a start; after an attempt that may have reached the lane it is read again before
+        the next one, and if it exists now, that attempt created it.
         """
         path = f"orchestrators/{_segment(name)}" + (f"/{_segment(instance_id)}" if instance_id else "")
         headers = {"Content-Type": content_type} if content_type else {}
         subject = f"orchestrator {name!r}"
+        if instance_id is None:
+            response = await self._send(lane_app, "POST", path, subject, content=body, headers=headers, idempotent=False)
+            return _started(response, None, subject, lane_app)
+        existing = await self._instance_status(lane_app, instance_id)
+        if existing is not None:
+            raise _exists(instance_id, existing)
+        policy = RetryPolicy(self._options.attempts, self._options.backoff_seconds, self._options.backoff_max_seconds)
+        for attempt in range(1, max(1, policy.attempts) + 1):
+            try:
+                # Not repeatable for the transport: only what never left is retried there.
+                response = await self._send(
+                    lane_app, "POST", path, subject, content=body, headers=headers, idempotent=False
+                )
+            except RouterError as error:
+                if attempt >= policy.attempts or not _maybe_delivered(error):
+                    raise
+                await self._sleep(policy.delay(attempt, None))
+                if await self._instance_status(lane_app, instance_id) is not None:
+                    return StartedInstance(instance_id, 202)  # the attempt that lost its answer
+                continue
+            if _already_exists(response):
+                if attempt > 1:
+                    # Absent when read before this attempt: the earlier attempt landed late.
+                    return StartedInstance(instance_id, 202)
+                raise _exists(instance_id, None)  # a start of someone else's raced ours
+            return _started(response, instance_id, subject, lane_app)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def _instance_status(self, lane_app: LaneEndpoint, instance_id: str) -> dict[str, Any] | None:
+        """The lane's status object of `instance_id` (without input), or None if it has none."""
+        subject = f"instance {instance_id!r}"
         response = await self._send(
-            lane_app, "POST", path, subject, content=body, headers=headers, idempotent=instance_id is not None
+            lane_app, "GET", f"instances/{_segment(instance_id)}", subject,
+            params={"showInput": "false"}, idempotent=True,
         )
-        if response.status_code == 409 and instance_id is not None and delivery_of(response).maybe_delivered:
-            return StartedInstance(instance_id, 202)
-        if not response.is_success:
-            raise lane_error(response, subject, _rewriter(lane_app))
-        started_id = _json_field(response, "id") or instance_id
-        if not isinstance(started_id, str) or not started_id:
-            raise LaneUnreachable("the lane accepted the start but did not say which instance it created")
-        return StartedInstance(started_id, response.status_code)
+        if response.status_code == 404:
+            return None
+        # In flight answers 202, finished 200; a failed one may answer 500 with its status.
+        if _is_status_object(response):
+            return dict(response.json())
+        raise lane_error(response, subject, _rewriter(lane_app))
 
     async def proxy(
         self,
@@ -209,8 +245,11 @@ class LaneClient:
             )
             for instance in page:
                 status = RuntimeStatus.parse(instance.get("runtimeStatus"))
-                if str(instance.get("instanceId", "")).startswith("@") or status not in IN_FLIGHT:
+                if status not in IN_FLIGHT:
                     continue
+                instance_id = str(instance.get("instanceId", ""))
+                if instance_id.startswith("@") and await self._is_entity(lane_app, instance_id):
+                    continue  # entities show as Running forever; they hold no lane alive
                 counts[status] += 1
                 created = _parse_time(instance.get("createdTime"))
                 if created is not None and (oldest is None or created < oldest):
@@ -225,6 +264,20 @@ class LaneClient:
         # ContinuedAsNew is a running instance between two generations.
         running = counts[RuntimeStatus.RUNNING] + counts[RuntimeStatus.CONTINUED_AS_NEW]
         return InFlight(running, counts[RuntimeStatus.PENDING], counts[RuntimeStatus.SUSPENDED], oldest)
+
+    async def _is_entity(self, lane_app: LaneEndpoint, instance_id: str) -> bool:
+        """Whether `@name@key` is a real entity on the lane. An orchestration that took such an
+        id (the router refuses them, but a lane may hold one) is not: it is counted."""
+        name, at, key = instance_id[1:].partition("@")
+        if not name or not at:
+            return False
+        response = await self._send(lane_app, "GET", f"entities/{_segment(name)}/{_segment(key)}",
+                                    f"entity {instance_id!r}", idempotent=True)
+        if response.status_code == 404:
+            return False
+        if not response.is_success:
+            raise lane_error(response, f"entity {instance_id!r}", _rewriter(lane_app, None))
+        return True
 
     async def _instances_page(
         self,
@@ -288,6 +341,56 @@ class LaneClient:
         if response.status_code in EDGE_FAILURES:
             raise lane_error(response, subject, _rewriter(lane_app, routes))
         return response
+
+
+class InstanceExists(Conflict):
+    """A start named an instance id that already exists on the lane: nothing was started."""
+
+    code = "instance_exists"
+
+
+# The extension's answer to a start whose id is in flight under NonRunningStates: its
+# HttpApiHandler turns DurableTask.Core's OrchestrationAlreadyExistsException into a 500.
+_ALREADY_EXISTS_TYPE = "OrchestrationAlreadyExistsException"
+
+
+def _started(response: httpx.Response, instance_id: str | None, subject: str, lane_app: LaneEndpoint) -> StartedInstance:
+    if not response.is_success:
+        raise lane_error(response, subject, _rewriter(lane_app))
+    started_id = _json_field(response, "id") or instance_id
+    if not isinstance(started_id, str) or not started_id:
+        raise LaneUnreachable("the lane accepted the start but did not say which instance it created")
+    return StartedInstance(started_id, response.status_code)
+
+
+def _exists(instance_id: str, status: Mapping[str, Any] | None) -> InstanceExists:
+    runtime_status = RuntimeStatus.parse((status or {}).get("runtimeStatus"))
+    state = f" ({runtime_status})" if runtime_status else ""
+    details: dict[str, Any] = {"id": instance_id}
+    if runtime_status:
+        details["runtimeStatus"] = str(runtime_status)
+    return InstanceExists(
+        f"An instance with id {instance_id!r} already exists{state}; a start with an existing id "
+        "does not run it again. Read it by its id, or start with a new one.",
+        **details,
+    )
+
+
+def _already_exists(response: httpx.Response) -> bool:
+    """Whether the lane refused a start because its instance id is taken (and in flight)."""
+    if response.status_code == 409:
+        return True  # the dev host before it answered as the extension does
+    return response.status_code == 500 and _ALREADY_EXISTS_TYPE in str(_json_field(response, "ExceptionType") or "")
+
+
+def _maybe_delivered(error: RouterError) -> bool:
+    """Whether the failed attempt behind `error` may have reached the lane and been acted on:
+    sent but unanswered, or lost behind a gateway (502/503/504). Never for what did not leave,
+    a refused key or throttling (429 means "not done")."""
+    cause = error.__cause__
+    if isinstance(cause, httpx.TransportError):
+        return not isinstance(cause, (*NOT_SENT, httpx.UnsupportedProtocol))
+    return error.details.get("laneStatus") in (502, 503, 504)
 
 
 def _rewriter(lane_app: LaneEndpoint, routes: RouterRoutes | None = None) -> LaneUrlRewriter:

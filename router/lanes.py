@@ -91,6 +91,11 @@ class Lane:
     closed: bool = False
     forced_retire: bool = False  # an admin retired it with instances possibly in flight
     error: LaneFault | None = None
+    # A condition on top of the state: the app stopped answering (since when, and why).
+    unhealthy: LaneFault | None = None
+    unhealthy_since: str | None = None
+    # The newest version this lane ever served, kept across deletion: no release goes below it.
+    served_version: str | None = None
     created_at: str = ""
     updated_at: str = ""
     last_forward_at: str | None = None
@@ -101,7 +106,13 @@ class Lane:
     @property
     def serves(self) -> bool:
         """Starts can be forwarded to its app now."""
-        return self.state in (LaneState.ACTIVE, LaneState.DRAINING) and bool(self.app_url)
+        return self.state in (LaneState.ACTIVE, LaneState.DRAINING) and bool(self.app_url) and not self.unhealthy
+
+    @property
+    def awaited(self) -> bool:
+        """A held start waits for it: it is still provisioning, or its app is being brought back."""
+        return self.state is LaneState.PROVISIONING or (
+            self.state in (LaneState.ACTIVE, LaneState.DRAINING) and self.unhealthy is not None)
 
 
 @dataclass(frozen=True)
@@ -158,6 +169,7 @@ def lane_from_dict(data: dict[str, Any]) -> Lane:
             "state": LaneState(data["state"]),
             "release": Release(**data["release"]),
             "error": fault_from_json(data.get("error")),
+            "unhealthy": fault_from_json(data.get("unhealthy")),
             "drain": DrainStatus(**(data.get("drain") or {})),
             "held": tuple(data.get("held") or ()),
             "history": tuple(LaneEvent(**e) for e in data.get("history", ())),

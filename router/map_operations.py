@@ -57,6 +57,8 @@ OPERATIONS: dict[str, Operation] = {
     "fail": _lane_op(vm.fail, "code", "message", "app_exists", "release_id"),
     "hold_request": _lane_op(vm.hold_request, "held_id"),
     "release_held": _lane_op(vm.release_held, "held_ids"),
+    "mark_unhealthy": _lane_op(vm.mark_unhealthy, "code", "message"),
+    "mark_healthy": _lane_op(vm.mark_healthy),
     "close": _lane_op(vm.close),
     "record_forward": _lane_op(vm.record_forward),
     "record_drain_check": _lane_op(

@@ -74,6 +74,8 @@ WAKE_EVENT = "wake"  # look at the version map now rather than at the next poll
 LANE_READY_EVENT = "lane_ready"
 
 HEALTH_INTERVAL_MAX_SECONDS = 30.0
+UNHEALTHY_AFTER_FAILED_PROBES = 2
+PROBE_BACKOFF_MAX_SECONDS = 30.0
 
 
 def _parse(text: str) -> datetime:
@@ -236,7 +238,9 @@ def _wait_for_release(context: Context, state: LifecycleInput) -> Orchestration:
 
 
 def _watch(context: Context, state: LifecycleInput) -> Orchestration:
-    """Serve: deploy patches; once superseded, count in-flight instances until the lane is empty."""
+    """Serve: probe the app, deploy patches; once superseded, count in-flight instances until the
+    lane is empty. An app that stops answering is marked unhealthy, restarted and probed with
+    backoff until it answers again."""
     timing = state.timing
     vmap = yield from read_map(context)
     lane = vmap.lanes.get(state.lane)
@@ -247,7 +251,11 @@ def _watch(context: Context, state: LifecycleInput) -> Orchestration:
         state.phase = Phase.RETIRE
         _step(context, state, "retiring", "forced by an administrator" if lane.forced_retire else "drained")
         return
-    if lane.state is LaneState.DRAINING and vmap.current != state.lane:
+    next_look = timing.probe_seconds
+    if not (yield from _probe(context, state, lane)):
+        next_look = min(2.0 ** (state.failed_probes - 1), max(timing.probe_seconds, PROBE_BACKOFF_MAX_SECONDS))
+    elif lane.state is LaneState.DRAINING and vmap.current != state.lane and _drain_check_due(context, state):
+        state.next_drain_check = after(context, timing.drain_poll_seconds).isoformat()
         lane = yield from _drain_check(context, state)
         if lane is not None and lane.state is LaneState.RETIRING:
             state.phase = Phase.RETIRE
@@ -255,12 +263,39 @@ def _watch(context: Context, state: LifecycleInput) -> Orchestration:
             return
     release_event = context.wait_for_external_event(RELEASE_EVENT)
     wake_event = context.wait_for_external_event(WAKE_EVENT)
-    poll = context.create_timer(after(context, timing.drain_poll_seconds))
+    poll = context.create_timer(after(context, min(next_look, timing.drain_poll_seconds)))
     winner = yield context.task_any([release_event, wake_event, poll])
     if winner is not poll:
         poll.cancel()
     if winner is release_event:
         yield from _deploy_patch(context, state, LaneCommand.from_dict(release_event.result))
+
+
+def _drain_check_due(context: Context, state: LifecycleInput) -> bool:
+    return state.next_drain_check is None or context.current_utc_datetime >= _parse(state.next_drain_check)
+
+
+def _probe(context: Context, state: LifecycleInput, lane: Lane) -> Orchestration:
+    """Ask the app whether it answers. Two failures in a row mark the lane unhealthy (a blip is
+    not an outage) and ask the backend to bring the app back; the first answer after that
+    marks it healthy again and wakes the starts held for it."""
+    assert state.app is not None
+    report = yield from activity(context, "probe_lane", AppTarget(state.app), HealthReport, state.timing)
+    if report.healthy:
+        state.failed_probes = 0
+        if lane.unhealthy is not None:
+            lane = yield from lane_op(context, "mark_healthy", state.lane)
+            _step(context, state, "recovered", report.detail)
+            yield from _safely(context, state, "wake held requests", _wake_held(context, state, lane))
+        return True
+    state.failed_probes += 1
+    _step(context, state, "probe_failed", report.detail)
+    if state.failed_probes >= UNHEALTHY_AFTER_FAILED_PROBES:
+        yield from _safely(context, state, "record the outage", map_op(
+            context, "mark_unhealthy", lane=state.lane, code="lane_unreachable", message=report.detail))
+        yield from _safely(context, state, "restart the app", activity(
+            context, "recover_app", AppTarget(state.app), Done, state.timing))
+    return False
 
 
 def _drain_check(context: Context, state: LifecycleInput) -> Orchestration:
@@ -408,25 +443,23 @@ def held_request(context: Context) -> Orchestration:
             lane = yield from lane_op(context, "start_lazy_lane", data.lane)
             command = LaneCommand(lane=data.lane, release=lane.release, timing=data.timing)
             yield from activity(context, "start_lifecycle", command, Done, data.timing)
-        lane = yield from lane_op(context, "hold_request", data.lane, held_id=context.instance_id)
-        while lane.state is LaneState.PROVISIONING:
-            deadline = _parse(data.deadline)
-            ready = context.wait_for_external_event(LANE_READY_EVENT)
-            timeout = context.create_timer(deadline)
-            if (yield context.task_any([ready, timeout])) is timeout:
-                yield from map_op(context, "release_held", lane=data.lane, held_ids=[context.instance_id])
-                raise HeldTooLong(f"Lane {data.lane} did not become active within "
-                                  f"{data.timing.held_timeout_seconds:g} s.", lane=data.lane)
-            timeout.cancel()
-            lane = yield from read_lane(context, data.lane)
-        if not lane.serves:
-            raise _not_serving(lane)
-        app = _app_of(lane)
-        assert app is not None
-        forwarded = yield from activity(context, "forward_start", ForwardRequest(
-            lane=data.lane, app=app, orchestrator=data.orchestrator, instance_id=data.instance_id,
-            body=data.body, content_type=data.content_type, draining=lane.state is LaneState.DRAINING,
-        ), Forwarded, data.timing)
+        while True:
+            lane = yield from _wait_until_served(context, data)
+            app = _app_of(lane)
+            assert app is not None
+            try:
+                forwarded = yield from activity(context, "forward_start", ForwardRequest(
+                    lane=data.lane, app=app, orchestrator=data.orchestrator, instance_id=data.instance_id,
+                    body=data.body, content_type=data.content_type, draining=lane.state is LaneState.DRAINING,
+                ), Forwarded, data.timing)
+                break
+            except RouterError as error:
+                if not error.retryable:
+                    raise
+                # The lane stopped answering under us: its lifecycle will notice, mark it
+                # unhealthy and bring it back; wait for that rather than fail the client's start.
+                _check_held_deadline(context, data)
+                yield context.create_timer(after(context, data.timing.probe_seconds))
     except RouterError as error:
         result = {"state": "failed", "lane": data.lane, "status": error.status, "error": error.body()}
         context.set_custom_status(result)
@@ -435,6 +468,31 @@ def held_request(context: Context) -> Orchestration:
               "instanceId": forwarded.instance_id}
     context.set_custom_status(result)
     return result
+
+
+def _wait_until_served(context: Context, data: HeldRequestInput) -> Orchestration:
+    """The lane once it serves; while it is provisioning or unhealthy, sleep until its lifecycle
+    wakes this request (or the deadline passes)."""
+    lane = yield from lane_op(context, "hold_request", data.lane, held_id=context.instance_id)
+    while lane.awaited:
+        assert data.deadline is not None
+        ready = context.wait_for_external_event(LANE_READY_EVENT)
+        timeout = context.create_timer(_parse(data.deadline))
+        if (yield context.task_any([ready, timeout])) is timeout:
+            yield from map_op(context, "release_held", lane=data.lane, held_ids=[context.instance_id])
+            _check_held_deadline(context, data)
+        timeout.cancel()
+        lane = yield from lane_op(context, "hold_request", data.lane, held_id=context.instance_id)
+    if not lane.serves:
+        raise _not_serving(lane)
+    return lane
+
+
+def _check_held_deadline(context: Context, data: HeldRequestInput) -> None:
+    assert data.deadline is not None
+    if context.current_utc_datetime >= _parse(data.deadline):
+        raise HeldTooLong(f"Lane {data.lane} did not become active within "
+                          f"{data.timing.held_timeout_seconds:g} s.", lane=data.lane)
 
 
 def _not_serving(lane: Lane) -> RouterError:

@@ -66,8 +66,9 @@ async def _post_release(req: func.HttpRequest, client: df.DurableOrchestrationCl
     existing_status = RuntimeStatus.parse(existing.runtime_status) if existing else None
     vmap = await read_version_map(client)
     lane = vmap.lanes.get(lane_key(parse_version(release.version, allow_prerelease=True)))
-    retry = (existing_status in TERMINAL and lane is not None and lane.state is LaneState.FAILED
-             and lane.release == release)
+    # Posted again: a failed lane retries it, a deleted lane is brought back with it.
+    retry = (existing_status in TERMINAL and lane is not None and lane.release == release
+             and lane.state in (LaneState.FAILED, LaneState.DELETED))
     if existing_status is None or retry or existing_status in UNSUCCESSFUL:
         # Checked here so the pipeline gets its 409 now; the entity checks again authoritatively.
         vm.register_release(vmap, release, max_lanes=rt.settings.max_lanes, at=datetime.now(timezone.utc).isoformat())

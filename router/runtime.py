@@ -130,6 +130,7 @@ class RouterRuntime:
             held_timeout_seconds=s.held_request_timeout_seconds,
             release_timeout_seconds=s.release_timeout_seconds,
             ready_timeout_seconds=s.lane_ready_timeout_seconds,
+            probe_seconds=s.lane_probe_seconds,
             activity_retry_seconds=self._activity_retry_seconds,
         )
 

@@ -45,6 +45,7 @@ ALLOWED_FROM: dict[str, frozenset[LaneState]] = {
     "record a deletion error on": frozenset({R}),
     "delete": frozenset({R, F}),
     "make current": frozenset({A, D}),
+    "mark unhealthy": frozenset({A, D}),
     "register a patch for": frozenset({A, D, P}),
 }
 
@@ -69,6 +70,14 @@ def register_release(
     key = lane_key(version)
     existing = vmap.lanes.get(key)
 
+    floor = _floor(existing)
+    if floor is not None and version < parse_version(floor, allow_prerelease=True):
+        raise VersionNotNewer(
+            f"Version {release.version} is older than {floor}, which lane {key} has served; "
+            "a release never goes backwards.",
+            lane=key, version=release.version, deployedVersion=floor,
+        )
+
     if existing is None or existing.state is LaneState.DELETED:
         _check_quota(vmap, max_lanes, key)
         lane = Lane(
@@ -78,6 +87,7 @@ def register_release(
             started=release.provision == "eager",
             created_at=at,
             updated_at=at,
+            served_version=floor,
             history=existing.history if existing else (),
         )
         lane = _log(lane, at, "registered", f"{release.version} ({release.provision})", release.id)
@@ -153,7 +163,7 @@ def activate(vmap: VersionMap, key: str, *, version: str, release_id: str = "", 
         return vmap
     _require(lane, "activate")
     lane = replace(_step(lane, LaneState.ACTIVE, at, "activated", version, release_id or lane.release.id),
-                   deployed_version=version, error=None)
+                   deployed_version=version, served_version=_newest(lane.served_version, version), error=None)
     lanes = dict(vmap.lanes)
     lanes[key] = lane
     newer_active = [
@@ -180,7 +190,8 @@ def deploy_patch(vmap: VersionMap, key: str, *, version: str, release_id: str = 
         return vmap
     if lane_key(parse_version(version, allow_prerelease=True)) != key:
         raise IllegalTransition(f"Version {version} does not belong to lane {key}.", lane=key)
-    lane = replace(lane, deployed_version=version, error=None, updated_at=at)
+    lane = replace(lane, deployed_version=version, served_version=_newest(lane.served_version, version),
+                   error=None, updated_at=at)
     return _with_lane(vmap, _log(lane, at, "patched", version, release_id or lane.release.id))
 
 
@@ -216,10 +227,10 @@ def record_delete_error(vmap: VersionMap, key: str, *, code: str, message: str, 
 def hold_request(vmap: VersionMap, key: str, *, held_id: str, at: str) -> VersionMap:
     """A held start waits for the lane: its lifecycle wakes it when the lane serves or fails.
 
-    Only a provisioning lane takes waiters; for any other state the caller decides at once.
+    Only a lane that is provisioning or unhealthy takes waiters; otherwise the caller decides at once.
     """
     lane = vmap.lane(key)
-    if lane.state is not LaneState.PROVISIONING or held_id in lane.held:
+    if not lane.awaited or held_id in lane.held:
         return vmap
     return _with_lane(vmap, replace(lane, held=lane.held + (held_id,)))
 
@@ -231,6 +242,27 @@ def release_held(vmap: VersionMap, key: str, *, held_ids: list[str], at: str) ->
     if remaining == lane.held:
         return vmap
     return _with_lane(vmap, replace(lane, held=remaining))
+
+
+def mark_unhealthy(vmap: VersionMap, key: str, *, code: str, message: str, at: str) -> VersionMap:
+    """The lane's app stopped answering: a condition on top of its state, kept with the reason."""
+    lane = vmap.lane(key)
+    _require(lane, "mark unhealthy")
+    fault = LaneFault(code, message)
+    if lane.unhealthy == fault:
+        return vmap
+    first = lane.unhealthy is None
+    lane = replace(lane, unhealthy=fault, unhealthy_since=lane.unhealthy_since or at, updated_at=at)
+    return _with_lane(vmap, _log(lane, at, "unhealthy", f"{code}: {message}") if first else lane)
+
+
+def mark_healthy(vmap: VersionMap, key: str, *, at: str) -> VersionMap:
+    """The lane's app answers again: it is back in its state."""
+    lane = vmap.lane(key)
+    if lane.unhealthy is None:
+        return vmap
+    lane = replace(lane, unhealthy=None, unhealthy_since=None, updated_at=at)
+    return _with_lane(vmap, _log(lane, at, "recovered", f"unhealthy since {vmap.lane(key).unhealthy_since}"))
 
 
 def close(vmap: VersionMap, key: str, *, at: str) -> VersionMap:
@@ -329,7 +361,8 @@ def mark_deleted(vmap: VersionMap, key: str, *, at: str) -> VersionMap:
     if key == vmap.current:
         raise IllegalTransition(f"Lane {key} is current; it cannot be deleted.", lane=key)
     _require(lane, "delete")
-    lane = replace(_step(lane, LaneState.DELETED, at, "deleted"), app_exists=False, error=None, held=())
+    lane = replace(_step(lane, LaneState.DELETED, at, "deleted"), app_exists=False, error=None, held=(),
+                   unhealthy=None, unhealthy_since=None)
     return _with_lane(vmap, lane)
 
 
@@ -372,6 +405,19 @@ def _require(lane: Lane, action: str) -> None:
             lane=lane.key,
             state=lane.state.value,
         )
+
+
+def _floor(lane: Lane | None) -> str | None:
+    """The lowest version a release of this lane may have: the newest it has served."""
+    if lane is None:
+        return None
+    return _newest(lane.served_version, lane.deployed_version)
+
+
+def _newest(a: str | None, b: str | None) -> str | None:
+    if a is None or b is None:
+        return a or b
+    return a if _newer(a, b) else b
 
 
 def _newer(a: str, b: str) -> bool:

@@ -266,6 +266,9 @@ class FakeArm:
                 return 200, {}, self.host_keys[key]
             if rest == "/syncfunctiontriggers" and method == "POST":
                 return 204, {}, None
+            if rest == "/restart" and method == "POST":
+                site["properties"]["state"] = "Running"
+                return 200, {}, None
             return _error(404, "NotFound", f"No route for {method} {path} in the fake.")
 
     def _put_site(

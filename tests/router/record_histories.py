@@ -70,6 +70,11 @@ async def lifecycle_phases(router: Router) -> None:
     router.backend.healthy = True
     await record(router, "lane_lifecycle", "watching", "lane-lifecycle-1.0",
                  lambda s: phase(s) == "watch" and "activated" in steps(s))
+    fake = router.backend.lane("1.0")
+    fake.down, fake.restarts_to_recover = True, 2
+    await record(router, "lane_lifecycle", "unhealthy", "lane-lifecycle-1.0",
+                 lambda s: steps(s).count("probe_failed") >= 2)
+    await router.wait_for("the lane to recover", lambda: _recovered(router, "1.0"))
     await router.release("1.0.1")
     await record(router, "lane_lifecycle", "patched", "lane-lifecycle-1.0", lambda s: "patched" in steps(s))
     assert (await router.start("1.0.1")).status_code == 202
@@ -90,6 +95,11 @@ async def lifecycle_phases(router: Router) -> None:
     await record(router, "lane_lifecycle", "deleted", "lane-lifecycle-1.0", lambda s: s["runtimeStatus"] == "Completed")
     command_id = await _last_map_command(router)
     await record(router, "map_command", "completed", command_id, lambda s: s["runtimeStatus"] == "Completed")
+
+
+async def _recovered(router: Router, key: str) -> bool:
+    lane = await router.lane(key)
+    return bool(lane and lane["unhealthy"] is None and any(e["event"] == "recovered" for e in lane["history"]))
 
 
 async def _checked(router: Router, key: str) -> bool:

@@ -31,6 +31,7 @@ from devhost.server import DevHost
 from provisioning.base import AppRef, DeployResult, Health, LaneSpec, Package
 from provisioning.config import ProvisioningConfig
 from router import runtime
+from router.entity import VERSION_MAP_ENTITY, VERSION_MAP_KEY
 from router.lane_client import LaneClient
 from router.lane_types import LaneClientOptions
 from router.settings import Settings
@@ -45,6 +46,7 @@ FAST_SETTINGS = dict(
     lane_ready_timeout_seconds=3.0,
     held_request_timeout_seconds=30.0,
     release_timeout_seconds=30.0,
+    lane_probe_seconds=0.3,
 )
 
 
@@ -57,10 +59,17 @@ class FakeLane:
     query_failures: int = 0  # instance queries to answer 500 before answering again
     late_starts: list[int] = field(default_factory=list)  # add a Running instance at these query numbers
     queries: int = 0
+    down: bool = False  # its host died: nothing answers until the backend restarts it
+    restarts_to_recover: int = 1  # how many restarts it takes to bring it back
+    entities: set[str] = field(default_factory=set)  # real entities, "@name@key": Running forever
+    # Instance id -> how many requests about it to act on, then lose the answer of (read timeout)
+    lost_answers: dict[str, int] = field(default_factory=dict)
+    finish_at_once: bool = False  # started orchestrations complete before their start answers
 
     def start(self, name: str, instance_id: str) -> None:
         self.instances[instance_id] = {
-            "name": name, "instanceId": instance_id, "runtimeStatus": "Running",
+            "name": name, "instanceId": instance_id,
+            "runtimeStatus": "Completed" if self.finish_at_once else "Running",
             "createdTime": datetime.now(timezone.utc).isoformat(),
         }
 
@@ -69,29 +78,68 @@ class FakeLane:
             instance["runtimeStatus"] = "Completed"
 
 
-class FakeLanes:
-    """Every fake lane by its base URL; `handler` is the MockTransport's."""
+# host.json `extensions.durableTask.overridableExistingInstanceStates`, as the extension reads it.
+NON_RUNNING_STATES = "NonRunningStates"  # the default
+ANY_STATE = "AnyState"
+# The extension's own list (OverridableStates.cs NonRunning), not the router's: a fake that
+# shared the client's constants could not catch the client's mistakes about them.
+IN_FLIGHT = frozenset({"Running", "Pending", "Suspended", "ContinuedAsNew"})
 
-    def __init__(self) -> None:
+
+class FakeLanes:
+    """Every fake lane by its base URL; `handler` is the MockTransport's.
+
+    A start whose instance id exists is answered as the extension does (HttpApiHandler.cs
+    HandleStartOrchestratorRequestAsync → DurableClient.cs StartNewAsync, whose dedupe statuses
+    come from OverridableStates.cs): under `NonRunningStates` a finished instance is replaced by a
+    new run (202) and one in flight refused with DurableTask.Core's
+    OrchestrationAlreadyExistsException, which HttpApiHandler's catch-all answers as a 500;
+    under `AnyState` any instance is replaced. `starts` lists every run a lane began.
+    """
+
+    def __init__(self, existing_instance_states: str = NON_RUNNING_STATES) -> None:
         self.by_url: dict[str, FakeLane] = {}
         self.starts: list[tuple[str, str]] = []  # (base URL, instance id), in order
+        self.existing_instance_states = existing_instance_states
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         base = f"{request.url.scheme}://{request.url.netloc.decode()}"
         lane = self.by_url.get(base)
-        if lane is None:
-            raise httpx.ConnectError("no such lane", request=request)
+        if lane is None or lane.down:
+            raise httpx.ConnectError("nothing listens there", request=request)
+        response = self._answer(base, lane, request)
+        about = request.url.path.rsplit("/", 1)[-1]
+        if lane.lost_answers.get(about, 0) > 0:
+            lane.lost_answers[about] -= 1
+            raise httpx.ReadTimeout("the lane acted but its answer was lost", request=request)
+        return response
+
+    def runs_of(self, instance_id: str) -> int:
+        """How many times a lane began running `instance_id`."""
+        return sum(1 for _, started in self.starts if started == instance_id)
+
+    def _answer(self, base: str, lane: FakeLane, request: httpx.Request) -> httpx.Response:
         if request.headers.get("x-functions-key") != lane.key:
             return httpx.Response(401, text="")
         path = request.url.path[len(DURABLE_API):].strip("/").split("/")
         if request.method == "POST" and path[0] == "orchestrators":
             name = path[1]
             instance_id = path[2] if len(path) > 2 else secrets.token_hex(8)
-            if instance_id in lane.instances:
-                return httpx.Response(409, json={"Message": "exists"})
+            existing = lane.instances.get(instance_id)
+            if (existing and self.existing_instance_states == NON_RUNNING_STATES
+                    and existing["runtimeStatus"] in IN_FLIGHT):
+                status = existing["runtimeStatus"]
+                return httpx.Response(500, json={
+                    "Message": "Something went wrong while processing your request",
+                    "ExceptionMessage": f"An Orchestration instance with the status {status} already exists.",
+                    "ExceptionType": "DurableTask.Core.Exceptions.OrchestrationAlreadyExistsException",
+                })
             lane.start(name, instance_id)
             self.starts.append((base, instance_id))
             return httpx.Response(202, json={"id": instance_id})
+        if request.method == "GET" and path[0] == "entities" and len(path) == 3:
+            entity_id = f"@{path[1]}@{path[2]}"
+            return httpx.Response(200, json={"count": 1}) if entity_id in lane.entities else httpx.Response(404)
         if request.method == "GET" and path == ["instances"]:
             lane.queries += 1
             if lane.query_failures > 0:
@@ -100,11 +148,16 @@ class FakeLanes:
             if lane.queries in lane.late_starts:
                 lane.start("late_order", f"late-{lane.queries}")
             wanted = set(filter(None, request.url.params.get("runtimeStatus", "").split(",")))
-            page = [i for i in lane.instances.values() if not wanted or i["runtimeStatus"] in wanted]
+            entities = [{"name": e.split("@")[1], "instanceId": e, "runtimeStatus": "Running",
+                         "createdTime": "2026-01-01T00:00:00+00:00"} for e in sorted(lane.entities)]
+            page = [i for i in [*lane.instances.values(), *entities]
+                    if not wanted or i["runtimeStatus"] in wanted]
             return httpx.Response(200, json=page)
         if request.method == "GET" and path[0] == "instances":
             instance = lane.instances.get(path[1])
-            return httpx.Response(200 if instance else 404, json=instance or {})
+            if instance is None:
+                return httpx.Response(404, text="")
+            return httpx.Response(202 if instance["runtimeStatus"] in IN_FLIGHT else 200, json=instance)
         return httpx.Response(404, json={})
 
 
@@ -151,6 +204,12 @@ class FakeBackend:
     async def check_health(self, app: AppRef) -> Health:
         self._call("check_health")
         return Health(self.healthy, self.health_detail)
+
+    async def restart_app(self, app: AppRef) -> None:
+        self._call("restart_app")
+        lane = self.lanes.by_url[app.base_url]
+        lane.restarts_to_recover -= 1
+        lane.down = lane.down and lane.restarts_to_recover > 0
 
     async def delete_app(self, app: AppRef) -> None:
         self._call("delete_app")
@@ -267,3 +326,74 @@ def with_router(**overrides: Any) -> Any:
         return test
 
     return wrap
+
+
+# --- a router shared by a module's table-driven tests ---------------------------------------------
+
+class RouterThread:
+    """A `running_router` on an event loop of its own thread, so a module's parametrized tests
+    (each a plain sync test) share one router: `call(fn)` runs `await fn(router)` there.
+
+    For tables of requests that must not change anything (the hostile-input corpus, the role-key
+    matrix): building one router per row would cost seconds a row.
+    """
+
+    def __init__(self, tmp_path: Path, **overrides: Any) -> None:
+        import threading
+
+        self._tmp_path, self._overrides = tmp_path, overrides
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+        self.router: Router | None = None
+        self._thread = threading.Thread(target=self._run, name="router-thread", daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(self._serve())
+
+    async def _serve(self) -> None:
+        self._stop = asyncio.Event()
+        try:
+            async with running_router(self._tmp_path, **self._overrides) as router:
+                self.router = router
+                self._ready.set()
+                await self._stop.wait()
+        except BaseException as error:  # surfaced to the test thread by start()
+            self._error = error
+            self._ready.set()
+
+    def start(self) -> "RouterThread":
+        self._thread.start()
+        self._ready.wait(60)
+        if self._error is not None or self.router is None:
+            raise RuntimeError("the router did not start") from self._error
+        return self
+
+    def call(self, fn: Any, timeout: float = 30.0) -> Any:
+        """`await fn(router)` on the router's loop; its result (or exception) here."""
+        return asyncio.run_coroutine_threadsafe(fn(self.router), self._loop).result(timeout)
+
+    def stop(self) -> None:
+        if self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(30)
+
+
+async def state_snapshot(router: Router) -> dict[str, Any]:
+    """Everything a request could change, for "nothing changed" assertions: the version map (lanes,
+    states, versions, histories, quota), the router's own orchestration instances (releases, held
+    requests, map commands), every fake lane's instances and starts, and the backend's calls."""
+    response = await router.http.get(f"{DURABLE_API}/instances", params={"top": "1000"})
+    assert response.status_code == 200, response.text
+    router_instances = sorted(i["instanceId"] for i in response.json())
+    entity = await router.http.get(f"{DURABLE_API}/entities/{VERSION_MAP_ENTITY}/{VERSION_MAP_KEY}")
+    return {
+        "version_map": entity.json() if entity.status_code == 200 else None,
+        "router_instances": router_instances,
+        "lanes": {url: json.loads(json.dumps(lane.instances)) for url, lane in router.lanes.by_url.items()},
+        "lane_starts": list(router.lanes.starts),
+        "backend_calls": list(router.backend.calls),
+        "backend_deployed": dict(router.backend.deployed),
+    }

@@ -337,3 +337,77 @@ async def test_a_release_overtaken_by_a_newer_patch_says_superseded(router):
     router.backend.healthy = True
     assert (await until_done(router, second))["state"] == "completed"
     assert (await until_done(router, first))["state"] == "completed"  # deployed, then replaced by 1.0.2
+
+
+# --- lanes watched, drains counted, releases never backwards (issue 12) -------------------------
+
+@with_router()
+async def test_a_lane_that_stops_answering_is_marked_unhealthy_answered_503_and_brought_back(router):
+    await until_done(router, await router.release("1.0.0"))
+    fake = router.backend.lane("1.0")
+    fake.down, fake.restarts_to_recover = True, 3
+    lane = await router.wait_for("the lane to be marked unhealthy", lambda: _lane_with(router, "1.0", "unhealthy"))
+    assert lane["state"] == "active"
+    assert lane["unhealthy"]["code"] == "lane_unreachable" and lane["unhealthy_since"]
+    refused = await router.start("1.0.0")
+    assert refused.status_code == 503
+    assert refused.json()["error"] == "lane_unhealthy" and refused.json()["since"] == lane["unhealthy_since"]
+
+    async def recovered():
+        lane = await router.lane("1.0")
+        return lane if lane["unhealthy"] is None else None
+
+    lane = await router.wait_for("the lane to be brought back", recovered)
+    assert router.backend.count("restart_app") == 3
+    assert [e["event"] for e in lane["history"]][-2:] == ["unhealthy", "recovered"]
+    assert (await router.start("1.0.0")).status_code == 202
+
+
+@with_router(lane_ready_timeout_seconds=30)
+async def test_a_held_start_whose_lane_dies_waits_for_it_and_is_forwarded_once_back(router):
+    router.backend.healthy = False  # the lazy lane stays provisioning until the test says
+    await until_done(router, await router.release("1.0.0", provision="lazy"))
+    held = await router.start("1.0.0", {"order": 7})
+    await router.wait_for("the lane's app", lambda: _lane_with(router, "1.0", "app_url"))
+    fake = router.backend.lane("1.0")
+    fake.down, fake.restarts_to_recover = True, 2
+    router.backend.healthy = True
+    outcome = await held_outcome(router, held.json()["statusQueryGetUri"])
+    assert outcome.status_code == 200 and outcome.json()["state"] == "forwarded", outcome.text
+    assert outcome.json()["instanceId"] in fake.instances
+    assert router.backend.count("restart_app") >= 2
+
+
+@with_router()
+async def test_an_orchestration_with_an_entity_like_id_holds_the_drain_but_a_real_entity_does_not(router):
+    await until_done(router, await router.release("1.0.0"))
+    fake = router.backend.lane("1.0")
+    fake.entities.add("@counter@k1")
+    fake.start("process_order", "@evil@x")  # taken directly on the lane, around the router
+    await until_done(router, await router.release("1.1.0"))
+    lane = await router.wait_for("a drain check that counts the orchestration",
+                                 lambda: _drain_saw(router, "1.0", 1))
+    assert lane["state"] == "draining"
+    fake.instances["@evil@x"]["runtimeStatus"] = "Completed"
+    await router.wait_for_lane("1.0", "deleted")  # the entity alone does not hold it
+
+
+@with_router()
+async def test_a_release_never_goes_backwards_even_after_its_lane_was_deleted(router):
+    await until_done(router, await router.release("1.0.0"))
+    await until_done(router, await router.release("1.0.1"))
+    refused = await router.http.post("/api/releases", json={"version": "1.0.0", "packageUrl": "/packages/old.zip"})
+    assert refused.status_code == 409 and refused.json()["error"] == "version_not_newer"
+    await until_done(router, await router.release("1.1.0"))
+    await router.wait_for_lane("1.0", "deleted")
+    refused = await router.http.post("/api/releases", json={"version": "1.0.0", "packageUrl": "/packages/old.zip"})
+    assert refused.status_code == 409 and refused.json()["deployedVersion"] == "1.0.1"
+    assert (await router.lane("1.0"))["state"] == "deleted"
+    again = await router.http.post("/api/releases", json={"version": "1.0.1", "packageUrl": "/packages/1.0.1.zip"})
+    assert again.status_code == 202 and again.json()["retry"] is True  # the same code may come back
+
+    async def served_again():
+        lane = await router.lane("1.0")
+        return [e["event"] for e in lane["history"]].count("activated") == 2
+
+    await router.wait_for("lane 1.0 to serve 1.0.1 again", served_again)

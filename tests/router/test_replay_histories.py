@@ -24,8 +24,8 @@ from devhost.replay import replay_history
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HISTORIES = sorted((Path(__file__).resolve().parent / "histories").glob("*.json"))
 PHASES = {
-    "lane_lifecycle": {"provisioning", "failed", "watching", "patched", "draining", "retiring", "delete_failed",
-                       "deleted"},
+    "lane_lifecycle": {"provisioning", "failed", "watching", "unhealthy", "patched", "draining", "retiring",
+                       "delete_failed", "deleted"},
     "release": {"handed_to_lane"},
     "held_request": {"held", "forwarded"},
     "map_command": {"completed"},
