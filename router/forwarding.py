@@ -3,6 +3,13 @@
 Forward the start to the lane's Durable HTTP API with the lane's key, then, for a draining lane,
 tell the version map: a fresh start resets the lane's drain grace period, so it must not retire
 under it.
+
+A start that names an instance id never runs an existing instance again. The lane would: the
+extension replaces a finished instance (and, under `AnyState`, a running one) instead of refusing
+the id, so the lane client reads the instance before starting it and raises `InstanceExists` when
+it is there (`LaneClient.start_orchestration`). A direct start answers that as 409
+`instance_exists`; a held start treats it as done (`router.activities.forward_start`), since the
+instance is the one an earlier attempt of the same forward created.
 """
 
 from __future__ import annotations
@@ -13,8 +20,11 @@ import azure.durable_functions as df
 
 from provisioning.base import AppRef
 from router.entity import VERSION_MAP_ID
+from router.lane_client import InstanceExists
 from router.lane_types import StartedInstance
 from router.runtime import RouterRuntime
+
+__all__ = ["InstanceExists", "forward_start"]
 
 
 async def forward_start(
@@ -29,8 +39,13 @@ async def forward_start(
     body: bytes,
     content_type: str | None,
 ) -> StartedInstance:
-    started = await rt.call_lane(app, lambda endpoint: rt.lane_client.start_orchestration(
-        endpoint, orchestrator, instance_id, body, content_type))
+    """Start `orchestrator` on the lane; raises `InstanceExists` (409) if `instance_id` is taken."""
+    try:
+        started = await rt.call_lane(app, lambda endpoint: rt.lane_client.start_orchestration(
+            endpoint, orchestrator, instance_id, body, content_type))
+    except InstanceExists as exists:
+        exists.details["lane"] = lane
+        raise
     if draining:
         await client.signal_entity(
             VERSION_MAP_ID, "record_forward", {"lane": lane, "at": datetime.now(timezone.utc).isoformat()})

@@ -108,10 +108,10 @@ async def test_start_sends_the_key_in_a_header_and_the_body_as_input() -> None:
 
 
 async def test_start_with_an_instance_id_puts_it_in_the_path() -> None:
-    lane = Scripted(httpx.Response(202, json={"id": "order 42/a"}))
+    lane = Scripted(httpx.Response(404), httpx.Response(202, json={"id": "order 42/a"}))
     result = await client(lane).start_orchestration(LANE, "hello", "order 42/a", b"null")
     assert result.instance_id == "order 42/a"
-    assert lane.requests[0].url.raw_path == b"/runtime/webhooks/durabletask/orchestrators/hello/order%2042%2Fa"
+    assert lane.requests[-1].url.raw_path == b"/runtime/webhooks/durabletask/orchestrators/hello/order%2042%2Fa"
 
 
 async def test_an_unknown_orchestrator_is_a_bad_request_without_lane_secrets() -> None:
@@ -163,38 +163,47 @@ async def test_a_start_without_an_id_is_not_retried_on_a_gateway_failure() -> No
     assert len(lane.requests) == 1
 
 
+# A start with an id is read before it is sent, and read again before it is sent again: a lane
+# replaces an instance whose id exists instead of refusing it (tests/router/test_forwarding.py).
+
 async def test_a_start_with_an_id_that_landed_before_a_lost_answer_counts_as_started() -> None:
-    lane = Scripted(httpx.ReadTimeout("no answer"), error(409))
+    lane = Scripted(httpx.Response(404), httpx.ReadTimeout("no answer"), running)
     result = await client(lane).start_orchestration(LANE, "hello", "once", b"{}")
     assert (result.instance_id, result.status) == ("once", 202)
-    assert len(lane.requests) == 2
+    assert [r.method for r in lane.requests] == ["GET", "POST", "GET"]
 
 
 @pytest.mark.parametrize("gateway", [502, 503, 504])
-async def test_a_409_after_a_gateway_failure_means_the_start_went_through(gateway: int) -> None:
+async def test_a_start_lost_behind_a_gateway_is_read_back_before_it_is_sent_again(gateway: int) -> None:
     # A gateway that gave up may have passed the start on before it did.
-    lane = Scripted(error(gateway), error(409))
+    lane = Scripted(httpx.Response(404), error(gateway), running)
     assert (await client(lane).start_orchestration(LANE, "hello", "abc", b"{}")).instance_id == "abc"
+    assert [r.method for r in lane.requests] == ["GET", "POST", "GET"]
 
 
-async def test_a_409_after_throttling_is_a_conflict() -> None:
+async def test_a_taken_id_after_throttling_is_someone_elses() -> None:
     # 429 says the lane did not do it, so the instance is someone else's.
-    lane = Scripted(error(429), error(409))
-    with pytest.raises(Conflict):
+    lane = Scripted(httpx.Response(404), error(429), error(409))
+    with pytest.raises(Conflict) as caught:
         await client(lane).start_orchestration(LANE, "hello", "abc", b"{}")
+    assert caught.value.code == "instance_exists"
 
 
-async def test_a_start_with_an_id_that_exists_already_is_a_conflict() -> None:
-    lane = Scripted(error(409))
-    with pytest.raises(Conflict):
+async def test_a_start_with_an_id_that_exists_already_sends_no_start() -> None:
+    lane = Scripted(running)
+    with pytest.raises(Conflict) as caught:
         await client(lane).start_orchestration(LANE, "hello", "taken", b"{}")
+    assert caught.value.body() == {
+        "error": "instance_exists", "id": "taken", "runtimeStatus": "Running", "message": caught.value.message}
+    assert [r.method for r in lane.requests] == ["GET"]
 
 
-async def test_a_start_with_an_id_is_retried_on_gateway_failures() -> None:
-    lane = Scripted(error(502), error(503), httpx.Response(202, json={"id": "abc"}))
+async def test_a_start_with_an_id_is_retried_on_gateway_failures_once_read_absent() -> None:
+    lane = Scripted(httpx.Response(404), error(502), httpx.Response(404), error(503), httpx.Response(404),
+                    httpx.Response(202, json={"id": "abc"}))
     result = await client(lane).start_orchestration(LANE, "hello", "abc", b"{}")
     assert result.instance_id == "abc"
-    assert len(lane.requests) == 3
+    assert [r.method for r in lane.requests] == ["GET", "POST"] * 3
 
 
 async def test_a_terminate_that_landed_before_a_lost_answer_counts_as_done() -> None:
