@@ -48,8 +48,10 @@ def release(router: RouterClient, version: str, package: Path, provision: str = 
     return status
 
 
-def start(router: RouterClient, version: str | None, order_id: str, wait_seconds: float) -> dict[str, Any]:
-    response = router.start("process_order", {"order_id": order_id, "wait_seconds": wait_seconds}, version=version)
+def start(router: RouterClient, version: str | None, order_id: str, wait_seconds: float,
+          instance_id: str | None = None) -> dict[str, Any]:
+    response = router.start("process_order", {"order_id": order_id, "wait_seconds": wait_seconds}, version=version,
+                            instance_id=instance_id)
     header = f"X-App-Version: {version}" if version else "no version header"
     body = response.json()
     if response.status_code != 202:
@@ -96,8 +98,14 @@ def run(work_dir: Path) -> None:
 
         title("Clients start orchestrations; the patch in their version is ignored")
         long_order = start(router, "1.0.0", "order-A", wait_seconds=20)
-        short_order = start(router, "1.0.9", "order-B", wait_seconds=1)
+        short_order = start(router, "1.0.9", "order-B", wait_seconds=1, instance_id="order-B")
         finish(router, short_order, "order-B")
+        again = router.start("process_order", {"order_id": "order-B", "wait_seconds": 1}, version="1.0.9",
+                             instance_id="order-B")
+        if again.status_code != 409:
+            raise SystemExit(f"order-B started a second time: {again.status_code} {again.text}")
+        say(f"start order-B again with its instance id -> 409 {again.json()['error']} "
+            f"({again.json()['runtimeStatus']}): a finished order never runs twice")
 
         title("Patch 1.0.1: deployed in place on lane 1.0; order-A keeps waiting on its timer")
         release(router, "1.0.1", packages["1.0.1"])

@@ -29,7 +29,11 @@ FAST_SETTINGS = {
 
 
 @contextmanager
-def running_router(settings: Mapping[str, str] | None = None, *, work_dir: Path | None = None) -> Iterator[RouterClient]:
+def running_router(
+    settings: Mapping[str, str] | None = None, *, work_dir: Path | None = None, enable_auth: bool = True
+) -> Iterator[RouterClient]:
+    """The router with the local provisioner. `enable_auth` (the default) starts its host with
+    `--enableAuth`, so keys are checked as on Azure; lane hosts always check theirs."""
     own_dir = work_dir is None
     work = Path(tempfile.mkdtemp(prefix="router-")) if own_dir else Path(work_dir)  # type: ignore[arg-type]
     lanes_root = work / "lanes"
@@ -42,7 +46,7 @@ def running_router(settings: Mapping[str, str] | None = None, *, work_dir: Path 
         **(settings or {}),
     }
     try:
-        with running_host(REPO, data_dir=work / "router-data", env=env) as host:
+        with running_host(REPO, data_dir=work / "router-data", env=env, enable_auth=enable_auth) as host:
             client = RouterClient(host.base_url, host.function_key, host.master_key,
                                   version_header=env.get("ROUTER_VERSION_HEADER", "X-App-Version"))
             client.host = host  # type: ignore[attr-defined]

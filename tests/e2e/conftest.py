@@ -16,7 +16,9 @@ E2E_DIR = Path(__file__).resolve().parent
 
 def _router(request, work_dir: Path):
     settings = getattr(request.module, "ROUTER_SETTINGS", {})
-    return running_router(settings, work_dir=work_dir)
+    # Keys enforced as on Azure (`--enableAuth`): the tests that a client's key cannot post a
+    # release or read the map, or that no key is refused, would pass vacuously without it.
+    return running_router(settings, work_dir=work_dir, enable_auth=True)
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,8 @@ def anyio_backend() -> str:
 
 @pytest.fixture(scope="module")
 def lane_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    with testing.running_host(APP_DIR, data_dir=tmp_path_factory.mktemp("lane_basic")) as host:
+    # Keys enforced, as on a lane: the router reaches it with its system key.
+    with testing.running_host(APP_DIR, data_dir=tmp_path_factory.mktemp("lane_basic"), enable_auth=True) as host:
         yield host
 
 
