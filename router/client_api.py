@@ -14,7 +14,7 @@ import azure.functions as func
 
 from router import runtime
 from router.durable_inputs import HeldRequestInput
-from router.errors import BadRequest, LaneFailed, LaneGone, LaneUnreachable, NotFound, UnknownLane, error_from_body
+from router.errors import BadRequest, LaneFailed, LaneGone, LaneUnhealthy, LaneUnreachable, NotFound, UnknownLane, error_from_body
 from router.forwarding import forward_start
 from router.http_responses import ROUTE_PREFIX, guarded, json_response, public_base_url, router_url
 from router.instance_actions import ACCEPTED_FORMS, action_for
@@ -46,7 +46,7 @@ async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient) -
     vmap = await cached_map(client)
     try:
         decision = decide(vmap, version, settings)
-    except (UnknownLane, LaneFailed, LaneGone):
+    except (UnknownLane, LaneFailed, LaneGone, LaneUnhealthy):
         # Refusals are rare and a cached map may predate the release that fixes them:
         # decide again on the map as it is now. (Forwarding from the cache is safe: see MapCache.)
         vmap = await cached_map(client, fresh=True)

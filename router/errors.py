@@ -144,6 +144,14 @@ class LaneTimeout(RouterError):
     retryable = True
 
 
+class LaneUnhealthy(RouterError):
+    """The lane's app stopped answering; the router is bringing it back."""
+
+    status = 503
+    code = "lane_unhealthy"
+    retryable = True
+
+
 class LaneNotReady(RouterError):
     """The lane's app did not become healthy within its readiness time."""
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import semver
 
-from router.errors import BadRequest, BadVersion, LaneFailed, LaneGone, PayloadTooLarge, UnknownLane
+from router.errors import BadRequest, BadVersion, LaneFailed, LaneGone, LaneUnhealthy, PayloadTooLarge, UnknownLane
 from router.settings import Settings
 from router.lanes import Lane, LaneState, VersionMap
 from router.versions import ACCEPTED_FORMS, lane_key, parse_version
@@ -68,6 +68,12 @@ def _decide_for_lane(vmap: VersionMap, lane: Lane, settings: Settings) -> Decisi
         raise LaneFailed(
             f"Lane {lane.key} failed to provision: {lane.error}", lane=lane.key,
             cause=lane.error.code if lane.error else None, failure=lane.error.message if lane.error else None,
+        )
+    if lane.unhealthy is not None and lane.state in (LaneState.ACTIVE, LaneState.DRAINING):
+        raise LaneUnhealthy(
+            f"Lane {lane.key} stopped answering at {lane.unhealthy_since} and is being brought back: "
+            f"{lane.unhealthy.message}",
+            lane=lane.key, cause=lane.unhealthy.code, since=lane.unhealthy_since,
         )
     if lane.state in (LaneState.RETIRING, LaneState.DELETED):
         raise _gone(vmap, lane, f"Lane {lane.key} is {lane.state.value} and takes no new orchestrations.")

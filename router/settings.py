@@ -32,6 +32,7 @@ class Settings:
     lane_ready_timeout_seconds: float = 600.0  # from a deploy to a healthy lane (cold plans take minutes)
     held_request_timeout_seconds: float = 3600.0  # how long a start waits for its provisioning lane
     release_timeout_seconds: float = 3600.0  # how long a new lane may take to provision in all
+    lane_probe_seconds: float = 10.0  # how often a serving lane's Durable HTTP API is asked whether it answers
     provisioning: ProvisioningConfig = field(default_factory=ProvisioningConfig)
 
     # What the router itself reads of the provisioning config.
@@ -67,6 +68,7 @@ class Settings:
                 lane_ready_timeout_seconds=reader.number("ROUTER_LANE_READY_TIMEOUT", 600.0, minimum=1.0),
                 held_request_timeout_seconds=reader.number("ROUTER_HELD_REQUEST_TIMEOUT", 3600.0, minimum=1.0),
                 release_timeout_seconds=reader.number("ROUTER_RELEASE_TIMEOUT", 3600.0, minimum=1.0),
+                lane_probe_seconds=reader.number("ROUTER_LANE_PROBE_SECONDS", 10.0, minimum=0.1),
                 provisioning=ProvisioningConfig.from_env(env),
             )
         except ConfigError as err:
