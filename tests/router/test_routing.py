@@ -118,11 +118,23 @@ def test_rollback_makes_the_old_lane_current_and_serving(two_lanes):
 
 @pytest.mark.parametrize(
     ("header", "query", "expected"),
-    [("1.2.3", None, "1.2.3"), (None, "v1.4", "1.4.0"), ("2.0", "1.0", "2.0.0"), (None, None, None), ("", "", None)],
+    [("1.2.3", None, "1.2.3"), (None, "v1.4", "1.4.0"), ("2.0", "1.0", "2.0.0"), (None, None, None)],
 )
 def test_the_header_wins_over_the_query(header, query, expected):
     version = requested_version(header, query, SETTINGS)
     assert (None if version is None else str(version)) == expected
+
+
+@pytest.mark.parametrize(
+    ("header", "query", "field"),
+    [("", None, "X-App-Version"), ("  ", None, "X-App-Version"), (None, "", "version"), ("1.0", "", "version"),
+     ("", "1.0", "X-App-Version")],
+)
+def test_a_present_but_empty_version_is_a_400_naming_where_it_was(header, query, field):
+    """Only an absent version means "the current lane": an empty one is a client's bug."""
+    with pytest.raises(BadVersion) as caught:
+        requested_version(header, query, SETTINGS)
+    assert caught.value.body()["field"] == field
 
 
 def test_a_bad_header_is_a_400():

@@ -80,3 +80,71 @@ def test_azure_provisioner_requires_its_target():
         }
     )
     assert settings.provisioner == "azure"
+
+
+# --- role keys ------------------------------------------------------------------------------------
+
+C, R, A = "c" * 32, "r" * 40, "a-_" * 11
+KEYS = {"ROUTER_CLIENT_KEYS": f"{C}, {C.upper()}", "ROUTER_RELEASE_KEYS": R, "ROUTER_ADMIN_KEYS": A}
+AZURE_TARGET = {"ROUTER_PROVISIONER": "azure", "ROUTER_SUBSCRIPTION_ID": "s", "ROUTER_RESOURCE_GROUP": "g",
+                "ROUTER_LOCATION": "l", "ROUTER_PLAN_ID": "p"}
+
+
+def test_role_keys_are_comma_separated_per_role():
+    keys = Settings.from_env(KEYS).role_keys
+    assert keys is not None
+    assert keys.client == (C, C.upper()) and keys.release == (R,) and keys.admin == (A,)
+
+
+def test_role_keys_never_show_in_the_settings_repr():
+    assert C not in repr(Settings.from_env(KEYS)) and R not in repr(Settings.from_env(KEYS))
+
+
+@pytest.mark.parametrize(
+    ("change", "setting", "says"),
+    [
+        ({"ROUTER_CLIENT_KEYS": "short"}, "ROUTER_CLIENT_KEYS", "at least 32"),
+        ({"ROUTER_RELEASE_KEYS": f"{R},"}, "ROUTER_RELEASE_KEYS", "empty"),
+        ({"ROUTER_ADMIN_KEYS": "a" * 31 + " b"}, "ROUTER_ADMIN_KEYS", "at least 32"),
+        ({"ROUTER_ADMIN_KEYS": "é" * 40}, "ROUTER_ADMIN_KEYS", "letters, digits"),
+        ({"ROUTER_ADMIN_KEYS": C}, "ROUTER_ADMIN_KEYS", "ROUTER_CLIENT_KEYS"),
+        ({"ROUTER_RELEASE_KEYS": ""}, "ROUTER_RELEASE_KEYS", "every role"),
+    ],
+)
+def test_bad_role_keys_fail_the_start_naming_the_setting(change, setting, says):
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({**KEYS, **change})
+    assert caught.value.body()["setting"] == setting
+    assert says in caught.value.message
+    assert C not in caught.value.message and R not in caught.value.message
+
+
+def test_without_role_keys_a_local_router_is_open():
+    """Like `func start`: on a developer's machine, with the local provisioner, keys are optional."""
+    assert Settings.from_env({}).role_keys is None
+
+
+@pytest.mark.parametrize(
+    "hosted",
+    [{"WEBSITE_INSTANCE_ID": "abc"}, {"WEBSITE_SITE_NAME": "router"}, {"CONTAINER_APP_NAME": "router"},
+     {"KUBERNETES_SERVICE_HOST": "10.0.0.1"}, AZURE_TARGET],
+)
+def test_a_hosted_or_azure_provisioning_router_refuses_to_start_without_role_keys(hosted):
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(hosted)
+    assert caught.value.body()["setting"] == "ROUTER_CLIENT_KEYS"
+    assert Settings.from_env({**hosted, **KEYS}).role_keys is not None
+
+
+# --- local package roots --------------------------------------------------------------------------
+
+def test_local_package_roots(tmp_path):
+    settings = Settings.from_env({"ROUTER_LOCAL_PACKAGE_ROOTS": f"{tmp_path}, {tmp_path / 'b'}"})
+    assert settings.local_package_roots == (str(tmp_path), str(tmp_path / "b"))
+    assert Settings.from_env({}).local_package_roots == ()
+
+
+def test_a_relative_package_root_is_refused():
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"ROUTER_LOCAL_PACKAGE_ROOTS": "builds"})
+    assert caught.value.body()["setting"] == "ROUTER_LOCAL_PACKAGE_ROOTS"

@@ -180,3 +180,27 @@ def test_a_lane_rewriter_is_built_once_per_lane_and_routes() -> None:
     assert lane_rewriter(LANE, KEY, ROUTES) is lane_rewriter(LANE, KEY, ROUTES)
     assert lane_rewriter(LANE, KEY, None) is not lane_rewriter(LANE, KEY, ROUTES)
     assert lane_rewriter(LANE, KEY, ROUTES) == LaneUrlRewriter(LANE, KEY, ROUTES)
+
+
+# --- path segments no normaliser can change -------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("value", "segment"),
+    [("order-1", "order-1"), (".", "%2E"), ("..", "%2E%2E"), ("...", "..."), ("a.b", "a.b"), ("1.0", "1.0"),
+     ("a/b", "a%2Fb"), ("a b", "a%20b"), ("é", "%C3%A9"), ("@x@y", "%40x%40y"), ("%2E", "%252E"), ("?#\\", "%3F%23%5C")],
+)
+def test_path_segments_are_percent_encoded_and_never_dot_segments(value, segment):
+    """RFC 3986 removes the segments `.` and `..` (and httpx does): as data they must be escaped."""
+    from router.url_segments import path_segment
+
+    assert path_segment(value) == segment
+
+
+@pytest.mark.parametrize("instance_id", [".", "..", "./x", "a/../b"])
+def test_an_instance_url_keeps_dot_segments_as_data(instance_id):
+    import httpx
+
+    url = RouterRoutes("https://router.example", "api", "1.0").instance_url(instance_id)
+    # What httpx would send: the id stays one segment, never a step up or a no-op.
+    assert httpx.URL(url).raw_path.decode().startswith("/api/instances/1.0/")
+    assert httpx.URL(url).raw_path.decode().count("/") == 4
