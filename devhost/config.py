@@ -23,8 +23,18 @@ DEFAULT_TASK_HUB = "TestHubName"
 DEFAULT_SCRIPT_FILE = "function_app.py"
 
 _SETTING_REF = re.compile(r"%([^%]+)%")
-# Azure Storage task hub rule: a letter first, then letters and digits, 3 to 45 characters.
-_TASK_HUB_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,44}$")
+AZURE_STORAGE = "AzureStorage"  # host.json storageProvider.type when absent
+# The extension's Azure Storage rule (Options/AzureStorageOptions.cs, ValidateHubName): a valid
+# table name (a letter, then letters and digits) of at most 50 characters. Its message says 45.
+_AZURE_STORAGE_HUB_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,49}$")
+OVERRIDABLE_STATES = ("NonRunningStates", "AnyState")  # the extension's OverridableStates.cs
+
+
+def task_hub_rules(storage_provider: str) -> str:
+    """Which provider's task hub name rules apply: Azure Storage's only for Azure Storage; the
+    other providers (mssql, Netherite, azureManaged) bring their own, which the dev host does
+    not check, as it does not store there."""
+    return AZURE_STORAGE if storage_provider.lower() == AZURE_STORAGE.lower() else "none"
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,8 @@ class LocalSettings:
 class HostJson:
     route_prefix: str = DEFAULT_ROUTE_PREFIX
     task_hub: str = DEFAULT_TASK_HUB
+    storage_provider: str = AZURE_STORAGE  # extensions.durableTask.storageProvider.type
+    overridable_states: str = "NonRunningStates"
 
 
 @dataclass(frozen=True)
@@ -55,6 +67,8 @@ class HostConfig:
     verbose: bool = False
     # Like `func start`: keys are checked only when started with --enableAuth.
     enable_auth: bool = False
+    storage_provider: str = AZURE_STORAGE
+    overridable_states: str = "NonRunningStates"  # one of OVERRIDABLE_STATES
 
 
 def _read_json(path: Path) -> Any:
@@ -131,12 +145,37 @@ def load_host_json(app_dir: Path, environ: Mapping[str, str]) -> HostJson:
     if not isinstance(hub, str):
         raise ConfigError(f"{path}: extensions.durableTask.hubName must be a string")
     hub = resolve_setting_refs(hub, environ, where=f"{path}: extensions.durableTask.hubName")
-    if not _TASK_HUB_NAME.match(hub):
+    provider = _storage_provider(durable, path)
+    if task_hub_rules(provider) == AZURE_STORAGE and not _AZURE_STORAGE_HUB_NAME.match(hub):
         raise ConfigError(
-            f"{path}: task hub name {hub!r} is invalid: use 3 to 45 letters and digits, "
-            "starting with a letter"
+            f"{path}: Task hub name '{hub}' should contain only alphanumeric characters, start "
+            "with a letter, and have length between 3 and 45. (Azure Storage's rule; the "
+            "storageProvider is Azure Storage)"
         )
-    return HostJson(route_prefix=prefix.strip("/"), task_hub=hub)
+    return HostJson(route_prefix=prefix.strip("/"), task_hub=hub, storage_provider=provider,
+                    overridable_states=_overridable_states(durable, path))
+
+
+def _storage_provider(durable: dict[str, Any], path: Path) -> str:
+    section = durable.get("storageProvider") or {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: extensions.durableTask.storageProvider must be an object")
+    kind = section.get("type") or AZURE_STORAGE
+    if not isinstance(kind, str):
+        raise ConfigError(f"{path}: extensions.durableTask.storageProvider.type must be a string")
+    return kind
+
+
+def _overridable_states(durable: dict[str, Any], path: Path) -> str:
+    raw = durable.get("overridableExistingInstanceStates", OVERRIDABLE_STATES[0])
+    # .NET binds enum options case-insensitively.
+    chosen = next((v for v in OVERRIDABLE_STATES if isinstance(raw, str) and v.lower() == raw.lower()), None)
+    if chosen is None:
+        raise ConfigError(
+            f"{path}: extensions.durableTask.overridableExistingInstanceStates must be one of "
+            f"{', '.join(OVERRIDABLE_STATES)}, not {raw!r}"
+        )
+    return chosen
 
 
 def build_config(
@@ -171,4 +210,6 @@ def build_config(
         script_file=script_file,
         verbose=verbose,
         enable_auth=enable_auth,
+        storage_provider=host_json.storage_provider,
+        overridable_states=host_json.overridable_states,
     )

@@ -47,3 +47,10 @@ class HostStartError(DevHostError):
 
 class InvalidApiRequest(DevHostError):
     """A Durable HTTP API request with a malformed parameter or body (400)."""
+
+    def __init__(self, message: str, *, exception_message: str | None = None,
+                 exception_type: str | None = None) -> None:
+        super().__init__(message)
+        # The extension's error body adds these when it answers from a caught exception.
+        self.exception_message = exception_message
+        self.exception_type = exception_type

@@ -23,7 +23,8 @@ from devhost.app_loader import AppFunctions, HttpFunction
 from devhost.config import HostConfig
 from devhost.durable_api import DurableApi, error_response
 from devhost.durable_urls import RPC_PATH, WEBHOOK_PATH, client_binding_json
-from devhost.engine import DurableEngine, EngineOptions, FaultOptions
+from devhost.config import task_hub_rules
+from devhost.engine import DurableEngine, EngineOptions, FaultOptions, OverridableStates
 from devhost.errors import ConfigError
 from devhost.http_trigger import invoke, to_web_response
 from devhost.keys import KEY_HEADER, KEY_QUERY, HostKeys
@@ -74,7 +75,8 @@ def create_engine(config: HostConfig, functions: AppFunctions) -> DurableEngine:
         faults = FaultOptions.from_env(os.environ)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    options = EngineOptions(faults=faults, verbose=config.verbose)
+    states = OverridableStates.parse(config.overridable_states) or OverridableStates.NON_RUNNING_STATES
+    options = EngineOptions(faults=faults, verbose=config.verbose, overridable_states=states)
     return DurableEngine(config.data_dir, config.task_hub, functions.registry(), options)
 
 
@@ -116,6 +118,13 @@ class DevHost:
         await self.engine.start()
         self._engine_started = True
         self._public = await self._listen(self._dispatch, self.config.host, self.config.port)
+        rules = task_hub_rules(self.config.storage_provider)
+        log.info("Task hub %s, storageProvider %s: %s", self.config.task_hub, self.config.storage_provider,
+                 "Azure Storage's task hub name rules apply" if rules != "none"
+                 else f"{self.config.storage_provider} brings its own task hub name rules; the dev host checks none")
+        log.info("Existing instance ids: a start replaces %s (overridableExistingInstanceStates %s)",
+                 "any instance" if self.config.overridable_states == "AnyState" else "only finished instances",
+                 self.config.overridable_states)
         if self.config.enable_auth:
             log.info("Keys are checked as on Azure (--enableAuth)")
         else:

@@ -9,7 +9,7 @@ from devhost.engine.errors import (
     InstanceNotRunning,
     UnknownFunction,
 )
-from devhost.engine.options import EngineOptions, FaultOptions, InstanceQuery
+from devhost.engine.options import EngineOptions, FaultOptions, InstanceQuery, OverridableStates
 from devhost.engine.registry import ActivityFunction, EntityFunction, OrchestratorFunction, Registry
 from devhost.engine.runtime_status import IN_FLIGHT, TERMINAL, RuntimeStatus
 
@@ -27,6 +27,7 @@ __all__ = [
     "InstanceNotRunning",
     "InstanceQuery",
     "OrchestratorFunction",
+    "OverridableStates",
     "Registry",
     "RuntimeStatus",
     "UnknownFunction",

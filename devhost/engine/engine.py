@@ -24,7 +24,7 @@ from devhost.engine.model import EntityOp, Instance, Message, entity_id
 from devhost.engine.options import EngineOptions, InstanceQuery
 from devhost.engine.queries import page_of, query_rows
 from devhost.engine.registry import Registry
-from devhost.engine.runtime_status import TERMINAL
+from devhost.engine.runtime_status import TERMINAL, RuntimeStatus
 from devhost.engine.scheduler import Scheduler
 from devhost.engine.status import entity_status, history_events, instance_status
 from devhost.engine.store import Store
@@ -61,11 +61,15 @@ class DurableEngine:
     async def start_orchestration(self, name: str, input_json: str | None,
                                   instance_id: str | None = None) -> str:
         if name not in self.registry.orchestrators:
-            raise UnknownFunction(f"The orchestrator function '{name}' does not exist.")
+            raise UnknownFunction(_unknown_function_message(name, "orchestrator", self.registry.orchestrators),
+                                  kind="orchestrator")
         instance_id = instance_id or uuid.uuid4().hex
         existing = self._scheduler.load(instance_id, with_history=False)
-        if existing is not None and existing.status not in TERMINAL:
-            raise InstanceExists(f"An instance with ID '{instance_id}' already exists.")
+        if existing is not None and self.options.overridable_states.refuses(existing.status):
+            # DurableTask.AzureStorage's text (AzureStorageOrchestrationService.cs,
+            # CreateTaskOrchestrationAsync), which the extension passes on.
+            raise InstanceExists(
+                f"An Orchestration instance with the status {existing.status} already exists.")
         self._scheduler.create(instance_id, name, input_json, recreate=existing is not None)
         return instance_id
 
@@ -82,7 +86,9 @@ class DurableEngine:
         status = instance_status(inst, show_input=show_input)
         if show_history:
             texts = store.history_texts(instance_id)
-            status["historyEvents"] = history_events(texts, show_output=show_history_output)
+            # As the extension: no history for a Pending instance (DurableClient.cs).
+            status["historyEvents"] = None if inst.status is RuntimeStatus.PENDING else history_events(
+                texts, show_output=show_history_output, show_input=show_input)
         return status
 
     async def query_instances(self, query: InstanceQuery) -> tuple[list[dict[str, Any]],
@@ -110,6 +116,15 @@ class DurableEngine:
         self._scheduler.send(Message(instance_id, h.event(
             EventType.EXECUTION_RESUMED, h.utc_now(), Reason=reason)))
 
+    async def rewind(self, instance_id: str, reason: str | None = None) -> None:
+        """Rewind a failed instance: only what failed runs again (Scheduler.rewind)."""
+        inst = self._scheduler.load(instance_id, with_history=False)
+        if inst is None:
+            raise InstanceNotFound(f"No instance with ID '{instance_id}' was found.")
+        if inst.status is not RuntimeStatus.FAILED:
+            raise InstanceNotRunning("The rewind operation is only supported on failed orchestration instances.")
+        self._scheduler.rewind(instance_id)
+
     async def purge(self, instance_id: str) -> int:
         if self._scheduler.load(instance_id, with_history=False) is None:
             return 0
@@ -127,7 +142,8 @@ class DurableEngine:
     async def signal_entity(self, name: str, key: str, operation: str,
                             input_json: str | None) -> None:
         if self.registry.entity(name) is None:
-            raise UnknownFunction(f"The entity function '{name}' does not exist.")
+            raise UnknownFunction(_unknown_function_message(name, "entity", self.registry.entities),
+                                  kind="entity")
         self._scheduler.signal(EntityOp(entity_id(name, key), operation, input_json, signal=True))
 
     async def read_entity(self, name: str, key: str) -> tuple[bool, str | None]:
@@ -144,3 +160,14 @@ class DurableEngine:
             raise InstanceNotRunning(
                 f"The instance '{instance_id}' is {inst.status} and cannot take this operation.")
         return inst
+
+
+def _unknown_function_message(name: str, kind: str, known: Any) -> str:
+    """The extension's text (DurableTaskExtension.cs, GetInvalidOrchestratorFunctionMessage and
+    GetInvalidEntityFunctionMessage)."""
+    names = sorted(known)
+    message = f"The function '{name}' doesn't exist, is disabled, or is not an {kind} function. Additional info: "
+    if names:
+        listed = "', '".join(names)
+        return message + f"The following are the known {kind} functions: '{listed}'."
+    return message + f"No {kind} functions are currently registered!"

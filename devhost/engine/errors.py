@@ -17,7 +17,7 @@ class InstanceNotFound(EngineError):
 
 
 class InstanceExists(EngineError):
-    """An instance with that id is still running, so it cannot be started again."""
+    """An instance with that id is in a state a new start may not replace."""
 
 
 class InstanceNotRunning(EngineError):
@@ -26,3 +26,7 @@ class InstanceNotRunning(EngineError):
 
 class UnknownFunction(EngineError):
     """The app has no orchestrator, activity or entity with that name."""
+
+    def __init__(self, message: str, *, kind: str = "orchestrator") -> None:
+        super().__init__(message)
+        self.kind = kind  # "orchestrator" or "entity": the extension answers them differently

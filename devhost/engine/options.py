@@ -6,7 +6,32 @@ import logging
 import os
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Mapping
+
+from devhost.engine.runtime_status import RuntimeStatus
+
+
+class OverridableStates(StrEnum):
+    """host.json `extensions.durableTask.overridableExistingInstanceStates`: which existing
+    instances a start with the same id replaces (the extension's OverridableStates.cs)."""
+
+    NON_RUNNING_STATES = "NonRunningStates"  # the default: only finished ones
+    ANY_STATE = "AnyState"
+
+    @classmethod
+    def parse(cls, text: str) -> "OverridableStates | None":
+        # .NET binds enum options case-insensitively.
+        return next((value for value in cls if value.value.lower() == text.strip().lower()), None)
+
+    def refuses(self, existing: RuntimeStatus) -> bool:
+        """Whether a start over an instance in `existing` fails (ToDedupeStatuses: Running,
+        ContinuedAsNew, Pending, Suspended for NonRunningStates; nothing for AnyState)."""
+        return self is OverridableStates.NON_RUNNING_STATES and existing in _DEDUPE_STATUSES
+
+
+_DEDUPE_STATUSES = frozenset({RuntimeStatus.RUNNING, RuntimeStatus.CONTINUED_AS_NEW,
+                              RuntimeStatus.PENDING, RuntimeStatus.SUSPENDED})
 
 
 @dataclass(frozen=True)
@@ -46,6 +71,7 @@ class EngineOptions:
     activity_workers: int = 8  # concurrent activity executions (sync ones run in threads)
     faults: FaultOptions = field(default_factory=FaultOptions)
     verbose: bool = False  # also log replays
+    overridable_states: OverridableStates = OverridableStates.NON_RUNNING_STATES
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("devhost.engine"))
 
 
@@ -60,3 +86,5 @@ class InstanceQuery:
     top: int | None = None  # page size; None = everything
     continuation_token: str | None = None  # from the previous page
     show_input: bool = True
+    updated_from: datetime | None = None  # lastUpdatedTime (an entity's lastOperationTime) bounds
+    updated_to: datetime | None = None

@@ -31,6 +31,12 @@ def query_rows(store: Store, query: InstanceQuery, *, entities: bool = True) -> 
     if query.created_to is not None:
         clauses.append("created <= ?")
         params.append(_epoch(query.created_to))
+    if query.updated_from is not None:
+        clauses.append("updated >= ?")
+        params.append(_epoch(query.updated_from))
+    if query.updated_to is not None:
+        clauses.append("updated <= ?")
+        params.append(_epoch(query.updated_to))
     prefix = query.instance_id_prefix or ""
     if prefix:
         clauses.append("substr(instance_id, 1, ?) = ?")
@@ -48,6 +54,10 @@ def query_rows(store: Store, query: InstanceQuery, *, entities: bool = True) -> 
             if query.created_from is not None and created < _epoch(query.created_from):
                 continue
             if query.created_to is not None and created > _epoch(query.created_to):
+                continue
+            if query.updated_from is not None and updated < _epoch(query.updated_from):
+                continue
+            if query.updated_to is not None and updated > _epoch(query.updated_to):
                 continue
             result.append((created, target,
                            functools.partial(entity_status, target, created, updated)))

@@ -13,6 +13,7 @@ import asyncio
 import functools
 import heapq
 import itertools
+import json
 import random
 import time
 import uuid
@@ -20,7 +21,7 @@ from typing import Any, Callable, Coroutine
 
 from devhost.engine import history as h
 from devhost.engine.entities import response_input, run_batch
-from devhost.engine.episode import NewChild, Outcome, run_episode
+from devhost.engine.episode import HTTP_ACTIVITY, NewChild, Outcome, run_episode
 from devhost.engine.history import EventType
 from devhost.engine.model import (
     EntityOp,
@@ -167,6 +168,62 @@ class Scheduler:
             self._cache.pop(instance_id, None)
             self._pending.pop(instance_id, None)
             self._ready.pop(instance_id, None)
+
+    def rewind(self, instance_id: str) -> None:
+        """Rewind a failed instance as DurableTask.AzureStorage does (AzureTableTrackingStore.
+        RewindHistoryAsync): its failure events and ExecutionCompleted(Failed) leave the
+        history, failed sub-orchestrations are rewound too, and only the failed activities run
+        again; what had succeeded stays in the history and is replayed, not re-run."""
+        batch = Batch()
+        effects: list[Effect] = []
+        self._stage_rewind(instance_id, batch, effects)
+        self._commit(batch, effects)
+
+    def _stage_rewind(self, instance_id: str, batch: Batch, effects: list[Effect]) -> None:
+        inst = self.load(instance_id, with_history=True)
+        if inst is None or inst.status is not RuntimeStatus.FAILED:
+            return
+        events = [json.loads(text) for text in inst.history or []]
+        origins = {(e["EventType"], e["EventId"]): e for e in events
+                   if e["EventType"] in (EventType.TASK_SCHEDULED,
+                                         EventType.SUB_ORCHESTRATION_INSTANCE_CREATED)}
+        kept: list[dict[str, Any]] = []
+        failed_tasks: list[dict[str, Any]] = []
+        failed_children: list[str] = []
+        for event in events:
+            kind = event["EventType"]
+            task = event.get("TaskScheduledId")
+            if kind == EventType.TASK_FAILED and (EventType.TASK_SCHEDULED, task) in origins:
+                failed_tasks.append(origins[(EventType.TASK_SCHEDULED, task)])
+                continue
+            created = origins.get((EventType.SUB_ORCHESTRATION_INSTANCE_CREATED, task))
+            if kind == EventType.SUB_ORCHESTRATION_INSTANCE_FAILED and created is not None:
+                failed_children.append(created["InstanceId"])
+                continue
+            if (kind == EventType.EXECUTION_COMPLETED
+                    and event.get("OrchestrationStatus") == RuntimeStatus.FAILED.value):
+                continue
+            kept.append(event)
+        inst.status = RuntimeStatus.RUNNING
+        inst.output = None
+        inst.updated = time.time()
+        inst.history = [h.dumps(event) for event in kept]
+        batch.history_resets.append(instance_id)
+        batch.history.extend((instance_id, i, text) for i, text in enumerate(inst.history))
+        batch.instances[instance_id] = inst.row()
+        effects.insert(0, lambda: self._cache.__setitem__(instance_id, inst))
+        for origin in failed_tasks:
+            kind = "http" if origin.get("Name") == HTTP_ACTIVITY else "activity"
+            item = WorkItem(self.store.new_id("work"), instance_id, inst.execution_id,
+                            origin["EventId"], origin["Name"], origin.get("Input"), kind)
+            batch.work.append((item.work_id, item.instance_id, item.execution_id, item.body()))
+            effects.append(functools.partial(self.workers.open, item))
+        for child_id in failed_children:
+            self._stage_rewind(child_id, batch, effects)
+        if not failed_tasks and not failed_children:
+            # The orchestrator's own code failed: replay it (as the rewind message does on Azure).
+            wake = h.event(EventType.GENERIC_EVENT, h.utc_now(), Data="Rewound")
+            self._stage_message(Message(instance_id, wake, inst.execution_id), batch, effects)
 
     def entity_state(self, target: str) -> tuple[bool, str | None, float]:
         """(exists, state JSON text, created) of entity `target`."""

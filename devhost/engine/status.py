@@ -11,10 +11,13 @@ from devhost.engine.history import EventType
 from devhost.engine.model import Instance
 from devhost.engine.runtime_status import RuntimeStatus
 
-# What the HTTP API's historyEvents leaves out, as the extension does.
-HIDDEN_EVENTS = {EventType.ORCHESTRATOR_STARTED, EventType.ORCHESTRATOR_COMPLETED,
-                 EventType.TASK_SCHEDULED}
-RESULT_FIELDS = ("Result", "Input", "Details")
+# Completions merged into the event that scheduled them (the extension's history conversion).
+_SCHEDULING = {EventType.TASK_COMPLETED: EventType.TASK_SCHEDULED,
+               EventType.TASK_FAILED: EventType.TASK_SCHEDULED,
+               EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED: EventType.SUB_ORCHESTRATION_INSTANCE_CREATED,
+               EventType.SUB_ORCHESTRATION_INSTANCE_FAILED: EventType.SUB_ORCHESTRATION_INSTANCE_CREATED}
+_WITH_RESULT = {EventType.TASK_COMPLETED, EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED,
+                EventType.EXECUTION_COMPLETED}
 
 
 def iso(epoch: float) -> str:
@@ -57,37 +60,54 @@ def entity_status(entity_id: str, created: float, updated: float) -> dict[str, A
     }
 
 
-def history_events(texts: list[str], *, show_output: bool) -> list[dict[str, Any]]:
-    """The HTTP API's history: names for event types, completions joined to their schedule."""
-    scheduled: dict[int, dict[str, Any]] = {}
-    events: list[dict[str, Any]] = []
-    for text in texts:
-        event = json.loads(text)
+def history_events(texts: list[str], *, show_output: bool, show_input: bool = True) -> list[dict[str, Any]]:
+    """The HTTP API's `historyEvents`, shaped as the extension's GetDurableOrchestrationStatusAsync
+    (ContextImplementations/DurableClient.cs) shapes them.
+
+    A completion (TaskCompleted/Failed, SubOrchestrationInstanceCompleted/Failed) takes its
+    scheduling event's `FunctionName`, `ScheduledTime` and (with showInput) `Input`, and that
+    scheduling event is dropped; one still unanswered stays. `TaskScheduledId`, `Version`,
+    `EventId`, `IsPlayed` and `TimerId` go; Orchestrator(Started|Completed) go; results stay only
+    with showHistoryOutput; inputs go only with showInput=false.
+    """
+    events = [json.loads(text) for text in texts]
+    scheduling: dict[tuple[EventType, int], int] = {}  # (kind, EventId) -> index
+    merged: set[int] = set()
+    shown: list[dict[str, Any] | None] = []
+    for index, event in enumerate(events):
         kind = EventType(event["EventType"])
-        if kind in (EventType.TASK_SCHEDULED, EventType.SUB_ORCHESTRATION_INSTANCE_CREATED):
-            scheduled[event["EventId"]] = event
-        if kind in HIDDEN_EVENTS:
+        item: dict[str, Any] = {"EventType": _pascal(kind.name)}
+        item.update((k, v) for k, v in event.items() if k not in ("EventType", "EventId", "IsPlayed"))
+        if kind in (EventType.ORCHESTRATOR_STARTED, EventType.ORCHESTRATOR_COMPLETED):
+            shown.append(None)
             continue
-        shown: dict[str, Any] = {"EventType": _pascal(kind.name), "Timestamp": event["Timestamp"]}
-        origin = scheduled.get(event.get("TaskScheduledId", -2))
-        if origin is not None:
-            shown["FunctionName"] = origin.get("Name")
-            shown["ScheduledTime"] = origin.get("Timestamp")
-        for key, value in event.items():
-            if key in ("EventType", "EventId", "IsPlayed", "Timestamp", "ParentInstance"):
-                continue
-            if key == "Name":
-                shown["FunctionName" if kind in (EventType.EXECUTION_STARTED,
-                                                 EventType.SUB_ORCHESTRATION_INSTANCE_CREATED)
-                      else "Name"] = value
-                continue
-            if key in RESULT_FIELDS:
-                if show_output:
-                    shown[key] = parse_json_text(value) if key != "Details" else value
-                continue
-            shown[key] = value
-        events.append(shown)
-    return events
+        if kind in (EventType.TASK_SCHEDULED, EventType.SUB_ORCHESTRATION_INSTANCE_CREATED):
+            scheduling[(kind, event["EventId"])] = index
+            item.pop("Version", None)
+        elif kind in _SCHEDULING:
+            origin_index = scheduling.get((_SCHEDULING[kind], item.pop("TaskScheduledId", -2)))
+            if origin_index is not None:
+                origin = events[origin_index]
+                item["ScheduledTime"] = origin.get("Timestamp")
+                item["FunctionName"] = origin.get("Name")
+                if show_input:
+                    item["Input"] = origin.get("Input")
+                merged.add(origin_index)
+        elif kind is EventType.EXECUTION_STARTED:
+            item["FunctionName"] = item.pop("Name", None)
+            for key in ("OrchestrationInstance", "ParentInstance", "Version", "Tags"):
+                item.pop(key, None)
+        elif kind is EventType.TIMER_FIRED:
+            item.pop("TimerId", None)
+        if kind in _WITH_RESULT:
+            if show_output:
+                item["Result"] = parse_json_text(item.get("Result"))
+            else:
+                item.pop("Result", None)
+        if not show_input:
+            item.pop("Input", None)
+        shown.append(item)
+    return [item for index, item in enumerate(shown) if item is not None and index not in merged]
 
 
 def _pascal(name: str) -> str:

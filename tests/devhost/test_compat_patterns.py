@@ -181,9 +181,9 @@ def test_terminate_restart_and_rewind(app: httpx.Client, http: httpx.Client) -> 
 
     failed = finished(http, start(app, "always_fails"))
     assert failed["runtimeStatus"] == "Failed"
+    # The SDK's rewind: 202 for a failed instance (it fails again: its code always raises).
     response = app.post(f"/api/instances/{failed['instanceId']}/rewind")
-    assert response.status_code == 409, shown(response)
-    assert "rewind" in response.json()["error"].lower()
+    assert response.status_code == 200, shown(response)
     # As with the extension: an unknown instance is "not found", a completed one cannot be rewound.
     response = app.post(f"/api/instances/{fresh_id('nobody')}/rewind")
     assert response.status_code == 409 and "No instance with ID" in response.json()["error"], shown(response)

@@ -8,7 +8,7 @@ import asyncio
 import json
 import threading
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -158,6 +158,8 @@ async def _send_signals(base_url: str, requests: list[str], function_key: str) -
             async with gate:
                 # Durable HTTP API URLs carry the system key; the app's route needs a function key.
                 headers = {} if "code=" in url else {"x-functions-key": function_key}
+                # application/json: the Durable HTTP API passes any other body as a string.
+                headers["Content-Type"] = "application/json"
                 return (await client.post(url, content=b"1", headers=headers)).status_code
 
         return await asyncio.gather(*(send(url) for url in requests))
@@ -356,6 +358,7 @@ def test_history_of_a_chain(http: httpx.Client, host: HostHandle) -> None:
 
 def test_paged_query_then_purge_by_filter(http: httpx.Client, host: HostHandle) -> None:
     prefix = fresh_id("paged")
+    since = datetime.now(timezone.utc).isoformat()  # only this test's instances are newer
     ids = [f"{prefix}-{n}" for n in range(5)]
     for instance_id in ids:
         management = start_via_durable_api(http, host, "hello_chain", instance_id, ["P"])
@@ -375,7 +378,8 @@ def test_paged_query_then_purge_by_filter(http: httpx.Client, host: HostHandle) 
             break
     assert sorted(seen) == ids
 
-    purge = durable_api("instances", host.system_key, instanceIdPrefix=prefix, runtimeStatus="Completed")
+    # As the extension: a purge by filter takes createdTimeFrom/To and runtimeStatus, no prefix.
+    purge = durable_api("instances", host.system_key, createdTimeFrom=since, runtimeStatus="Completed")
     purged = http.delete(purge)
     assert (purged.status_code, purged.json()) == (200, {"instancesDeleted": 5})
     assert http.get(durable_api("instances", host.system_key, instanceIdPrefix=prefix)).json() == []

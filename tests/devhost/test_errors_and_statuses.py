@@ -6,7 +6,7 @@ import devhost.engine.errors as engine_errors
 import devhost.errors as host_errors
 from devhost.durable_api import ENGINE_ERROR_STATUS, engine_error_status, instance_query
 from devhost.engine import IN_FLIGHT, TERMINAL, RuntimeStatus
-from devhost.errors import DevHostError, InvalidApiRequest
+from devhost.errors import DevHostError
 
 
 def error_classes() -> list[type[Exception]]:
@@ -29,9 +29,9 @@ def test_every_error_is_a_dev_host_error_with_a_one_line_docstring(kind: type[Ex
     ("error", "status"),
     [
         (engine_errors.InstanceNotFound("x"), 404),
-        (engine_errors.InstanceExists("x"), 409),
+        (engine_errors.InstanceExists("x"), 500),  # OrchestrationAlreadyExistsException
         (engine_errors.InstanceNotRunning("x"), 410),
-        (engine_errors.UnknownFunction("x"), 404),
+        (engine_errors.UnknownFunction("x"), 400),  # the extension's ArgumentException
         (engine_errors.EngineError("x"), 500),
     ],
 )
@@ -57,7 +57,21 @@ def test_runtime_status_parses_any_letter_case(text: str, expected: str | None) 
     assert RuntimeStatus.parse(text) == expected
 
 
-def test_an_instance_query_with_an_unknown_status_is_an_invalid_api_request() -> None:
-    assert instance_query({"runtimeStatus": "pending,COMPLETED"}, None).runtime_status == ["Pending", "Completed"]
-    with pytest.raises(InvalidApiRequest, match="Nonsense"):
-        instance_query({"runtimeStatus": "Running,Nonsense"}, None)
+@pytest.mark.parametrize(
+    ("params", "statuses", "top"),
+    [
+        # HttpApiHandler.cs TryGetIEnumerableQueryParameterValue: Enum.TryParse is case-sensitive
+        # and drops what it cannot read; names and numbers both read.
+        ({"runtimeStatus": "Running,Nonsense"}, ["Running"], 100),
+        ({"runtimeStatus": "pending,COMPLETED"}, None, 100),
+        ({"runtimeStatus": " Failed , 1"}, ["Failed", "Completed"], 100),
+        ({"RUNTIMESTATUS": "Running", "Top": "5"}, ["Running"], 5),  # names in any case
+        ({"top": "many"}, None, 100),  # int.TryParse fails: the default page size
+        ({"top": "-3"}, None, 100),
+    ],
+)
+def test_instance_query_drops_what_the_extension_cannot_parse(
+    params: dict[str, str], statuses: list[str] | None, top: int
+) -> None:
+    query = instance_query(params, None)
+    assert (query.runtime_status, query.top) == (statuses, top)
