@@ -167,10 +167,6 @@ def _http_function(fn: func.Function, trigger: Any) -> HttpFunction:
     client_param = _client_param(fn)
     # The durable client middleware is functools.wraps'ed, so this reads the user's signature.
     parameters = inspect.signature(user).parameters
-    served = {trigger.name, client_param, "context"}
-    for extra in parameters:
-        if extra not in served and parameters[extra].default is inspect.Parameter.empty:
-            log.warning("function %s: parameter %r has a binding the dev host does not serve", name, extra)
     try:
         route = RouteTemplate(trigger.route if trigger.route is not None else name)
     except RouteTemplateError as exc:
@@ -188,6 +184,30 @@ def _http_function(fn: func.Function, trigger: Any) -> HttpFunction:
     )
 
 
+def check_parameters(fn: func.Function) -> None:
+    """Refuse a function whose parameters and bindings differ, as the Python worker refuses to
+    index it (azure-functions-python-worker, azure_functions_worker/functions.py,
+    Registry.validate_function_params, raising FunctionLoadError): e.g. a durable_client_input
+    stacked on a function that has no parameter of that name."""
+    name = fn.get_function_name() or ""
+    trigger = fn.get_trigger()
+    if trigger is not None and _binding_type(trigger) in ("orchestrationTrigger", "entityTrigger"):
+        return  # the SDK hands the worker its own handle(context) for these, not the user's code
+    params = dict(inspect.signature(fn.get_user_function()).parameters)
+    bound = {b.name for b in fn.get_bindings() if b.name != "$return"}
+    if "context" in params and "context" not in bound:
+        params.pop("context")  # the worker passes its invocation context to `context`
+    undeclared = set(params) - bound
+    unbound = bound - set(params)
+    problem = None
+    if undeclared:
+        problem = f"the following parameters are declared in Python but not in function.json: {undeclared!r}"
+    elif unbound:
+        problem = f"the following parameters are declared in function.json but not in Python: {unbound!r}"
+    if problem is not None:
+        raise AppLoadError(f"FunctionLoadError: cannot load the {name} function: {problem}")
+
+
 def discover(app: FunctionRegister) -> AppFunctions:
     """Group the app's functions by trigger. Calls `app.get_functions()` exactly once."""
     found = AppFunctions()
@@ -196,6 +216,7 @@ def discover(app: FunctionRegister) -> AppFunctions:
     except ValueError as exc:  # e.g. two functions with one name
         raise AppLoadError(str(exc)) from None
     for fn in functions:
+        check_parameters(fn)
         trigger = fn.get_trigger()
         name = fn.get_function_name() or ""
         if trigger is None:

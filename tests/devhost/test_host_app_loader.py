@@ -1,3 +1,5 @@
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -5,6 +7,7 @@ import pytest
 
 from devhost.app_loader import ALL_METHODS, load_app
 from devhost.errors import AppLoadError
+from devhost.launcher import REPO_ROOT
 from devhost.keys import AuthLevel
 
 
@@ -105,3 +108,13 @@ def test_bad_apps_fail_with_a_clear_message(tmp_path: Path, source: str, message
 def test_a_missing_function_app_py_is_explained(tmp_path: Path) -> None:
     with pytest.raises(AppLoadError, match="function_app.py not found"):
         load_app(tmp_path)
+
+
+def test_a_binding_without_its_parameter_stops_the_host_with_the_workers_message() -> None:
+    # azure-functions-python-worker, azure_functions_worker/functions.py: FunctionLoadError.
+    app_dir = Path(__file__).resolve().parent.parent / "apps" / "mismatched_binding"
+    result = subprocess.run([sys.executable, "-m", "devhost", "start", str(app_dir), "--port", "0"],
+                            capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
+    assert result.returncode == 1
+    assert ("FunctionLoadError: cannot load the start function: the following parameters are "
+            "declared in function.json but not in Python: {'starter'}") in result.stderr

@@ -38,8 +38,9 @@ def test_without_enable_auth_every_route_answers_without_a_key(host: HostHandle,
 
 
 @pytest.mark.e2e
-def test_the_log_says_keys_are_not_checked(host: HostHandle) -> None:
+def test_the_log_says_keys_are_not_checked_and_which_hub_rules_apply(host: HostHandle) -> None:
     assert "Keys are not checked" in host.output()
+    assert "storageProvider AzureStorage: Azure Storage's task hub name rules apply" in host.output()
 
 
 @pytest.mark.e2e

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from devhost import launcher
-from devhost.config import build_config, load_host_json, load_local_settings
+from devhost.config import build_config, load_host_json, load_local_settings, task_hub_rules
 from devhost.errors import ConfigError
 from devhost.keys import AuthLevel, load_or_create_keys
 
@@ -114,3 +114,40 @@ def test_keys_subcommand_prints_the_keys_file(tmp_path: Path) -> None:
     assert printed["masterKey"] == "fixed-master"
     assert printed == json.loads((tmp_path / "data" / "keys.json").read_text())
     assert set(printed) == {"masterKey", "functionKeys", "systemKeys", "functions"}
+
+
+@pytest.mark.parametrize(
+    ("durable", "hub_ok", "provider"),
+    [
+        # The extension's Azure Storage rule (Options/AzureStorageOptions.cs, ValidateHubName).
+        ({"hubName": "bad-hub"}, False, "AzureStorage"),
+        ({"hubName": "A" * 50}, True, "AzureStorage"),
+        ({"hubName": "A" * 51}, False, "AzureStorage"),
+        ({"hubName": "bad-hub", "storageProvider": {"type": "AzureStorage"}}, False, "AzureStorage"),
+        # Other providers bring their own rules; Azure Storage's do not apply.
+        ({"hubName": "bad-hub", "storageProvider": {"type": "mssql"}}, True, "mssql"),
+        ({"hubName": "my_hub", "storageProvider": {"type": "Netherite"}}, True, "Netherite"),
+        ({"hubName": "x-y", "storageProvider": {"type": "azureManaged"}}, True, "azureManaged"),
+    ],
+)
+def test_task_hub_name_rules_follow_the_storage_provider(
+    tmp_path: Path, durable: dict, hub_ok: bool, provider: str
+) -> None:
+    (tmp_path / "host.json").write_text(json.dumps({"extensions": {"durableTask": durable}}))
+    if not hub_ok:
+        with pytest.raises(ConfigError, match="Azure Storage"):
+            load_host_json(tmp_path, {})
+        return
+    loaded = load_host_json(tmp_path, {})
+    assert (loaded.task_hub, loaded.storage_provider) == (durable["hubName"], provider)
+    assert task_hub_rules(provider) == ("AzureStorage" if provider == "AzureStorage" else "none")
+
+
+def test_overridable_existing_instance_states_is_read_case_insensitively(tmp_path: Path) -> None:
+    (tmp_path / "host.json").write_text(
+        json.dumps({"extensions": {"durableTask": {"overridableExistingInstanceStates": "anystate"}}}))
+    assert load_host_json(tmp_path, {}).overridable_states == "AnyState"
+    (tmp_path / "host.json").write_text(
+        json.dumps({"extensions": {"durableTask": {"overridableExistingInstanceStates": "Sometimes"}}}))
+    with pytest.raises(ConfigError, match="NonRunningStates, AnyState"):
+        load_host_json(tmp_path, {})
