@@ -212,8 +212,14 @@ async def start_lifecycle(command: LaneCommand, client: Client) -> Done:
         await client.raise_event(instance_id, RELEASE_EVENT, command.to_dict())
         return Done()
     lifecycle = LifecycleInput(lane=command.lane, phase=Phase.PROVISION, release=command.release,
-                               timing=command.timing)
-    await client.start_new("lane_lifecycle", instance_id, lifecycle.to_dict())
+                               timing=command.timing, handovers=[command.handover])
+    try:
+        await client.start_new("lane_lifecycle", instance_id, lifecycle.to_dict())
+    except Exception:
+        # Delivered twice at once, the other run started it first: the hand-over is done.
+        status = await client.get_status(instance_id)
+        if not (status and is_in_flight(status.runtime_status)):
+            raise
     return Done()
 
 

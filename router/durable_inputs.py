@@ -110,6 +110,7 @@ class LifecycleInput(DurableInput):
     timing: Timing = field(default_factory=Timing)
     provision_deadline: str | None = None  # set when provisioning starts (the release timeout)
     next_drain_check: str | None = None  # a draining lane is counted every drain_poll_seconds
+    handovers: list[str] = field(default_factory=list)  # the latest hand-overs acted on
     failed_probes: int = 0  # in a row: how long to wait before probing again
     steps: list[Step] = field(default_factory=list)
 
@@ -140,6 +141,9 @@ class LaneCommand(DurableInput):
     lane: str = ""
     release: Release | None = None
     timing: Timing = field(default_factory=Timing)
+    # Names this hand-over: an activity delivered twice hands the same release over twice, and
+    # the lifecycle acts on it once.
+    handover: str = ""
 
 
 # --- activity inputs and results ----------------------------------------------------------------

@@ -75,6 +75,7 @@ LANE_READY_EVENT = "lane_ready"
 
 HEALTH_INTERVAL_MAX_SECONDS = 30.0
 UNHEALTHY_AFTER_FAILED_PROBES = 2
+MAX_HANDOVERS = 20
 PROBE_BACKOFF_MAX_SECONDS = 30.0
 
 
@@ -225,6 +226,8 @@ def _wait_for_release(context: Context, state: LifecycleInput) -> Orchestration:
     winner = yield context.task_any([release_event, wake_event])
     if winner is release_event:
         command = LaneCommand.from_dict(release_event.result)
+        if not _first_handover(context, state, command):
+            return
         state.release, state.timing = command.release, command.timing
         state.phase, state.steps = Phase.PROVISION, []
         _step(context, state, "retry", state.release.version if state.release else "")
@@ -268,7 +271,18 @@ def _watch(context: Context, state: LifecycleInput) -> Orchestration:
     if winner is not poll:
         poll.cancel()
     if winner is release_event:
-        yield from _deploy_patch(context, state, LaneCommand.from_dict(release_event.result))
+        command = LaneCommand.from_dict(release_event.result)
+        if _first_handover(context, state, command):
+            yield from _deploy_patch(context, state, command)
+
+
+def _first_handover(context: Context, state: LifecycleInput, command: LaneCommand) -> bool:
+    """Whether this hand-over is new: the same one delivered again is acted on once."""
+    if command.handover and command.handover in state.handovers:
+        _step(context, state, "duplicate_ignored", command.release.version if command.release else "")
+        return False
+    state.handovers = (state.handovers + [command.handover])[-MAX_HANDOVERS:]
+    return True
 
 
 def _drain_check_due(context: Context, state: LifecycleInput) -> bool:
@@ -409,7 +423,8 @@ def release(context: Context) -> Orchestration:
     if outcome["kind"] == "new_lane" and data.release.provision == "lazy":
         step("waiting_for_first_request", f"lane {outcome['lane']} is created by its first request")
     elif outcome["kind"] != "same":
-        command = LaneCommand(lane=outcome["lane"], release=data.release, timing=data.timing)
+        command = LaneCommand(lane=outcome["lane"], release=data.release, timing=data.timing,
+                              handover=str(context.new_uuid()))
         try:
             yield from activity(context, "start_lifecycle", command, Done, data.timing)
         except RouterError as error:
@@ -441,7 +456,8 @@ def held_request(context: Context) -> Orchestration:
     try:
         if data.start_lazy_lane:
             lane = yield from lane_op(context, "start_lazy_lane", data.lane)
-            command = LaneCommand(lane=data.lane, release=lane.release, timing=data.timing)
+            command = LaneCommand(lane=data.lane, release=lane.release, timing=data.timing,
+                                  handover=str(context.new_uuid()))
             yield from activity(context, "start_lifecycle", command, Done, data.timing)
         while True:
             lane = yield from _wait_until_served(context, data)

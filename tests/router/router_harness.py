@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 import function_app
 from devhost.app_loader import discover
 from devhost.config import HostConfig
-from devhost.engine import DurableEngine, EngineOptions
+from devhost.engine import DurableEngine, EngineOptions, FaultOptions
 from devhost.keys import load_or_create_keys
 from devhost.server import DevHost
 from provisioning.base import AppRef, DeployResult, Health, LaneSpec, Package
@@ -47,6 +48,8 @@ FAST_SETTINGS = dict(
     held_request_timeout_seconds=30.0,
     release_timeout_seconds=30.0,
     lane_probe_seconds=0.3,
+    # FakeBackend never reads a package, so release intake need not find the file either.
+    verify_local_packages=False,
 )
 
 
@@ -232,6 +235,12 @@ class Router:
     http: httpx.AsyncClient
     backend: FakeBackend
     lanes: FakeLanes
+    at_least_once: bool = False  # every activity delivered twice, some episodes crash and replay
+
+    def ran(self, op: str, times: int) -> bool:
+        """The backend ran `op` `times` times; delivered at least once, up to twice as often."""
+        count = self.backend.count(op)
+        return times <= count <= times * (2 if self.at_least_once else 1)
 
     async def release(self, version: str, *, provision: str = "eager", expect: int = 202) -> str:
         response = await self.http.post("/api/releases", json={
@@ -285,8 +294,12 @@ class Router:
 
 
 @contextlib.asynccontextmanager
-async def running_router(tmp_path: Path, **overrides: Any) -> AsyncIterator[Router]:
-    """The router app in an in-process dev host (port 0, fresh data dir) with fresh fakes."""
+async def running_router(tmp_path: Path, *, at_least_once: bool = False, **overrides: Any) -> AsyncIterator[Router]:
+    """The router app in an in-process dev host (port 0, fresh data dir) with fresh fakes.
+
+    `at_least_once` runs it as the Durable runtime may: every activity delivered twice and a
+    fifth of the orchestration episodes aborted after the SDK ran and replayed.
+    """
     lanes = FakeLanes()
     backend = FakeBackend(lanes)
     settings = Settings(**{**FAST_SETTINGS, **overrides}, provisioning=ProvisioningConfig())
@@ -299,25 +312,28 @@ async def running_router(tmp_path: Path, **overrides: Any) -> AsyncIterator[Rout
     config = HostConfig(app_dir=REPO_ROOT, host="127.0.0.1", port=0, data_dir=tmp_path / "router",
                         route_prefix="api", task_hub="RouterTests")
     keys = load_or_create_keys(config.data_dir, function_names=functions.names, environ={})
-    engine = DurableEngine(config.data_dir, config.task_hub, functions.registry(), EngineOptions())
+    faults = FaultOptions(duplicate_activities=True, crash_replay_rate=0.2, seed=7) if at_least_once else FaultOptions()
+    engine = DurableEngine(config.data_dir, config.task_hub, functions.registry(), EngineOptions(faults=faults))
     host = DevHost(config, functions, keys, engine)
     await host.start()
     try:
         async with httpx.AsyncClient(base_url=host.base_url, timeout=20.0,
                                      headers={"x-functions-key": keys.master_key}) as http:
-            yield Router(host, http, backend, lanes)
+            yield Router(host, http, backend, lanes, at_least_once)
     finally:
         await host.stop()
         await lane_client.aclose()
 
 
 def with_router(**overrides: Any) -> Any:
-    """Run `async def scenario(router)` as a plain test, against a fresh router with `overrides`."""
+    """Run `async def scenario(router)` as a plain test, against a fresh router with `overrides`,
+    twice: with each activity delivered once, and at least once (duplicated, with crash-replays)."""
 
     def wrap(scenario: Any) -> Any:
-        def test(tmp_path: Path) -> None:
+        @pytest.mark.parametrize("delivery", ["exactly_once", "at_least_once"])
+        def test(tmp_path: Path, delivery: str) -> None:
             async def main() -> None:
-                async with running_router(tmp_path, **overrides) as router:
+                async with running_router(tmp_path, at_least_once=delivery == "at_least_once", **overrides) as router:
                     await scenario(router)
 
             asyncio.run(main())
