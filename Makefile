@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup test demo bench clean
+.PHONY: setup test demo bench soak clean
 
 setup: $(STAMP)
 
@@ -21,6 +21,10 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m demo
+
+# Not part of `make test`: the demo's lifecycle in a loop for 10 minutes, sampling memory and fds.
+soak: $(STAMP)
+	$(BIN)/python -m demo.soak $(SOAK_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
