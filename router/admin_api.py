@@ -1,10 +1,9 @@
-"""Admin HTTP (auth level ADMIN): the version map, in-flight status across lanes, instances
+"""Admin HTTP (admin keys): the version map, in-flight status across lanes, instances
 across lanes, and the lane commands close, forced retire and set current (rollback).
 """
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime, timezone
 import json
 import logging
@@ -15,18 +14,23 @@ import azure.functions as func
 
 from router import runtime
 from router.runtime import lane_app
-from router.errors import BadRequest, RouterError
-from router.http_responses import ROUTE_PREFIX, guarded, json_body, json_response, public_base_url
+from router.auth import Role
+from router.continuation import ContinuationTokens, Page
+from router.errors import BadRequest, RouterError, UnknownLane
+from router.http_responses import ROUTE_PREFIX, json_body, json_response, public_base_url, serve
 from router.map_client import read_version_map, run_map_command
 from router.map_view import version_map_view
 from router.lane_client import LaneEndpoint
 from router.runtime_status import RuntimeStatus
 from router.urls import RouterRoutes
 from router.lanes import WITH_APP, VersionMap
-from router.versions import parse_lane_key
+from router.settings import Settings
+from router.validation import check_flag, check_top
+from router.versions import lane_sort_key, parse_lane_key
 
 bp = df.Blueprint()
 log = logging.getLogger("router.admin")
+_CONTINUATION_HEADER = "x-ms-continuation-token"
 
 
 
@@ -35,7 +39,7 @@ def _lanes_with_apps(vmap: VersionMap, only: str | None = None) -> list[str]:
             if vmap.lanes[k].state in WITH_APP and vmap.lanes[k].app_url and (only is None or k == only)]
 
 
-@bp.route(route="versionmap", methods=["GET"], auth_level=func.AuthLevel.ADMIN)
+@bp.route(route="versionmap", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @bp.durable_client_input(client_name="client")
 async def get_version_map(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     async def handle() -> func.HttpResponse:
@@ -43,10 +47,10 @@ async def get_version_map(req: func.HttpRequest, client: df.DurableOrchestration
         now = datetime.now(timezone.utc).isoformat()
         return json_response(200, version_map_view(vmap, runtime.current().settings.max_lanes, now))
 
-    return await guarded(handle)
+    return await serve(req, Role.ADMIN, handle)
 
 
-@bp.route(route="status", methods=["GET"], auth_level=func.AuthLevel.ADMIN)
+@bp.route(route="status", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @bp.durable_client_input(client_name="client")
 async def get_status(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """The deployment gate for every version at once: is anything still running, per lane."""
@@ -69,31 +73,33 @@ async def get_status(req: func.HttpRequest, client: df.DurableOrchestrationClien
         )
         return json_response(200, {"hasRunning": has_running, "lanes": lanes})
 
-    return await guarded(handle)
+    return await serve(req, Role.ADMIN, handle)
 
 
-@bp.route(route="instances", methods=["GET"], auth_level=func.AuthLevel.ADMIN)
+@bp.route(route="instances", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @bp.durable_client_input(client_name="client")
 async def list_instances(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """Instances across lanes, paged: the continuation token names the lane and its own token."""
 
     async def handle() -> func.HttpResponse:
         rt = runtime.current()
-        statuses = [s for s in (req.params.get("runtimeStatus") or "").split(",") if s]
-        unknown = [s for s in statuses if RuntimeStatus.parse(s) is None]
-        if unknown:
-            raise BadRequest(f"Unknown runtimeStatus {', '.join(unknown)}.", accepted=[s.value for s in RuntimeStatus])
-        only = parse_lane_key(req.params["lane"]) if req.params.get("lane") else None
-        try:
-            top = int(req.params.get("top") or 100)
-            if not 1 <= top <= 1000:
-                raise ValueError
-        except ValueError:
-            raise BadRequest("top must be a whole number from 1 to 1000.") from None
-        lane_index, lane_token = _decode_token(req.params.get("continuationToken")
-                                               or req.headers.get("x-ms-continuation-token"))
+        statuses = _runtime_statuses(req.params.get("runtimeStatus"))
+        only = parse_lane_key(req.params["lane"], "lane") if "lane" in req.params else None
+        top = check_top(req.params.get("top"))
+        token, token_field = req.params.get("continuationToken"), "continuationToken"
+        if token is None and req.headers.get(_CONTINUATION_HEADER) is not None:
+            token, token_field = req.headers.get(_CONTINUATION_HEADER), _CONTINUATION_HEADER
+        tokens = _tokens(rt.settings)
+        # A token continues the query it was issued for: the same filters, whatever the page size.
+        scope = json.dumps({"runtimeStatus": statuses, "lane": only})
+        start = tokens.read(scope, token, token_field) if token is not None else None
         vmap = await read_version_map(client)
         lanes = _lanes_with_apps(vmap, only)
+        # The lane the token names, or the next one in order should it have gone since.
+        lane_index = 0 if start is None else next(
+            (i for i, key in enumerate(lanes) if lane_sort_key(key) >= lane_sort_key(start.lane)), len(lanes))
+        lane_token = start.lane_token if start is not None and lane_index < len(lanes) \
+            and lanes[lane_index] == start.lane else None
         instances: list[dict[str, Any]] = []
         next_token = None
         while lane_index < len(lanes) and len(instances) < top:
@@ -110,45 +116,59 @@ async def list_instances(req: func.HttpRequest, client: df.DurableOrchestrationC
             if lane_token is None:
                 lane_index += 1
         if lane_index < len(lanes):
-            next_token = _encode_token(lane_index, lane_token)
-        headers = {"x-ms-continuation-token": next_token} if next_token else {}
+            next_token = tokens.issue(scope, Page(lanes[lane_index], lane_token))
+        headers = {_CONTINUATION_HEADER: next_token} if next_token else {}
         return json_response(200, {"instances": instances, "continuationToken": next_token}, headers=headers)
 
-    return await guarded(handle)
+    return await serve(req, Role.ADMIN, handle)
 
 
-def _encode_token(lane_index: int, lane_token: str | None) -> str:
-    return base64.urlsafe_b64encode(json.dumps([lane_index, lane_token]).encode()).decode()
+def _runtime_statuses(text: str | None) -> list[str]:
+    """`runtimeStatus=A,B` as the statuses' own names; 400 naming the field for any other."""
+    if text is None:
+        return []
+    names = text.split(",")
+    parsed = [RuntimeStatus.parse(name) for name in names]
+    if not text or any(status is None for status in parsed):
+        raise BadRequest(
+            "runtimeStatus must be a comma-separated list of " + ", ".join(s.value for s in RuntimeStatus) + ".",
+            accepted=[s.value for s in RuntimeStatus], field="runtimeStatus",
+        )
+    return [status.value for status in parsed if status is not None]
 
 
-def _decode_token(token: str | None) -> tuple[int, str | None]:
-    if not token:
-        return 0, None
-    try:
-        lane_index, lane_token = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return int(lane_index), lane_token
-    except (ValueError, TypeError):
-        raise BadRequest("The continuation token is not one this router issued.") from None
+def _tokens(settings: Settings) -> ContinuationTokens:
+    return ContinuationTokens(settings.role_keys.admin if settings.role_keys else None)
 
 
-@bp.route(route="lanes/{lane}/close", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
+async def _known_lane(client: df.DurableOrchestrationClient, lane: str) -> None:
+    """404 naming the lane before a command for a lane the map never had starts an orchestration."""
+    vmap = await read_version_map(client)
+    if lane not in vmap.lanes:
+        raise UnknownLane(f"No release was posted for lane {lane}.", lane=lane, knownLanes=vmap.known_lanes(),
+                          field="lane")
+
+
+@bp.route(route="lanes/{lane}/close", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @bp.durable_client_input(client_name="client")
 async def close_lane(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     async def handle() -> func.HttpResponse:
         lane = parse_lane_key(req.route_params.get("lane", ""))
+        await _known_lane(client, lane)
         result = await run_map_command(client, "close", {"lane": lane}, wake_lane=lane)
         runtime.current().map_cache.invalidate()
         return json_response(200, {"lane": lane, "state": result["state"], "closed": result["closed"]})
 
-    return await guarded(handle)
+    return await serve(req, Role.ADMIN, handle)
 
 
-@bp.route(route="lanes/{lane}/retire", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
+@bp.route(route="lanes/{lane}/retire", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @bp.durable_client_input(client_name="client")
 async def retire_lane(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     async def handle() -> func.HttpResponse:
         lane = parse_lane_key(req.route_params.get("lane", ""))
-        force = (req.params.get("force") or "").lower() in ("true", "1", "yes")
+        force = check_flag(req.params.get("force"), "force")
+        await _known_lane(client, lane)
         result = await run_map_command(client, "retire", {"lane": lane, "force": force}, wake_lane=lane)
         if force:
             log.warning("lane %s force-retired by an administrator with %s instance(s) at the last check",
@@ -156,17 +176,18 @@ async def retire_lane(req: func.HttpRequest, client: df.DurableOrchestrationClie
         runtime.current().map_cache.invalidate()
         return json_response(202, {"lane": lane, "state": result["state"], "forced": force})
 
-    return await guarded(handle)
+    return await serve(req, Role.ADMIN, handle)
 
 
-@bp.route(route="current", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
+@bp.route(route="current", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @bp.durable_client_input(client_name="client")
 async def set_current(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     async def handle() -> func.HttpResponse:
-        data = json_body(req)
-        lane = parse_lane_key(str(data.get("lane") or ""))
+        data = json_body(req, accepted=("lane",))
+        lane = parse_lane_key(data.get("lane"), "lane")
+        await _known_lane(client, lane)
         result = await run_map_command(client, "set_current", {"lane": lane}, wake_lane=lane)
         runtime.current().map_cache.invalidate()
         return json_response(200, {"current": lane, "state": result["state"], "version": result["deployed_version"]})
 
-    return await guarded(handle)
+    return await serve(req, Role.ADMIN, handle)

@@ -14,9 +14,13 @@ import azure.functions as func
 
 from router import runtime
 from router.durable_inputs import HeldRequestInput
-from router.errors import BadRequest, LaneFailed, LaneGone, LaneUnhealthy, LaneUnreachable, NotFound, UnknownLane, error_from_body
+from router.errors import (
+    BadRequest, LaneFailed, LaneGone, LaneUnhealthy, LaneUnreachable, NotFound, UnknownLane, UnknownRoute,
+    error_from_body,
+)
 from router.forwarding import forward_start
-from router.http_responses import ROUTE_PREFIX, guarded, json_response, public_base_url, router_url
+from router.auth import Role
+from router.http_responses import ROUTE_PREFIX, error_response, json_response, public_base_url, router_url, serve
 from router.instance_actions import ACCEPTED_FORMS, action_for
 from router.lane_types import LaneEndpoint
 from router.lanes import LaneState
@@ -25,21 +29,26 @@ from router.routing import Forward, check_start_body, decide, requested_version
 from router.runtime import lane_app
 from router.runtime_status import UNSUCCESSFUL, RuntimeStatus
 from router.urls import RouterRoutes, check_status_payload
+from router.validation import check_event_name, check_instance_id, check_orchestrator_name, check_request_id, parse_json
 from router.versions import parse_lane_key
 
 bp = df.Blueprint()
 
-@bp.route(route="orchestrators/{name}/{instanceId?}", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+# Every route is anonymous at the Functions host: the router checks role keys itself (serve), since
+# on Azure the host's FUNCTION level would take any host key for any route.
+
+@bp.route(route="orchestrators/{name}/{instanceId?}", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @bp.durable_client_input(client_name="client")
 async def start_orchestration(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    return await guarded(lambda: _start(req, client))
+    return await serve(req, Role.CLIENT, lambda: _start(req, client))
 
 
 async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     rt = runtime.current()
     settings = rt.settings
-    name = req.route_params.get("name", "")
-    instance_id = req.route_params.get("instanceId") or None
+    name = check_orchestrator_name(req.route_params.get("name", ""))
+    instance_id = req.route_params.get("instanceId")
+    instance_id = check_instance_id(instance_id) if instance_id is not None and instance_id != "" else None
     version = requested_version(req.headers.get(settings.version_header), req.params.get("version"), settings)
     body = req.get_body() or b""
     check_start_body(body, settings)
@@ -77,18 +86,18 @@ async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient) -
     return json_response(202, payload, headers={"Location": payload["statusQueryGetUri"], "Retry-After": "10"})
 
 
-@bp.route(route="held/{heldId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="held/{heldId}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @bp.durable_client_input(client_name="client")
 async def held_status(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    return await guarded(lambda: _held_status(req, client))
+    return await serve(req, Role.CLIENT, lambda: _held_status(req, client))
 
 
 async def _held_status(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    held_id = req.route_params.get("heldId", "")
+    held_id = check_request_id(req.route_params.get("heldId", ""), field="heldId")
     status = await client.get_status(held_id) if held_id.startswith("held-") else None
     runtime_status = RuntimeStatus.parse(status.runtime_status) if status else None
     if status is None or runtime_status is None:
-        raise NotFound(f"No held request {held_id}.", id=held_id)
+        raise NotFound(f"No held request {held_id}.", id=held_id, field="heldId")
     if runtime_status in UNSUCCESSFUL:
         raise LaneUnreachable(f"The held request could not be forwarded ({runtime_status}).", id=held_id)
     info = status.output if runtime_status is RuntimeStatus.COMPLETED else status.custom_status
@@ -106,36 +115,62 @@ async def _held_status(req: func.HttpRequest, client: df.DurableOrchestrationCli
 @bp.route(
     route="instances/{lane}/{instanceId}/{action?}/{eventName?}",
     methods=["GET", "POST", "DELETE"],
-    auth_level=func.AuthLevel.FUNCTION,
+    auth_level=func.AuthLevel.ANONYMOUS,
 )
 @bp.durable_client_input(client_name="client")
 async def manage_instance(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    return await guarded(lambda: _manage(req, client))
+    return await serve(req, Role.CLIENT, lambda: _manage(req, client))
 
 
 async def _manage(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     rt = runtime.current()
     lane_key = parse_lane_key(req.route_params.get("lane", ""))
-    instance_id = req.route_params.get("instanceId", "")
+    instance_id = check_instance_id(req.route_params.get("instanceId", ""))
     action_segment = req.route_params.get("action") or None
     action = action_for(req.method, action_segment)
     if action is None:
         raise BadRequest(
             f"{req.method} {action_segment or ''} is not an instance operation.".replace("  ", " "),
-            accepted=list(ACCEPTED_FORMS),
+            accepted=list(ACCEPTED_FORMS), field="action",
         )
+    event_name = req.route_params.get("eventName") or None
+    if action.takes_event_name:
+        check_event_name(event_name or "")
+    elif event_name is not None:
+        raise BadRequest(f"{action_segment or req.method} takes no event name.", field="eventName")
+    body = req.get_body() or b""
+    if action.method != "GET" and (body.strip() or len(body) > rt.settings.max_body_bytes):
+        parse_json(body, "body", limit=rt.settings.max_body_bytes)
     vmap = await cached_map(client)
-    lane = vmap.lanes.get(lane_key) or (await cached_map(client, fresh=True)).lane(lane_key)
+    lane = vmap.lanes.get(lane_key)
+    if lane is None:
+        try:
+            lane = (await cached_map(client, fresh=True)).lane(lane_key)
+        except UnknownLane as error:
+            error.details["field"] = "lane"
+            raise
     if lane.state is LaneState.DELETED:
         raise LaneGone(f"Lane {lane_key} was deleted with its instances.", lane=lane_key)
     routes = RouterRoutes(public_base_url(req), ROUTE_PREFIX, lane_key)
 
     async def call(endpoint: LaneEndpoint):  # type: ignore[no-untyped-def]
         return await rt.lane_client.proxy(
-            endpoint, req.method, instance_id, action, req.route_params.get("eventName"),
-            dict(req.params), req.get_body() or b"", dict(req.headers), routes=routes,
+            endpoint, req.method, instance_id, action, event_name,
+            dict(req.params), body, dict(req.headers), routes=routes,
         )
 
     proxied = await rt.call_lane(lane_app(lane), call)
     headers = {k: v for k, v in proxied.headers.items() if k in ("content-type", "location", "retry-after")}
     return func.HttpResponse(proxied.body, status_code=proxied.status, headers=headers)
+
+
+# A route of its own for whatever no other route takes, so a wrong path or method gets a JSON 404
+# naming it rather than the host's empty one. A catch-all is tried after every other route.
+@bp.route(route="{*path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
+          auth_level=func.AuthLevel.ANONYMOUS)
+async def unknown_route(req: func.HttpRequest) -> func.HttpResponse:
+    path = "/" + ROUTE_PREFIX + ("/" + req.route_params["path"] if req.route_params.get("path") else "")
+    return error_response(UnknownRoute(
+        f"No route of the router takes {req.method} {path[:300]!r}; see the README's HTTP API.",
+        field="route", method=req.method,
+    ))

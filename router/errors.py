@@ -52,6 +52,27 @@ class BadVersion(BadRequest):
     code = "bad_version"
 
 
+class Unauthorized(RouterError):
+    """The request carries no role key, or one the router does not know."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(RouterError):
+    """The request's key belongs to another role (a client's key on a release route, say)."""
+
+    status = 403
+    code = "forbidden"
+
+
+class UnknownRoute(RouterError):
+    """No route of the router takes this method and path."""
+
+    status = 404
+    code = "unknown_route"
+
+
 class PayloadTooLarge(RouterError):
     """The request body is over the configured limit."""
 
@@ -214,6 +235,7 @@ def from_provisioning(error: ProvisioningError) -> RouterError:
     translated.code, translated.retryable = error.code, error.retryable
     if error.code == PackageRejected.code:
         translated.status = PackageRejected.status
+        translated.details.setdefault("field", "packageUrl")
     return translated
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from urllib.parse import quote
+
+from router.url_segments import path_segment
 
 
 class InstanceAction(StrEnum):
@@ -85,5 +86,5 @@ def action_path(action: InstanceAction, event_name: str | None = None) -> str:
     if action.segment is None:
         return ""
     if action.takes_event_name:
-        return f"/{action.segment}/{quote(event_name or '', safe='')}"
+        return f"/{action.segment}/{path_segment(event_name or '')}"
     return f"/{action.segment}"

@@ -19,7 +19,6 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
@@ -29,6 +28,7 @@ from router.lane_errors import EDGE_FAILURES, lane_error, transport_error
 from router.lane_transport import IDEMPOTENT, NOT_SENT, RetryPolicy, RetryTransport, Sleep, delivery_of
 from router.lane_types import InFlight, LaneClientOptions, LaneEndpoint, ProxiedResponse, StartedInstance
 from router.runtime_status import IN_FLIGHT, RuntimeStatus
+from router.url_segments import path_segment
 from router.urls import DURABLE_API_PATH, LaneUrlRewriter, RouterRoutes, filter_headers, filter_query, lane_rewriter
 
 __all__ = [
@@ -450,4 +450,4 @@ def _parse_time(value: object) -> datetime | None:
 
 
 def _segment(value: str) -> str:
-    return quote(value, safe="")
+    return path_segment(value)  # never a dot segment httpx would remove

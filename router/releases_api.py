@@ -1,67 +1,44 @@
 """Release intake for pipelines: `POST /api/releases`, `GET /api/releases/{id}`.
 
-A release is checked against the version map before its orchestration starts, so a pipeline
-gets its 409/422 at once. The release id derives from (version, package, sha256): posting the
+A release body is validated field by field (router/validation.py: types, sha256, provision, a
+package location that can work) and then checked against the version map before its
+orchestration starts, so a pipeline gets its 400/409/422 at once and a refused release
+registers nothing. The release id derives from (version, package, sha256): posting the
 same release again answers the first release's id, and retries it when its lane failed.
 """
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timezone
-from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
 
-from provisioning.errors import ProvisioningError
-from provisioning.packages import check_package_location
 from router import runtime
 from router import version_map as vm
+from router.auth import Role
 from router.durable_inputs import ReleaseInput
-from router.errors import BadRequest, NotFound, ReleaseAborted, from_provisioning
-from router.http_responses import guarded, json_body, json_response, router_url
-from router.lanes import PROVISION_MODES, LaneState, Release
+from router.errors import NotFound, ReleaseAborted
+from router.http_responses import json_body, json_response, router_url, serve
+from router.lanes import LaneState
 from router.map_client import read_version_map
 from router.release_progress import release_progress
 from router.runtime_status import TERMINAL, UNSUCCESSFUL, RuntimeStatus
-from router.settings import Settings
+from router.validation import check_request_id, parse_release
 from router.versions import lane_key, parse_version
 
 bp = df.Blueprint()
 
-_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
-
-
-def parse_release(data: dict[str, Any], settings: Settings) -> Release:
-    """Validate a posted release body into a Release (400 / 422 with a clear message)."""
-    version = parse_version(str(data.get("version") or ""), allow_prerelease=settings.allow_prerelease)
-    package_url = data.get("packageUrl")
-    if not isinstance(package_url, str) or not package_url.strip():
-        raise BadRequest("packageUrl is required: the https URL of the app's zip package.")
-    sha256 = data.get("sha256") or ""
-    if sha256 and (not isinstance(sha256, str) or not _SHA256.match(sha256)):
-        raise BadRequest("sha256 must be 64 hexadecimal characters.", value=str(sha256)[:80])
-    provision = data.get("provision") or "eager"
-    if provision not in PROVISION_MODES:
-        raise BadRequest(f"provision must be 'eager' or 'lazy', not {provision!r}.")
-    try:
-        check_package_location(package_url.strip(), settings.allowed_package_hosts,
-                               local_allowed=settings.provisioner == "local")
-    except ProvisioningError as error:
-        raise from_provisioning(error) from None
-    return Release(str(version), package_url.strip(), sha256.lower(), provision)
-
-
-@bp.route(route="releases", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+# Anonymous at the host; the router checks the release pipelines' keys itself (router/auth.py).
+@bp.route(route="releases", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @bp.durable_client_input(client_name="client")
 async def post_release(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    return await guarded(lambda: _post_release(req, client))
+    return await serve(req, Role.RELEASE, lambda: _post_release(req, client))
 
 
 async def _post_release(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     rt = runtime.current()
-    release = parse_release(json_body(req), rt.settings)
+    release = parse_release(json_body(req), rt.settings)  # every field checked before the map is read
     existing = await client.get_status(release.id)
     existing_status = RuntimeStatus.parse(existing.runtime_status) if existing else None
     vmap = await read_version_map(client)
@@ -86,18 +63,18 @@ async def _post_release(req: func.HttpRequest, client: df.DurableOrchestrationCl
     )
 
 
-@bp.route(route="releases/{releaseId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="releases/{releaseId}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @bp.durable_client_input(client_name="client")
 async def get_release(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    return await guarded(lambda: _get_release(req, client))
+    return await serve(req, Role.RELEASE, lambda: _get_release(req, client))
 
 
 async def _get_release(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    release_id = req.route_params.get("releaseId", "")
+    release_id = check_request_id(req.route_params.get("releaseId", ""), field="releaseId")
     status = await client.get_status(release_id) if release_id.startswith("release-") else None
     runtime_status = RuntimeStatus.parse(status.runtime_status) if status else None
     if status is None or runtime_status is None:
-        raise NotFound(f"No release {release_id}.", id=release_id)
+        raise NotFound(f"No release {release_id}.", id=release_id, field="releaseId")
     intake = dict((status.output if runtime_status is RuntimeStatus.COMPLETED else status.custom_status) or {})
     if runtime_status in UNSUCCESSFUL:
         intake.update(state="failed", error=ReleaseAborted(f"The release orchestration {runtime_status.value}.").body())

@@ -6,14 +6,14 @@ in; a `Forward`, a `Hold` or a `RouterError` carrying the HTTP status and body o
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import semver
 
-from router.errors import BadRequest, BadVersion, LaneFailed, LaneGone, LaneUnhealthy, PayloadTooLarge, UnknownLane
+from router.errors import BadVersion, LaneFailed, LaneGone, LaneUnhealthy, UnknownLane
 from router.settings import Settings
 from router.lanes import Lane, LaneState, VersionMap
+from router.validation import parse_json, requested_version_text
 from router.versions import ACCEPTED_FORMS, lane_key, parse_version
 
 
@@ -98,24 +98,17 @@ def _gone(vmap: VersionMap, lane: Lane, message: str) -> LaneGone:
 
 
 def requested_version(header_value: str | None, query_value: str | None, settings: Settings) -> semver.Version | None:
-    """The version a request carries: the header wins over `?version=`; none at all is None."""
-    text = header_value if header_value not in (None, "") else query_value
-    if text in (None, ""):
+    """The version a request carries: the header wins over `?version=`; none at all is None.
+    A header or `?version=` that is present but empty is a 400 naming it."""
+    found = requested_version_text(header_value, settings.version_header, query_value)
+    if found is None:
         return None
-    return parse_version(text, allow_prerelease=settings.allow_prerelease)
+    text, field = found
+    return parse_version(text, allow_prerelease=settings.allow_prerelease, field=field)
 
 
 def check_start_body(body: bytes, settings: Settings) -> None:
-    """A start's body is the orchestration input: JSON, within the size limit (or empty)."""
-    if len(body) > settings.max_body_bytes:
-        raise PayloadTooLarge(
-            f"The request body is {len(body)} bytes; the limit is {settings.max_body_bytes} bytes "
-            "(ROUTER_MAX_BODY_BYTES).",
-            size=len(body),
-            limit=settings.max_body_bytes,
-        )
-    if body.strip():
-        try:
-            json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise BadRequest(f"The request body is not valid JSON: {exc}.") from None
+    """A start's body is the orchestration input: JSON by validation.parse_json's rules (UTF-8,
+    finite numbers), within the size limit, or empty."""
+    if len(body) > settings.max_body_bytes or body.strip():
+        parse_json(body, "body", limit=settings.max_body_bytes)

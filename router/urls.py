@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit
 
 from provisioning.base import DURABLE_API_PATH  # where a lane's Durable HTTP API lives, under its base URL
 from router.instance_actions import ACTION_SEGMENTS, InstanceAction, action_path
+from router.url_segments import path_segment
 
 # Hop-by-hop headers (RFC 9110 7.6.1) and headers that describe one connection or one body,
 # which the router re-creates itself; plus credentials, which never cross the router.
@@ -240,4 +241,4 @@ def _is_router_action(action: list[str]) -> bool:
 
 
 def _segment(value: str) -> str:
-    return quote(value, safe="")
+    return path_segment(value)

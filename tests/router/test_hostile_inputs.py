@@ -78,7 +78,7 @@ DEEP = b"[" * 100_000 + b"]" * 100_000
 CASES: dict[str, Case] = {
     # --- versions: header and ?version= ---------------------------------------------------------
     "empty version header": Case(**start(version=""), **BAD_VERSION, field="X-App-Version"),
-    "blank version header": Case(**start(version="   "), **BAD_VERSION, field="X-App-Version"),
+    "blank ?version=": Case(**start("?version=%20%20", version=None), **BAD_VERSION, field="version"),
     "empty ?version=": Case(**start("?version=", version=None), **BAD_VERSION, field="version"),
     "valid header, empty ?version=": Case(**start("?version="), **BAD_VERSION, field="version"),
     "version word": Case(**start(version="latest"), **BAD_VERSION, field="X-App-Version"),
@@ -295,7 +295,7 @@ CASES: dict[str, Case] = {
         role=Role.ADMIN, **BAD, field="continuationToken"),
     "token NUL": Case(method="GET", path="/api/instances?continuationToken=%00", role=Role.ADMIN, **BAD,
                       field="continuationToken"),
-    "token huge": Case(method="GET", path="/api/instances?continuationToken=" + "A" * 10_000, role=Role.ADMIN, **BAD,
+    "token huge": Case(method="GET", path="/api/instances?continuationToken=" + "A" * 5000, role=Role.ADMIN, **BAD,
                        field="continuationToken"),
     "token in the header": Case(method="GET", path="/api/instances", role=Role.ADMIN,
                                 headers={"x-ms-continuation-token": "garbage"}, **BAD,
@@ -432,6 +432,9 @@ def corpus(tmp_path_factory):
     thread = RouterThread(base, **overrides).start()
 
     async def lanes(router: Router) -> str:
+        master_key = router.http.headers["x-functions-key"]
+        # The harness's own reads (the version map) are an admin's; the dev host checks no key here.
+        router.http.headers["x-functions-key"] = KEYS[Role.ADMIN]
         for version in ("1.0.0", "1.1.0"):
             posted = await router.http.post("/api/releases", headers=as_role(Role.RELEASE), json={
                 "version": version, "packageUrl": str(root / f"{version}.zip")})
@@ -451,7 +454,7 @@ def corpus(tmp_path_factory):
             return first == await state_snapshot(router)
 
         await router.wait_for("the router to settle", settled, timeout=30)
-        return router.http.headers["x-functions-key"]
+        return master_key
 
     corpus = Corpus(thread, root, master_key=thread.call(lanes, timeout=90))
     yield corpus
@@ -558,7 +561,7 @@ def test_the_lane_client_never_sends_a_dot_segment(instance_id):
     seen: list[bytes] = []
 
     def lane(request: httpx.Request) -> httpx.Response:
-        seen.append(request.url.raw_path)
+        seen.append(request.url.raw_path.split(b"?")[0])
         return httpx.Response(404, json={})
 
     async def main() -> None:

@@ -77,6 +77,7 @@ def test_azure_provisioner_requires_its_target():
             "ROUTER_RESOURCE_GROUP": "rg",
             "ROUTER_LOCATION": "westeurope",
             "ROUTER_PLAN_ID": "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.Web/serverfarms/plan",
+            **KEYS,
         }
     )
     assert settings.provisioner == "azure"
@@ -105,7 +106,8 @@ def test_role_keys_never_show_in_the_settings_repr():
     [
         ({"ROUTER_CLIENT_KEYS": "short"}, "ROUTER_CLIENT_KEYS", "at least 32"),
         ({"ROUTER_RELEASE_KEYS": f"{R},"}, "ROUTER_RELEASE_KEYS", "empty"),
-        ({"ROUTER_ADMIN_KEYS": "a" * 31 + " b"}, "ROUTER_ADMIN_KEYS", "at least 32"),
+        ({"ROUTER_ADMIN_KEYS": "a" * 31}, "ROUTER_ADMIN_KEYS", "at least 32"),
+        ({"ROUTER_ADMIN_KEYS": "a" * 31 + " b"}, "ROUTER_ADMIN_KEYS", "letters, digits"),
         ({"ROUTER_ADMIN_KEYS": "é" * 40}, "ROUTER_ADMIN_KEYS", "letters, digits"),
         ({"ROUTER_ADMIN_KEYS": C}, "ROUTER_ADMIN_KEYS", "ROUTER_CLIENT_KEYS"),
         ({"ROUTER_RELEASE_KEYS": ""}, "ROUTER_RELEASE_KEYS", "every role"),
