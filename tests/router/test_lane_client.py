@@ -438,6 +438,8 @@ NEXT = {None: "2", "2": "4", "4": "null"}
 
 
 def paged(request: httpx.Request) -> httpx.Response:
+    if "/entities/" in request.url.path:  # the entity the pages list is a real one
+        return httpx.Response(200, json={"count": 1})
     token = request.headers.get("x-ms-continuation-token")
     return httpx.Response(200, json=PAGES[token], headers={"x-ms-continuation-token": NEXT[token]})
 
@@ -447,12 +449,23 @@ async def test_count_in_flight_follows_every_page_and_skips_entities() -> None:
     in_flight = await client(lane, page_size=2).count_in_flight(LANE)
     assert (in_flight.running, in_flight.pending, in_flight.suspended) == (2, 1, 1)
     assert in_flight.oldest_created_time == datetime(2026, 1, 1, tzinfo=timezone.utc)
-    assert [r.headers.get("x-ms-continuation-token") for r in lane.requests] == [None, "2", "4"]
+    queries = [r for r in lane.requests if r.url.path.endswith("/instances")]
+    assert [r.headers.get("x-ms-continuation-token") for r in queries] == [None, "2", "4"]
     assert dict(lane.requests[0].url.params) == {
         "showInput": "false",
         "runtimeStatus": "Running,ContinuedAsNew,Pending,Suspended",
         "top": "2",
     }
+
+
+async def test_count_in_flight_counts_an_orchestration_that_took_an_entity_like_id() -> None:
+    def lane(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/entities/evil/x"):
+            return httpx.Response(404)  # no such entity: the lane's "@evil@x" is an orchestration
+        return httpx.Response(200, json=[instance("@evil@x", "Running")])
+
+    in_flight = await client(Scripted(lane)).count_in_flight(LANE)
+    assert in_flight.running == 1
 
 
 async def test_count_in_flight_of_an_idle_lane() -> None:
