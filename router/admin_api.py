@@ -68,6 +68,10 @@ async def get_status(req: func.HttpRequest, client: df.DurableOrchestrationClien
                               "state": vmap.lanes[key].state.value}
             except RouterError as error:
                 lanes[key] = {"state": vmap.lanes[key].state.value, "error": error.body()}
+            lane = vmap.lanes[key]
+            if lane.unhealthy is not None:  # the condition the lifecycle saw, with its reason and time
+                lanes[key]["unhealthy"] = {"code": lane.unhealthy.code, "message": lane.unhealthy.message,
+                                           "since": lane.unhealthy_since}
         has_running = any(
             "error" in lane or lane["running"] + lane["pending"] + lane["suspended"] > 0 for lane in lanes.values()
         )

@@ -354,6 +354,8 @@ async def test_a_lane_that_stops_answering_is_marked_unhealthy_answered_503_and_
     refused = await router.start("1.0.0")
     assert refused.status_code == 503
     assert refused.json()["error"] == "lane_unhealthy" and refused.json()["since"] == lane["unhealthy_since"]
+    status = (await router.http.get("/api/status")).json()
+    assert status["lanes"]["1.0"]["unhealthy"]["since"] == lane["unhealthy_since"]
 
     async def recovered():
         lane = await router.lane("1.0")
