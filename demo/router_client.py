@@ -19,10 +19,11 @@ class Timeout(AssertionError):
 @dataclass
 class RouterClient:
     base_url: str
-    function_key: str
-    master_key: str
+    function_key: str  # a client key: starts and instances
+    master_key: str  # an admin key: the map, lanes, status
     version_header: str = "X-App-Version"
     timeout: float = 30.0
+    release_key: str = ""  # a release pipeline's key; empty: the client key (a router without role keys)
 
     def __post_init__(self) -> None:
         self.http = httpx.Client(base_url=self.base_url, timeout=self.timeout, trust_env=False)
@@ -39,10 +40,10 @@ class RouterClient:
             body["sha256"] = sha256
         if provision:
             body["provision"] = provision
-        return self.http.post("/api/releases", json=body, headers=self._function())
+        return self.http.post("/api/releases", json=body, headers=self._release())
 
     def release_status(self, release_id: str) -> dict[str, Any]:
-        response = self.http.get(f"/api/releases/{release_id}", headers=self._function())
+        response = self.http.get(f"/api/releases/{release_id}", headers=self._release())
         response.raise_for_status()
         return response.json()
 
@@ -112,6 +113,9 @@ class RouterClient:
 
     def _function(self) -> dict[str, str]:
         return {"x-functions-key": self.function_key}
+
+    def _release(self) -> dict[str, str]:
+        return {"x-functions-key": self.release_key or self.function_key}
 
     def _admin(self) -> dict[str, str]:
         return {"x-functions-key": self.master_key}

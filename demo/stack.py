@@ -7,6 +7,7 @@ on Azure outlive a router restart), so leaving the context stops every lane it c
 from __future__ import annotations
 
 import asyncio
+import secrets
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -32,8 +33,9 @@ FAST_SETTINGS = {
 def running_router(
     settings: Mapping[str, str] | None = None, *, work_dir: Path | None = None, enable_auth: bool = True
 ) -> Iterator[RouterClient]:
-    """The router with the local provisioner. `enable_auth` (the default) starts its host with
-    `--enableAuth`, so keys are checked as on Azure; lane hosts always check theirs."""
+    """The router with the local provisioner. `enable_auth` (the default) checks keys as on Azure:
+    the router gets a key per role (ROUTER_CLIENT_KEYS, ROUTER_RELEASE_KEYS, ROUTER_ADMIN_KEYS), which
+    the client holds, and its host runs with `--enableAuth`; lane hosts always check theirs."""
     own_dir = work_dir is None
     work = Path(tempfile.mkdtemp(prefix="router-")) if own_dir else Path(work_dir)  # type: ignore[arg-type]
     lanes_root = work / "lanes"
@@ -45,10 +47,18 @@ def running_router(
         **FAST_SETTINGS,
         **(settings or {}),
     }
+    role_keys = {role: secrets.token_urlsafe(32) for role in ("client", "release", "admin")} if enable_auth else {}
+    for role, key in role_keys.items():
+        env.setdefault(f"ROUTER_{role.upper()}_KEYS", key)
     try:
         with running_host(REPO, data_dir=work / "router-data", env=env, enable_auth=enable_auth) as host:
-            client = RouterClient(host.base_url, host.function_key, host.master_key,
-                                  version_header=env.get("ROUTER_VERSION_HEADER", "X-App-Version"))
+            client = RouterClient(
+                host.base_url,
+                env.get("ROUTER_CLIENT_KEYS", host.function_key).split(",")[0],
+                env.get("ROUTER_ADMIN_KEYS", host.master_key).split(",")[0],
+                version_header=env.get("ROUTER_VERSION_HEADER", "X-App-Version"),
+                release_key=env.get("ROUTER_RELEASE_KEYS", "").split(",")[0],
+            )
             client.host = host  # type: ignore[attr-defined]
             client.lanes_root = lanes_root  # type: ignore[attr-defined]
             try:

@@ -90,15 +90,16 @@ def test_posting_the_same_release_again_is_a_no_op(fresh_router, packages):
     ],
 )
 def test_release_intake_rejects_bad_releases_clearly(router, body, status, code):
-    response = router.http.post("/api/releases", json=body, headers={"x-functions-key": router.function_key})
+    response = router.http.post("/api/releases", json=body, headers={"x-functions-key": router.release_key})
     assert response.status_code == status, response.text
     assert response.json()["error"] == code
     assert response.json()["message"]
 
 
-def test_a_release_for_a_new_lane_beyond_the_quota_is_409(two_lanes):
-    body = {"version": "2.0.0", "packageUrl": "/tmp/app.zip"}
-    response = two_lanes.http.post("/api/releases", json=body, headers={"x-functions-key": two_lanes.function_key})
+def test_a_release_for_a_new_lane_beyond_the_quota_is_409(two_lanes, packages):
+    # A package that exists: intake refuses a missing local package (422) before the quota.
+    body = {"version": "2.0.0", "packageUrl": str(packages["1.0.0"])}
+    response = two_lanes.http.post("/api/releases", json=body, headers={"x-functions-key": two_lanes.release_key})
     assert response.status_code == 409, response.text
     assert response.json()["error"] == "lane_quota_reached"
     assert "2.0" not in two_lanes.version_map()["lanes"]
@@ -116,7 +117,8 @@ def test_status_is_the_deployment_gate_for_every_lane(two_lanes):
     wait_for(lambda: in_flight(router, "1.0") == before + 1, 20, "the gate to count the new order")
     terminate(router, order)
     wait_for(lambda: in_flight(router, "1.0") == before, 20, "the gate to stop counting it")
-    assert router.http.get("/api/status", headers={"x-functions-key": router.function_key}).status_code == 401
+    # A client's key is known but not an admin's (router/auth.py): 403.
+    assert router.http.get("/api/status", headers={"x-functions-key": router.function_key}).status_code == 403
 
 
 def test_instances_across_lanes_are_paged(two_lanes):
@@ -147,7 +149,7 @@ def test_the_version_map_holds_no_secret(two_lanes):
     text = json.dumps(two_lanes.version_map())
     for secret in all_lane_secrets(two_lanes):
         assert secret not in text
-    assert two_lanes.http.get("/api/versionmap", headers={"x-functions-key": two_lanes.function_key}).status_code == 401
+    assert two_lanes.http.get("/api/versionmap", headers={"x-functions-key": two_lanes.function_key}).status_code == 403
 
 
 def test_rollback_makes_the_old_lane_current(fresh_router, packages):
