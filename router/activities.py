@@ -34,9 +34,9 @@ from router.durable_inputs import (
     lifecycle_instance_id,
     to_json,
 )
-from router.errors import NotFound, RouterError, from_provisioning
+from router.errors import InstanceExists, NotFound, RouterError, from_provisioning
 from router.instance_actions import InstanceAction
-from router.forwarding import InstanceExists, forward_start as forward
+from router.forwarding import forward_start as forward
 from router.map_client import read_version_map
 from router.lanes import LaneState
 from router.map_operations import failure

@@ -115,6 +115,12 @@ class Conflict(RouterError):
     code = "conflict"
 
 
+class InstanceExists(Conflict):
+    """A start named an instance id that already exists on the lane: nothing was started."""
+
+    code = "instance_exists"
+
+
 class VersionNotNewer(Conflict):
     """A release is not newer than the patch already deployed on its lane."""
 

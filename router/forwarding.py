@@ -20,11 +20,10 @@ import azure.durable_functions as df
 
 from provisioning.base import AppRef
 from router.entity import VERSION_MAP_ID
-from router.lane_client import InstanceExists
+from router.errors import InstanceExists
 from router.lane_types import StartedInstance
 from router.runtime import RouterRuntime
 
-__all__ = ["InstanceExists", "forward_start"]
 
 
 async def forward_start(

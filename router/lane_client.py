@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from router.errors import BadRequest, Conflict, LaneUnreachable, RouterError
+from router.errors import BadRequest, InstanceExists, LaneUnreachable, RouterError
 from router.instance_actions import InstanceAction, action_path
 from router.lane_errors import EDGE_FAILURES, lane_error, transport_error
 from router.lane_transport import IDEMPOTENT, NOT_SENT, RetryPolicy, RetryTransport, Sleep, delivery_of
@@ -341,12 +341,6 @@ class LaneClient:
         if response.status_code in EDGE_FAILURES:
             raise lane_error(response, subject, _rewriter(lane_app, routes))
         return response
-
-
-class InstanceExists(Conflict):
-    """A start named an instance id that already exists on the lane: nothing was started."""
-
-    code = "instance_exists"
 
 
 # The extension's answer to a start whose id is in flight under NonRunningStates: its
