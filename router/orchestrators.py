@@ -254,19 +254,27 @@ def _watch(context: Context, state: LifecycleInput) -> Orchestration:
         state.phase = Phase.RETIRE
         _step(context, state, "retiring", "forced by an administrator" if lane.forced_retire else "drained")
         return
-    next_look = timing.probe_seconds
-    if not (yield from _probe(context, state, lane)):
-        next_look = min(2.0 ** (state.failed_probes - 1), max(timing.probe_seconds, PROBE_BACKOFF_MAX_SECONDS))
-    elif lane.state is LaneState.DRAINING and vmap.current != state.lane and _drain_check_due(context, state):
-        state.next_drain_check = after(context, timing.drain_poll_seconds).isoformat()
-        lane = yield from _drain_check(context, state)
-        if lane is not None and lane.state is LaneState.RETIRING:
-            state.phase = Phase.RETIRE
-            _step(context, state, "retiring", "drained: nothing in flight")
-            return
+    if lane.state is LaneState.DRAINING and vmap.current != state.lane:
+        # The drain count is a draining lane's probe too: one call to the lane per drain poll.
+        if _drain_check_due(context, state):
+            counted, detail = yield from _drain_check(context, state)
+            answered = yield from _note_health(context, state, lane, counted is not None, detail)
+            wait = timing.drain_poll_seconds if answered else _probe_backoff(state)
+            state.next_drain_check = after(context, wait).isoformat()
+            if counted is not None and counted.state is LaneState.RETIRING:
+                state.phase = Phase.RETIRE
+                _step(context, state, "retiring", "drained: nothing in flight")
+                return
+        assert state.next_drain_check is not None
+        next_look = (_parse(state.next_drain_check) - context.current_utc_datetime).total_seconds()
+    else:
+        assert state.app is not None
+        report = yield from activity(context, "probe_lane", AppTarget(state.app), HealthReport, timing)
+        answered = yield from _note_health(context, state, lane, report.healthy, report.detail)
+        next_look = timing.probe_seconds if answered else _probe_backoff(state)
     release_event = context.wait_for_external_event(RELEASE_EVENT)
     wake_event = context.wait_for_external_event(WAKE_EVENT)
-    poll = context.create_timer(after(context, min(next_look, timing.drain_poll_seconds)))
+    poll = context.create_timer(after(context, max(0.0, min(next_look, timing.drain_poll_seconds))))
     winner = yield context.task_any([release_event, wake_event, poll])
     if winner is not poll:
         poll.cancel()
@@ -289,40 +297,45 @@ def _drain_check_due(context: Context, state: LifecycleInput) -> bool:
     return state.next_drain_check is None or context.current_utc_datetime >= _parse(state.next_drain_check)
 
 
-def _probe(context: Context, state: LifecycleInput, lane: Lane) -> Orchestration:
-    """Ask the app whether it answers. Two failures in a row mark the lane unhealthy (a blip is
-    not an outage) and ask the backend to bring the app back; the first answer after that
-    marks it healthy again and wakes the starts held for it."""
+def _probe_backoff(state: LifecycleInput) -> float:
+    return min(2.0 ** (state.failed_probes - 1), max(state.timing.probe_seconds, PROBE_BACKOFF_MAX_SECONDS))
+
+
+def _note_health(context: Context, state: LifecycleInput, lane: Lane, answered: bool, detail: str) -> Orchestration:
+    """What a probe (or a drain count) said. Two failures in a row mark the lane unhealthy (a
+    blip is not an outage) and ask the backend to bring the app back; the first answer after
+    that marks it healthy again and wakes the starts held for it. Answers whether it answered."""
     assert state.app is not None
-    report = yield from activity(context, "probe_lane", AppTarget(state.app), HealthReport, state.timing)
-    if report.healthy:
+    if answered:
         state.failed_probes = 0
         if lane.unhealthy is not None:
             lane = yield from lane_op(context, "mark_healthy", state.lane)
-            _step(context, state, "recovered", report.detail)
+            _step(context, state, "recovered", detail)
             yield from _safely(context, state, "wake held requests", _wake_held(context, state, lane))
         return True
     state.failed_probes += 1
-    _step(context, state, "probe_failed", report.detail)
+    _step(context, state, "probe_failed", detail)
     if state.failed_probes >= UNHEALTHY_AFTER_FAILED_PROBES:
         yield from _safely(context, state, "record the outage", map_op(
-            context, "mark_unhealthy", lane=state.lane, code="lane_unreachable", message=report.detail))
+            context, "mark_unhealthy", lane=state.lane, code="lane_unreachable", message=detail))
         yield from _safely(context, state, "restart the app", activity(
             context, "recover_app", AppTarget(state.app), Done, state.timing))
     return False
 
 
 def _drain_check(context: Context, state: LifecycleInput) -> Orchestration:
-    """Count the lane's in-flight instances and let the map decide; None if they could not be counted."""
+    """Count the lane's in-flight instances and let the map decide: (the lane after it, "") or,
+    when they could not be counted, (None, why)."""
     assert state.app is not None
     try:
         counts = yield from activity(context, "count_in_flight", AppTarget(state.app), InFlightCount, state.timing)
     except RouterError as error:  # the lane did not answer: it stays draining, try at the next poll
         _step(context, state, "drain_check_failed", f"{error.code}: {error.message}")
-        return None
-    return (yield from lane_op(
+        return None, error.message
+    lane = yield from lane_op(
         context, "record_drain_check", state.lane, remaining=counts.remaining, oldest_created=counts.oldest_created,
-        cache_seconds=state.timing.map_cache_seconds, grace_seconds=state.timing.drain_grace_seconds))
+        cache_seconds=state.timing.map_cache_seconds, grace_seconds=state.timing.drain_grace_seconds)
+    return lane, "the lane answered its drain count"
 
 
 def _deploy_patch(context: Context, state: LifecycleInput, command: LaneCommand) -> Orchestration:

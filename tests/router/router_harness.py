@@ -62,6 +62,7 @@ class FakeLane:
     query_failures: int = 0  # instance queries to answer 500 before answering again
     late_starts: list[int] = field(default_factory=list)  # add a Running instance at these query numbers
     queries: int = 0
+    requests: int = 0  # every call that reached it
     down: bool = False  # its host died: nothing answers until the backend restarts it
     restarts_to_recover: int = 1  # how many restarts it takes to bring it back
     entities: set[str] = field(default_factory=set)  # real entities, "@name@key": Running forever
@@ -110,6 +111,7 @@ class FakeLanes:
         lane = self.by_url.get(base)
         if lane is None or lane.down:
             raise httpx.ConnectError("nothing listens there", request=request)
+        lane.requests += 1
         response = self._answer(base, lane, request)
         about = request.url.path.rsplit("/", 1)[-1]
         if lane.lost_answers.get(about, 0) > 0:

@@ -415,3 +415,21 @@ async def test_a_release_never_goes_backwards_even_after_its_lane_was_deleted(ro
         return [e["event"] for e in lane["history"]].count("activated") == 2
 
     await router.wait_for("lane 1.0 to serve 1.0.1 again", served_again)
+
+
+@with_router(drain_poll_seconds=0.5, lane_probe_seconds=0.05, drain_grace_seconds=3600)
+async def test_a_draining_lane_is_called_once_per_drain_poll_its_count_being_its_probe(router):
+    await until_done(router, await router.release("1.0.0"))
+    assert (await router.start("1.0.0")).status_code == 202  # keeps lane 1.0 draining
+    await until_done(router, await router.release("1.1.0"))
+    fake = router.backend.lane("1.0")
+    await router.wait_for("a first drain check", lambda: _drain_saw(router, "1.0", 1))
+    requests, queries = fake.requests, fake.queries
+
+    async def three_more_counts():
+        return fake.queries >= queries + 3
+
+    await router.wait_for("three more drain counts", three_more_counts)
+    # Every call since was a drain count: no probe every 0.05 s on top of them.
+    assert fake.requests - requests == fake.queries - queries
+    assert router.backend.lane("1.1").requests > fake.requests - requests  # the current lane is probed
