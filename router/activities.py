@@ -10,7 +10,7 @@ enters an orchestration history.
 from __future__ import annotations
 
 import logging
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, Awaitable, Callable
 
 import azure.durable_functions as df
 
@@ -46,7 +46,6 @@ from router.runtime_status import is_in_flight
 bp = df.Blueprint()
 log = logging.getLogger("router.activities")
 
-R = TypeVar("R")
 PROBE_INSTANCE_ID = "router-health-probe"
 Client = df.DurableOrchestrationClient
 
@@ -203,11 +202,10 @@ async def start_lifecycle(command: LaneCommand, client: Client) -> Done:
         await client.raise_event(instance_id, RELEASE_EVENT, command.to_dict())
         return Done()
     lane = (await read_version_map(client)).lanes.get(command.lane)
-    if lane is not None and lane.state in (LaneState.ACTIVE, LaneState.DRAINING) and lane.app_url:
+    if lane is not None and lane.state in (LaneState.ACTIVE, LaneState.DRAINING) and lane.app is not None:
         # The lane serves but its lifecycle is gone (terminated by hand, say): take the app over
         # again and hand it the release as the running lifecycle would have been.
-        app = AppRef(name=lane.app_name or "", base_url=lane.app_url)
-        lifecycle = LifecycleInput(lane=command.lane, phase=Phase.WATCH, app=app, timing=command.timing)
+        lifecycle = LifecycleInput(lane=command.lane, phase=Phase.WATCH, app=lane.app, timing=command.timing)
         await client.start_new("lane_lifecycle", instance_id, lifecycle.to_dict())
         await client.raise_event(instance_id, RELEASE_EVENT, command.to_dict())
         return Done()

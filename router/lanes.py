@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
+from provisioning.base import AppRef
 from router.errors import UnknownLane
 from router.versions import lane_sort_key
 
@@ -102,6 +103,13 @@ class Lane:
     drain: DrainStatus = DrainStatus()
     held: tuple[str, ...] = ()  # held requests waiting for this lane to serve
     history: tuple[LaneEvent, ...] = ()
+
+    @property
+    def app(self) -> AppRef | None:
+        """Where its app lives, as the map records it (no secret); None before it has one."""
+        if not self.app_name or not self.app_url:
+            return None
+        return AppRef(name=self.app_name, base_url=self.app_url)
 
     @property
     def serves(self) -> bool:

@@ -19,7 +19,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from provisioning.base import AppRef, LaneSpec
+from provisioning.base import AppRef, LaneSpec, Package
 from router.durable_inputs import (
     AppRequest,
     AppTarget,
@@ -73,10 +73,9 @@ WAKE_EVENT = "wake"  # look at the version map now rather than at the next poll
 # The event a held request waits for: its lane serves, or failed.
 LANE_READY_EVENT = "lane_ready"
 
-HEALTH_INTERVAL_MAX_SECONDS = 30.0
+BACKOFF_MAX_SECONDS = 30.0  # the longest wait between two health checks or probes of a lane
 UNHEALTHY_AFTER_FAILED_PROBES = 2
 MAX_HANDOVERS = 20
-PROBE_BACKOFF_MAX_SECONDS = 30.0
 
 
 def _parse(text: str) -> datetime:
@@ -196,9 +195,8 @@ def _wake_held(context: Context, state: LifecycleInput, lane: Lane) -> Orchestra
 def _deploy(context: Context, state: LifecycleInput, spec: LaneSpec) -> Orchestration:
     """Deploy the package, check the key is readable, wait until the app is healthy."""
     assert state.release is not None and state.app is not None
-    package = {"url": state.release.package_url, "sha256": state.release.sha256 or None}
-    yield from activity(context, "deploy_package", DeployRequest.from_dict(
-        {"lane": to_json(spec), "app": to_json(state.app), "package": package}), Done, state.timing)
+    package = Package(url=state.release.package_url, sha256=state.release.sha256 or None)
+    yield from activity(context, "deploy_package", DeployRequest(spec, state.app, package), Done, state.timing)
     yield from _progress(context, state, "deployed", spec.version)
     _check_deadline(context, state)
     yield from activity(context, "verify_system_key", AppTarget(state.app), Done, state.timing)
@@ -216,7 +214,7 @@ def _deploy(context: Context, state: LifecycleInput, spec: LaneSpec) -> Orchestr
                 f"The app did not become healthy within {state.timing.ready_timeout_seconds:g} s: {health.detail}",
                 lane=state.lane, lastError=health.detail)
         yield context.create_timer(after(context, interval))
-        interval = min(interval * 2, HEALTH_INTERVAL_MAX_SECONDS)
+        interval = min(interval * 2, BACKOFF_MAX_SECONDS)
 
 
 def _wait_for_release(context: Context, state: LifecycleInput) -> Orchestration:
@@ -298,7 +296,7 @@ def _drain_check_due(context: Context, state: LifecycleInput) -> bool:
 
 
 def _probe_backoff(state: LifecycleInput) -> float:
-    return min(2.0 ** (state.failed_probes - 1), max(state.timing.probe_seconds, PROBE_BACKOFF_MAX_SECONDS))
+    return min(2.0 ** (state.failed_probes - 1), max(state.timing.probe_seconds, BACKOFF_MAX_SECONDS))
 
 
 def _note_health(context: Context, state: LifecycleInput, lane: Lane, answered: bool, detail: str) -> Orchestration:
@@ -369,7 +367,7 @@ def _retire(context: Context, state: LifecycleInput) -> Orchestration:
         return
     # A worker may hold a map read just before the lane became retiring: wait until none can.
     yield context.create_timer(after(context, timing.map_cache_seconds + 1))
-    app = state.app or _app_of(lane)
+    app = state.app or lane.app
     if not lane.forced_retire and app is not None:
         try:
             counts = yield from activity(context, "count_in_flight", AppTarget(app), InFlightCount, timing)
@@ -397,12 +395,6 @@ def _retire(context: Context, state: LifecycleInput) -> Orchestration:
     yield from map_op(context, "mark_deleted", lane=state.lane)
     state.phase = Phase.DONE
     _step(context, state, "deleted", app.name if app else "")
-
-
-def _app_of(lane: Lane) -> AppRef | None:
-    if not lane.app_name or not lane.app_url:
-        return None
-    return AppRef(name=lane.app_name, base_url=lane.app_url)
 
 
 # --- release -------------------------------------------------------------------------------------
@@ -474,7 +466,7 @@ def held_request(context: Context) -> Orchestration:
             yield from activity(context, "start_lifecycle", command, Done, data.timing)
         while True:
             lane = yield from _wait_until_served(context, data)
-            app = _app_of(lane)
+            app = lane.app
             assert app is not None
             try:
                 forwarded = yield from activity(context, "forward_start", ForwardRequest(

@@ -137,9 +137,9 @@ class RouterRuntime:
 
 def lane_app(lane: Lane) -> AppRef:
     """Where a lane's app lives, as the version map records it (no secret)."""
-    if not lane.app_name or not lane.app_url:
+    if lane.app is None:
         raise NotFound(f"Lane {lane.key} has no app yet.", lane=lane.key)
-    return AppRef(name=lane.app_name, base_url=lane.app_url)
+    return lane.app
 
 
 _runtime: RouterRuntime | None = None

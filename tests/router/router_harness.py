@@ -174,6 +174,7 @@ class FakeBackend:
         self.fail: dict[str, list[Exception]] = defaultdict(list)
         self.calls: list[str] = []
         self.healthy = True
+        self.sick: set[str] = set()  # apps whose health check fails while the others pass
         self.health_detail = "host running"
         self.deployed: dict[str, str] = {}  # app name -> version
         self.deleted: list[str] = []
@@ -208,7 +209,7 @@ class FakeBackend:
 
     async def check_health(self, app: AppRef) -> Health:
         self._call("check_health")
-        return Health(self.healthy, self.health_detail)
+        return Health(self.healthy and app.name not in self.sick, self.health_detail)
 
     async def restart_app(self, app: AppRef) -> None:
         self._call("restart_app")
