@@ -223,10 +223,7 @@ class LocalLaneBackend:
         not answer its ping is stopped and started (as App Service restarts an unhealthy host)."""
         lane_dir = self._lane_dir_of(app)
         async with self._lane_lock(lane_dir.name):
-            state = self._files.load(lane_dir.name)
-            if state is None:
-                raise ProvisioningError(f"lane app {lane_dir.name} does not exist", app=app.name)
-            await self._ensure_running(state)
+            await self._ensure_running(self._files.require(lane_dir.name))
 
     async def delete_app(self, app: AppRef) -> None:
         lane_dir = self._lane_dir_of(app)

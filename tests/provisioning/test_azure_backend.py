@@ -30,6 +30,7 @@ Arrange = Callable[[FakeArm, str], Any]  # sets up the fake ARM, given the app n
 
 ONE_SITE = r"/sites/[^/]+$"  # ARM paths of the app itself, not its sub-resources
 ANY_SITE = r"/sites/"
+RESTART = r"/restart$"
 
 
 async def full_path(backend: AzureLaneBackend) -> tuple[AppRef, str]:
@@ -416,6 +417,41 @@ def test_forbidden_settings_write_names_the_operation(fake_arm: FakeArm) -> None
 
     assert caught.value.message.startswith("configure of app")
     assert caught.value.details["operation"] == "configure"
+
+
+def test_restart_posts_to_the_sites_restart(fake_arm: FakeArm) -> None:
+    async def scenario(backend: AzureLaneBackend) -> AppRef:
+        app = await backend.create_app(lane_spec())
+        fake_arm.set_state(app.name, "Stopped")
+        await backend.restart_app(app)
+        return app
+
+    app = run(fake_arm, scenario)
+
+    restart = fake_arm.requests[-1]
+    assert (restart.method, restart.tail) == ("POST", "site/restart")
+    assert restart.path.endswith(f"/sites/{app.name}/restart")
+    assert restart.api_version == API_VERSION
+    assert fake_arm.sites[app.name.lower()]["properties"]["state"] == "Running"
+
+
+def test_forbidden_restart_names_the_operation(fake_arm: FakeArm) -> None:
+    config = make_config(fake_arm)
+    name = app_name(config, "1.2")
+    arm_fails("POST", RESTART, 403, "No restart permission.", code="AuthorizationFailed")(fake_arm, name)
+
+    async def scenario(backend: AzureLaneBackend) -> None:
+        app = await backend.create_app(lane_spec())
+        await backend.restart_app(app)
+
+    with pytest.raises(ProvisioningForbidden) as caught:
+        run(fake_arm, scenario, app_prefix=config.app_prefix)
+
+    assert caught.value.message.startswith(f"restart of app '{name}'")
+    assert "AuthorizationFailed" in caught.value.message
+    assert caught.value.details["operation"] == "restart"
+    assert caught.value.__cause__ is None
+    assert [r.status for r in fake_arm.requests if r.tail == "site/restart"] == [403]
 
 
 def test_deploy_refuses_a_location_the_app_cannot_fetch(fake_arm: FakeArm) -> None:

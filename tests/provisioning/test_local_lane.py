@@ -258,6 +258,21 @@ def test_a_killed_host_is_restarted_by_check_health_on_the_same_port_and_data_di
     assert status["runtimeStatus"] == "Completed"
 
 
+def test_restart_app_starts_a_crashed_host_again_on_the_same_port(
+    backend: LocalLaneBackend, packages: dict[str, Path], loop: asyncio.AbstractEventLoop
+) -> None:
+    lane = deploy_lane(backend, spec("1.0.0"), packages["1.0.0"], loop)
+    before = state_of(lane.app)
+
+    crash(before["pid"])
+    loop.run_until_complete(backend.restart_app(lane.app))
+
+    after = state_of(lane.app)
+    assert after["pid"] != before["pid"] and after["port"] == before["port"]
+    assert local_process.is_running(after["pid"])
+    assert httpx.get(f"{lane.app.base_url}/api/version", timeout=10).json() == {"version": "1.0.0"}
+
+
 def test_delete_stops_the_host_frees_the_port_removes_the_lane_and_is_idempotent(
     backend: LocalLaneBackend, packages: dict[str, Path], loop: asyncio.AbstractEventLoop
 ) -> None:
