@@ -28,7 +28,7 @@ import semver
 from provisioning.azure_config import AzureConfig
 from provisioning.azure_resources import RUN_FROM_PACKAGE, app_name, lane_app_settings, site_envelope
 from provisioning.base import LaneSpec
-from provisioning.config import AZURE_TARGET_SETTINGS, ProvisioningConfig
+from provisioning.config import AZURE_TARGET_FIELDS, ProvisioningConfig
 from provisioning.errors import ConfigError
 from provisioning.local import LocalLaneBackend
 from provisioning.naming import is_lane_key, lane_key, lane_task_hub
@@ -43,7 +43,6 @@ _PLACEHOLDERS = {
         "/providers/Microsoft.Web/serverfarms/<plan>"
     ),
 }
-_TARGET_FIELDS = dict(zip(AZURE_TARGET_SETTINGS, ("subscription_id", "resource_group", "location", "plan_id")))
 
 
 class UsageError(Exception):
@@ -55,7 +54,7 @@ def plan_config(env: Mapping[str, str]) -> tuple[AzureConfig, list[str]]:
     # Validate every provisioning setting, but never demand what a dry run can stand in for.
     config = ProvisioningConfig.from_env({**env, "ROUTER_PROVISIONER": "local"})
     missing = config.missing_azure_target()
-    config = dataclasses.replace(config, **{_TARGET_FIELDS[name]: _PLACEHOLDERS[name] for name in missing})
+    config = dataclasses.replace(config, **{AZURE_TARGET_FIELDS[name]: _PLACEHOLDERS[name] for name in missing})
     return AzureConfig.from_config(config), missing
 
 

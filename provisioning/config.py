@@ -20,8 +20,13 @@ Provisioner = Literal["azure", "local"]
 
 ARM_ENDPOINT = "https://management.azure.com"
 DEFAULT_LOCAL_ROOT = ".devhost/lanes"
-# What ROUTER_PROVISIONER=azure cannot do without: where lane apps go.
-AZURE_TARGET_SETTINGS = ("ROUTER_SUBSCRIPTION_ID", "ROUTER_RESOURCE_GROUP", "ROUTER_LOCATION", "ROUTER_PLAN_ID")
+# What ROUTER_PROVISIONER=azure cannot do without: where lane apps go (setting -> config field).
+AZURE_TARGET_FIELDS = {
+    "ROUTER_SUBSCRIPTION_ID": "subscription_id",
+    "ROUTER_RESOURCE_GROUP": "resource_group",
+    "ROUTER_LOCATION": "location",
+    "ROUTER_PLAN_ID": "plan_id",
+}
 
 
 @dataclass(frozen=True)
@@ -86,14 +91,15 @@ class ProvisioningConfig:
                 setting="ROUTER_APP_PREFIX",
             )
         if config.provisioner == "azure":
-            for name in config.missing_azure_target():
+            missing = config.missing_azure_target()
+            if missing:
+                name = missing[0]
                 raise ConfigError(f"{name} is required when ROUTER_PROVISIONER=azure", setting=name)
         return config
 
     def missing_azure_target(self) -> list[str]:
-        """The settings naming where lane apps go that are still unset, in AZURE_TARGET_SETTINGS order."""
-        given = (self.subscription_id, self.resource_group, self.location, self.plan_id)
-        return [name for name, value in zip(AZURE_TARGET_SETTINGS, given) if not value]
+        """The settings naming where lane apps go that are still unset, in AZURE_TARGET_FIELDS order."""
+        return [name for name, field in AZURE_TARGET_FIELDS.items() if not getattr(self, field)]
 
 
 def _tracking_store(reader: EnvReader) -> TrackingStore | None:
