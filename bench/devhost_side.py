@@ -16,11 +16,11 @@ import httpx
 
 from bench.workloads import BackendFigures, BenchConfig, Round, expected_chain_output, expected_fan_out_sum
 from devhost import launcher
+from devhost.durable_urls import WEBHOOK_PATH
 from devhost.engine import TERMINAL, RuntimeStatus
 from devhost.ports import free_port
 
 BENCH_APP = Path(__file__).resolve().parent / "app"
-DURABLE_API = "/runtime/webhooks/durabletask"
 POLL_INTERVAL_SECONDS = 0.05
 # Starts in flight at once: enough to keep the host busy without a socket per orchestration.
 START_CONCURRENCY = 32
@@ -61,7 +61,7 @@ def bench_host() -> Iterator[BenchHost]:
 
 async def _start(client: httpx.AsyncClient, host: BenchHost, name: str, instance_id: str, body: Any) -> None:
     response = await client.post(
-        f"{DURABLE_API}/orchestrators/{name}/{instance_id}", params={"code": host.system_key}, json=body
+        f"{WEBHOOK_PATH}/orchestrators/{name}/{instance_id}", params={"code": host.system_key}, json=body
     )
     if response.status_code != 202:
         raise RuntimeError(f"start {name} answered {response.status_code}: {response.text[:200]}")
@@ -74,7 +74,7 @@ async def _query(client: httpx.AsyncClient, host: BenchHost, **params: str) -> l
     for _ in range(10_000):  # bounded: a page always makes progress
         headers = {"x-ms-continuation-token": token} if token else {}
         response = await client.get(
-            f"{DURABLE_API}/instances", params={**params, "code": host.system_key}, headers=headers
+            f"{WEBHOOK_PATH}/instances", params={**params, "code": host.system_key}, headers=headers
         )
         response.raise_for_status()
         found.extend(response.json())
@@ -102,7 +102,7 @@ async def _run_chains(client: httpx.AsyncClient, host: BenchHost, config: BenchC
     async def none_left() -> bool:
         # One small query per poll (top=1) so polling does not steal the host's time.
         left = await client.get(
-            f"{DURABLE_API}/instances",
+            f"{WEBHOOK_PATH}/instances",
             params={
                 "instanceIdPrefix": prefix,
                 "runtimeStatus": f"{RuntimeStatus.PENDING},{RuntimeStatus.RUNNING}",
@@ -134,7 +134,7 @@ async def _run_fan_out(client: httpx.AsyncClient, host: BenchHost, config: Bench
     async def finished() -> bool:
         nonlocal status
         response = await client.get(
-            f"{DURABLE_API}/instances/{instance_id}", params={"code": host.system_key}
+            f"{WEBHOOK_PATH}/instances/{instance_id}", params={"code": host.system_key}
         )
         status = response.json()
         return status.get("runtimeStatus") in TERMINAL
