@@ -26,8 +26,9 @@ def router(tmp_path_factory, request):
     """A router in the dev host with the local provisioner, shared by a module's tests; every lane
     stopped afterwards. A module can change settings with `ROUTER_SETTINGS = {...}`.
 
-    Tests that share it build what they need with idempotent steps (`serving`), never rely on an
-    earlier test, and leave no instance running.
+    Tests that share it build what they need in a module-scoped fixture (released once for the
+    module), never rely on an earlier test, and leave no instance running; a test that changes
+    lanes for good takes `fresh_router` and releases what it needs there.
     """
     with _router(request, tmp_path_factory.mktemp("router")) as client:
         yield client
@@ -55,15 +56,6 @@ def release(router: RouterClient, version: str, package: Path, provision: str | 
     status = router.wait_release(response.json()["id"])
     assert status["state"] == ("waiting_for_first_request" if provision == "lazy" else "completed"), status
     return status
-
-
-def serving(router: RouterClient, packages: dict[str, Path], *versions: str) -> dict[str, Any]:
-    """Lanes serving these sample versions, released (in order) unless they already serve."""
-    for version in versions:
-        lane = router.version_map()["lanes"].get(version.rsplit(".", 1)[0]) or {}
-        if lane.get("state") not in ("active", "draining") or lane.get("deployed_version") != version:
-            release(router, version, packages[version])
-    return router.version_map()
 
 
 def lane_secrets(router: RouterClient, lane: str) -> str:

@@ -13,7 +13,7 @@ import pytest
 
 from demo.router_client import RouterClient, wait_for
 from samples.build import package_sha256
-from tests.e2e.conftest import all_lane_secrets, release, serving, start_ok
+from tests.e2e.conftest import all_lane_secrets, release, start_ok
 
 pytestmark = pytest.mark.e2e
 
@@ -154,7 +154,8 @@ def test_the_version_map_holds_no_secret(two_lanes):
 
 def test_rollback_makes_the_old_lane_current(fresh_router, packages):
     router = fresh_router
-    serving(router, packages, "1.0.0", "1.1.0")
+    release(router, "1.0.0", packages["1.0.0"])
+    release(router, "1.1.0", packages["1.1.0"])
     response = router.admin_post("/api/current", {"lane": "1.0"})
     assert response.status_code == 200, response.text
     assert response.json()["current"] == "1.0"
@@ -174,7 +175,8 @@ def test_the_current_lane_cannot_be_closed(two_lanes):
 
 def test_closing_a_lane_refuses_new_starts_with_410(fresh_router, packages):
     router = fresh_router
-    serving(router, packages, "1.0.0", "1.1.0")
+    release(router, "1.0.0", packages["1.0.0"])
+    release(router, "1.1.0", packages["1.1.0"])
     response = router.admin_post("/api/lanes/1.0/close")
     assert response.status_code == 200, response.text
     assert response.json()["closed"] is True
@@ -190,7 +192,8 @@ def test_the_current_lane_cannot_be_retired(two_lanes):
 
 def test_forced_retire_deletes_the_lane(fresh_router, packages):
     router = fresh_router
-    serving(router, packages, "1.0.0", "1.1.0")
+    release(router, "1.0.0", packages["1.0.0"])
+    release(router, "1.1.0", packages["1.1.0"])
     order = start_ok(router, "1.0.0", {"order_id": "held-up", "wait_seconds": 60})
     wait_for(lambda: router.get(order["statusQueryGetUri"]).json()["runtimeStatus"] == "Running", 20,
              "the order to run on lane 1.0")
@@ -203,7 +206,8 @@ def test_forced_retire_deletes_the_lane(fresh_router, packages):
 
 def test_a_deleted_lane_can_be_released_again(fresh_router, packages):
     router = fresh_router
-    serving(router, packages, "1.0.0", "1.1.0")
+    release(router, "1.0.0", packages["1.0.0"])
+    release(router, "1.1.0", packages["1.1.0"])
     assert router.admin_post("/api/lanes/1.0/retire", force="true").status_code == 202
     router.wait_lane_state("1.0", "deleted", deadline=60)
     before = len(router.version_map()["lanes"]["1.0"]["history"])
