@@ -20,7 +20,7 @@ HASH_LENGTH = 6
 DEFAULT_APP_PREFIX = "dfrouter"
 MAX_APP_PREFIX = 20
 
-_LANE_KEY = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)$")
+_LANE_KEY = re.compile(r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$")  # ASCII digits: int() reads any script's
 _APP_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,58}[a-z0-9])?$")
 _APP_PREFIX = re.compile(rf"^[A-Za-z][A-Za-z0-9-]{{0,{MAX_APP_PREFIX - 1}}}$")
 _NOT_NAME_CHARS = re.compile(r"[^a-z0-9]+")

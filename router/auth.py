@@ -15,6 +15,7 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 
 from router.errors import Forbidden, Unauthorized
 
@@ -47,11 +48,13 @@ class RoleKeys:
     release: tuple[str, ...] = field(repr=False)
     admin: tuple[str, ...] = field(repr=False)
 
-    def __str__(self) -> str:
-        return repr(self)
-
     def keys_of(self, role: Role) -> tuple[str, ...]:
         return {Role.CLIENT: self.client, Role.RELEASE: self.release, Role.ADMIN: self.admin}[role]
+
+    @cached_property
+    def _digests(self) -> tuple[tuple[bytes, Role], ...]:
+        """Every known key's digest with its role, worked out once rather than per request."""
+        return tuple((_digest(known), role) for role in Role for known in self.keys_of(role))
 
     def role_of(self, key: str | None) -> Role | None:
         """The role `key` belongs to, None for none; every known key is compared, whatever matches."""
@@ -59,10 +62,9 @@ class RoleKeys:
             return None
         offered = _digest(key)
         found: Role | None = None
-        for role in Role:
-            for known in self.keys_of(role):
-                if hmac.compare_digest(offered, _digest(known)) and found is None:
-                    found = role
+        for known, role in self._digests:
+            if hmac.compare_digest(offered, known) and found is None:
+                found = role
         return found
 
     def authorize(self, headers: Mapping[str, str], needed: Role) -> None:

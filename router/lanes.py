@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from provisioning.base import AppRef
 from router.errors import UnknownLane
-from router.versions import lane_sort_key
+from router.versions import lane_key, lane_sort_key, parse_version
 
 
 class LaneState(StrEnum):
@@ -42,6 +42,11 @@ class Release:
     package_url: str
     sha256: str = ""
     provision: ProvisionMode = "eager"
+
+    @property
+    def lane(self) -> str:
+        """The lane it belongs to: MAJOR.MINOR of its version (patch ignored)."""
+        return lane_key(parse_version(self.version, allow_prerelease=True))
 
     @property
     def id(self) -> str:

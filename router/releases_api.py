@@ -25,7 +25,6 @@ from router.map_client import read_version_map
 from router.release_progress import release_progress
 from router.runtime_status import TERMINAL, UNSUCCESSFUL, RuntimeStatus
 from router.validation import check_request_id, parse_release
-from router.versions import lane_key, parse_version
 
 bp = df.Blueprint()
 
@@ -42,7 +41,7 @@ async def _post_release(req: func.HttpRequest, client: df.DurableOrchestrationCl
     existing = await client.get_status(release.id)
     existing_status = RuntimeStatus.parse(existing.runtime_status) if existing else None
     vmap = await read_version_map(client)
-    lane = vmap.lanes.get(lane_key(parse_version(release.version, allow_prerelease=True)))
+    lane = vmap.lanes.get(release.lane)
     # Posted again: a failed lane retries it, a deleted lane is brought back with it.
     retry = (existing_status in TERMINAL and lane is not None and lane.release == release
              and lane.state in (LaneState.FAILED, LaneState.DELETED))
@@ -56,7 +55,7 @@ async def _post_release(req: func.HttpRequest, client: df.DurableOrchestrationCl
     return json_response(
         202,
         {"id": release.id, "version": release.version,
-         "lane": lane_key(parse_version(release.version, allow_prerelease=True)),
+         "lane": release.lane,
          "statusQueryGetUri": status_url, "duplicate": existing_status is not None and not retry,
          "retry": retry},
         headers={"Location": status_url},

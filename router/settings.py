@@ -63,16 +63,13 @@ class Settings:
     def allowed_package_hosts(self) -> tuple[str, ...]:
         return self.provisioning.allowed_package_hosts
 
-    @property
-    def local_root(self) -> str:
-        return self.provisioning.local_root
-
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
         """Read every ROUTER_* setting; raise SettingsError naming the first bad one."""
         env = os.environ if env is None else env
         reader = EnvReader(env)
         try:
+            provisioning = ProvisioningConfig.from_env(env)
             return cls(
                 version_header=reader.text("ROUTER_VERSION_HEADER", "X-App-Version", required=True),
                 allow_prerelease=reader.flag("ROUTER_ALLOW_PRERELEASE", False),
@@ -87,8 +84,8 @@ class Settings:
                 held_request_timeout_seconds=reader.number("ROUTER_HELD_REQUEST_TIMEOUT", 3600.0, minimum=1.0),
                 release_timeout_seconds=reader.number("ROUTER_RELEASE_TIMEOUT", 3600.0, minimum=1.0),
                 lane_probe_seconds=reader.number("ROUTER_LANE_PROBE_SECONDS", 10.0, minimum=0.1),
-                provisioning=ProvisioningConfig.from_env(env),
-                role_keys=_role_keys(env, provisioner=env.get("ROUTER_PROVISIONER", "local").strip().lower()),
+                provisioning=provisioning,
+                role_keys=_role_keys(env, provisioner=provisioning.provisioner),
                 local_package_roots=_package_roots(env),
             )
         except ConfigError as err:

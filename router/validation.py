@@ -29,7 +29,6 @@ from router.versions import parse_version
 MAX_INSTANCE_ID = 256  # Azure's limit for an orchestration instance id
 MAX_EVENT_NAME = 256
 MAX_PACKAGE_LOCATION = 2048
-MAX_JSON_DEPTH = 512  # deeper than any real input; Python's parser would otherwise recurse to a 500
 RELEASE_FIELDS = ("version", "packageUrl", "sha256", "provision")
 _FORBIDDEN_IN_IDS = frozenset("/\\#?")
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -145,32 +144,10 @@ class _RepeatedKey(ValueError):
         self.key = key
 
 
-def _depth(text: str) -> int:
-    """How deep brackets nest, outside strings: checked before parsing, which would recurse."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in "]}":
-            depth -= 1
-    return deepest
-
-
 def parse_json(body: bytes, field: str = "body", *, limit: int | None = None) -> Any:
     """A JSON document as RFC 8259 has it on the wire: UTF-8 without a byte-order mark, finite
-    numbers only (no NaN, Infinity or 1e999), no key twice in an object, nested at most
-    MAX_JSON_DEPTH deep. `json.loads` alone takes UTF-16 and UTF-32 bytes, NaN and Infinity."""
+    numbers only (no NaN, Infinity or 1e999), no key twice in an object, nested no deeper than the
+    parser can recurse. `json.loads` alone takes UTF-16 and UTF-32 bytes, NaN and Infinity."""
     if limit is not None and len(body) > limit:
         raise PayloadTooLarge(
             f"The request body is {len(body)} bytes; the limit is {limit} bytes (ROUTER_MAX_BODY_BYTES).",
@@ -182,14 +159,14 @@ def parse_json(body: bytes, field: str = "body", *, limit: int | None = None) ->
         raise BadRequest(f"The request body is not UTF-8 (byte {error.start}).", field=field) from None
     if text.startswith("\ufeff"):
         raise BadRequest("The request body starts with a byte-order mark; send UTF-8 without one.", field=field)
-    if _depth(text) > MAX_JSON_DEPTH:
-        raise BadRequest(f"The request body nests deeper than {MAX_JSON_DEPTH} levels.", field=field)
     try:
         return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite,
                           object_pairs_hook=_no_repeats)
     except _RepeatedKey as repeated:
         raise BadRequest(f"The field {repeated.key!r} appears more than once.", field=repeated.key) from None
-    except (ValueError, RecursionError) as error:
+    except RecursionError:  # the parser's own recursion limit: deeper than any real input
+        raise BadRequest("The request body nests too deep.", field=field) from None
+    except ValueError as error:
         raise BadRequest(f"The request body is not valid JSON: {error}.", field=field) from None
 
 
@@ -251,7 +228,7 @@ def check_package_location(location: str, settings: Settings, field: str = "pack
         raise _rejected(f"package location is longer than {MAX_PACKAGE_LOCATION} characters or has a control "
                         "character", field)
     try:
-        check_package_source(location, settings.allowed_package_hosts, local_allowed=settings.provisioner == "local")
+        check_package_source(location, settings.allowed_package_hosts, local_allowed=settings.provisioning.local_allowed)
         path = local_path_of(location)
     except ProvisioningError as error:
         translated = from_provisioning(error)

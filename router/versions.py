@@ -66,7 +66,7 @@ def parse_version(text: str | None, *, allow_prerelease: bool = False, field: st
 
 def parse_lane_key(text: object, field: str = "lane") -> str:
     """Validate a lane key given in a URL or body (`1.2`, a string); BadVersion naming `field` otherwise."""
-    if not isinstance(text, str) or not _PRINTABLE_ASCII.match(text) or not is_lane_key(text):
+    if not isinstance(text, str) or not is_lane_key(text):
         shown = text[:40] if isinstance(text, str) else text
         raise BadVersion(f"Lane {shown!r} is not valid: expected a string MAJOR.MINOR, e.g. \"1.2\".",
                          value=shown if isinstance(shown, (str, int, float)) else None, field=field)

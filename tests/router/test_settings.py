@@ -63,7 +63,7 @@ def test_a_wildcard_package_host_is_accepted():
 def test_the_provisioning_settings_are_provisionings_own():
     settings = Settings.from_env({"ROUTER_LOCAL_ROOT": "/srv/lanes", "ROUTER_APP_PREFIX": "orders"})
     assert settings.provisioning == ProvisioningConfig.from_env({"ROUTER_LOCAL_ROOT": "/srv/lanes", "ROUTER_APP_PREFIX": "orders"})
-    assert (settings.local_root, settings.provisioning.app_prefix) == ("/srv/lanes", "orders")
+    assert (settings.provisioning.local_root, settings.provisioning.app_prefix) == ("/srv/lanes", "orders")
 
 
 def test_azure_provisioner_requires_its_target():
