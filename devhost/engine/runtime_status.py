@@ -23,12 +23,6 @@ class RuntimeStatus(StrEnum):
     TERMINATED = "Terminated"
     CANCELED = "Canceled"
 
-    @classmethod
-    def parse(cls, text: str) -> "RuntimeStatus | None":
-        """The status `text` names, in any letter case (as the HTTP API accepts it), or None."""
-        lowered = text.strip().lower()
-        return next((status for status in cls if status.value.lower() == lowered), None)
-
 
 # Instances that may still change: the HTTP API answers 202 for them.
 IN_FLIGHT: frozenset[RuntimeStatus] = frozenset({

@@ -50,14 +50,6 @@ def test_statuses_are_in_flight_or_terminal_never_both() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "expected"),
-    [("Running", "Running"), ("running", "Running"), (" continuedasnew ", "ContinuedAsNew"), ("Nonsense", None)],
-)
-def test_runtime_status_parses_any_letter_case(text: str, expected: str | None) -> None:
-    assert RuntimeStatus.parse(text) == expected
-
-
-@pytest.mark.parametrize(
     ("params", "statuses", "top"),
     [
         # HttpApiHandler.cs TryGetIEnumerableQueryParameterValue: Enum.TryParse is case-sensitive
