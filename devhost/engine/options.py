@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Mapping
 
-from devhost.engine.runtime_status import RuntimeStatus
+from devhost.engine.runtime_status import IN_FLIGHT, RuntimeStatus
 
 
 class OverridableStates(StrEnum):
@@ -27,11 +27,7 @@ class OverridableStates(StrEnum):
     def refuses(self, existing: RuntimeStatus) -> bool:
         """Whether a start over an instance in `existing` fails (ToDedupeStatuses: Running,
         ContinuedAsNew, Pending, Suspended for NonRunningStates; nothing for AnyState)."""
-        return self is OverridableStates.NON_RUNNING_STATES and existing in _DEDUPE_STATUSES
-
-
-_DEDUPE_STATUSES = frozenset({RuntimeStatus.RUNNING, RuntimeStatus.CONTINUED_AS_NEW,
-                              RuntimeStatus.PENDING, RuntimeStatus.SUSPENDED})
+        return self is OverridableStates.NON_RUNNING_STATES and existing in IN_FLIGHT
 
 
 @dataclass(frozen=True)

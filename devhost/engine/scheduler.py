@@ -413,7 +413,7 @@ class Scheduler:
         reason = None
         if child.name not in self.registry.orchestrators:
             reason = f"The orchestrator function '{child.name}' does not exist."
-        elif existing is not None and existing.status not in TERMINAL:
+        elif existing is not None and self.options.overridable_states.refuses(existing.status):
             reason = f"An instance with ID '{child.instance_id}' already exists."
         if reason is not None:
             failed = h.event(EventType.SUB_ORCHESTRATION_INSTANCE_FAILED, h.utc_now(),

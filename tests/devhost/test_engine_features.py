@@ -24,6 +24,7 @@ from devhost.engine import (
     InstanceQuery,
     UnknownFunction,
 )
+from devhost.engine.options import OverridableStates
 from devhost.engine.testing import (
     registry_from_app,
     running_engine,
@@ -656,4 +657,33 @@ def test_sub_orchestration_id_taken_or_child_terminated_fails_the_parent_task(
             status = await wait_for_status(engine, parent_id)
             assert status["output"].startswith("child failed:")
             assert "stop it" in status["output"]
+    run(body())
+
+
+def test_any_state_lets_a_sub_orchestration_replace_a_running_child(tmp_path: Path, registry) -> None:
+    """A sub-orchestration start follows overridableExistingInstanceStates as a top-level one."""
+    options = EngineOptions(overridable_states=OverridableStates.ANY_STATE)
+
+    async def body() -> None:
+        async with running_engine(tmp_path, registry, options) as engine:
+            async def child_started_at() -> str | None:
+                # The child's ExecutionStarted time (microseconds): a replacement gets a new one.
+                status = await engine.get_status("busy-child", show_history=True)
+                if status is None or status["runtimeStatus"] != "Running" or not status["historyEvents"]:
+                    return None
+                return next((e["Timestamp"] for e in status["historyEvents"]
+                             if e["EventType"] == "ExecutionStarted"), None)
+
+            await engine.start_orchestration("wait_forever", None, "busy-child")
+            first = await wait_until(child_started_at, "the child running")
+            parent_id = await engine.start_orchestration("parent_of_waiter", '"busy-child"')
+
+            async def replaced() -> bool:
+                return (await child_started_at()) not in (None, first)
+
+            await wait_until(replaced, "the running child replaced by the parent's start")
+            assert (await engine.get_status(parent_id))["runtimeStatus"] == "Running"
+            await engine.terminate("busy-child", "stop it")
+            status = await wait_for_status(engine, parent_id)
+            assert status["output"].startswith("child failed:") and "stop it" in status["output"]
     run(body())
