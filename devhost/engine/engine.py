@@ -85,10 +85,10 @@ class DurableEngine:
             return None
         status = instance_status(inst, show_input=show_input)
         if show_history:
-            texts = store.history_texts(instance_id)
             # As the extension: no history for a Pending instance (DurableClient.cs).
             status["historyEvents"] = None if inst.status is RuntimeStatus.PENDING else history_events(
-                texts, show_output=show_history_output, show_input=show_input)
+                store.history_texts(instance_id), show_output=show_history_output,
+                show_input=show_input)
         return status
 
     async def query_instances(self, query: InstanceQuery) -> tuple[list[dict[str, Any]],
