@@ -19,7 +19,6 @@ from devhost.testing import running_host
 from provisioning.local import LocalLaneBackend
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_VENVS = REPO / ".devhost" / "venvs"
 
 # Quick lifecycle for a demo or a test: seconds instead of the production minutes.
 FAST_SETTINGS = {
@@ -43,7 +42,6 @@ def running_router(
         "ROUTER_TASK_HUB": "RouterHub",
         "ROUTER_PROVISIONER": "local",
         "ROUTER_LOCAL_ROOT": str(lanes_root),
-        "ROUTER_LOCAL_VENV_ROOT": str(SHARED_VENVS),
         **FAST_SETTINGS,
         **(settings or {}),
     }
@@ -66,6 +64,6 @@ def running_router(
             finally:
                 client.close()
     finally:
-        asyncio.run(LocalLaneBackend(lanes_root, venv_root=SHARED_VENVS).stop_all())
+        asyncio.run(LocalLaneBackend(lanes_root).stop_all())
         if own_dir:
             shutil.rmtree(work, ignore_errors=True)

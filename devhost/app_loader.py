@@ -102,13 +102,29 @@ class AppFunctions:
         return call
 
 
+# Where a deployed app's dependencies live, relative to the app's root: the Python worker puts
+# it first on sys.path (azure-functions-python-worker, python/prodV4/worker.py PKGS_PATH and
+# PKGS; azure_functions_worker/utils/dependency.py DependencyManager puts the customer's
+# dependencies before the worker's).
+APP_PACKAGES = Path(".python_packages") / "lib" / "site-packages"
+
+
+def app_import_paths(app_dir: Path) -> list[Path]:
+    """What goes first on sys.path for the app, in order: its packaged dependencies (when it has
+    them), then its own directory."""
+    packages = app_dir / APP_PACKAGES
+    return [packages, app_dir] if packages.is_dir() else [app_dir]
+
+
 def import_app_module(app_dir: Path, script_file: str) -> Any:
-    """Import APP_DIR/<script_file> as a top-level module, with APP_DIR first on sys.path."""
+    """Import APP_DIR/<script_file> as a top-level module, with the app's packaged dependencies
+    and APP_DIR first on sys.path."""
     path = app_dir / script_file
     if not path.is_file():
         raise AppLoadError(f"{path} not found: is {app_dir} a v2-model Python Functions app?")
-    if str(app_dir) not in sys.path:
-        sys.path.insert(0, str(app_dir))
+    for entry in reversed(app_import_paths(app_dir)):
+        if str(entry) not in sys.path:
+            sys.path.insert(0, str(entry))
     module_name = path.stem
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
@@ -119,7 +135,15 @@ def import_app_module(app_dir: Path, script_file: str) -> Any:
         spec.loader.exec_module(module)
     except Exception as exc:  # the user's import-time error, reported with its traceback
         sys.modules.pop(module_name, None)
-        raise AppLoadError(f"importing {path} failed: {type(exc).__name__}: {exc}") from exc
+        hint = ""
+        if isinstance(exc, ModuleNotFoundError) and not (app_dir / APP_PACKAGES).is_dir():
+            # What a package deployed without its dependencies does on Azure (run from package
+            # installs nothing): say where they were expected.
+            hint = (
+                f"; the app has no {APP_PACKAGES.as_posix()} (a package must carry its "
+                "dependencies there: `python -m provisioning package`)"
+            )
+        raise AppLoadError(f"importing {path} failed: {type(exc).__name__}: {exc}{hint}") from exc
     return module
 
 

@@ -1,5 +1,5 @@
 """Command line: `python -m devhost start [APP_DIR] [--port N] [--host H] [--data DIR] [--verbose]
-[--enableAuth]`
+[--enableAuth] [--on-load-error exit|serve]`
 and `python -m devhost keys [APP_DIR] [--data DIR]` (docs/architecture.md, "The dev host contract")."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from devhost.app_loader import load_app
+from devhost.app_loader import AppFunctions, load_app
 from devhost.config import build_config
 from devhost.errors import AppLoadError, HostError
 from devhost.keys import load_or_create_keys
@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     # Core Tools' spelling first; without it every request is let in as admin, as `func start` does.
     start.add_argument("--enableAuth", "--enable-auth", dest="enable_auth", action="store_true",
                        help="check function, system and master keys as on Azure (default: bypassed)")
+    start.add_argument("--on-load-error", choices=("exit", "serve"), default="exit",
+                       help="when the app cannot be loaded: exit 1 (default), or serve with no "
+                            "functions and the error in /admin/host/status, as App Service does")
     replay = commands.add_parser("replay", help="replay recorded histories against the app's orchestrators")
     replay.add_argument("app_dir", nargs="?", default=".", type=Path, help="app directory (default .)")
     replay.add_argument("--histories", type=Path, required=True,
@@ -72,11 +75,22 @@ def _start(args: argparse.Namespace) -> int:
     )
     # As Core Tools does: the app runs with its directory as working directory.
     os.chdir(config.app_dir)
-    functions = load_app(config.app_dir, config.script_file)
+    load_errors: list[str] = []
+    try:
+        functions = load_app(config.app_dir, config.script_file)
+    except AppLoadError as exc:
+        if args.on_load_error != "serve":
+            raise
+        # On App Service the host keeps running when the worker cannot index the app: no
+        # function is loaded and /admin/host/status says why (state Error, `errors`).
+        if exc.__cause__ is not None:
+            traceback.print_exception(exc.__cause__, file=sys.stderr)
+        log.error("Worker failed to index functions: %s", exc)
+        functions, load_errors = AppFunctions(), [str(exc)]
     keys = load_or_create_keys(config.data_dir, function_names=functions.names)
     engine = create_engine(config, functions)
     try:
-        asyncio.run(_serve(DevHost(config, functions, keys, engine)))
+        asyncio.run(_serve(DevHost(config, functions, keys, engine, load_errors=load_errors)))
     except OSError as exc:  # typically the port is taken
         print(
             f"devhost: error: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}",

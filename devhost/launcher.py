@@ -40,6 +40,11 @@ class HostCommand:
     cwd: Path | None = None  # None: the app directory, as `func start` runs
     python: str = sys.executable
     enable_auth: bool = False  # True: `--enableAuth`, keys checked as on Azure; False: as `func start`
+    # True: an app that cannot be loaded is served with no functions and its error in
+    # /admin/host/status, as on App Service; False: the host exits 1 (fails fast for tests).
+    serve_on_load_error: bool = False
+    # Python options before `-m devhost` (e.g. `-S`: no site-packages but PYTHONPATH's).
+    python_options: tuple[str, ...] = ()
 
     @property
     def base_url(self) -> str:
@@ -47,9 +52,11 @@ class HostCommand:
 
     def argv(self) -> list[str]:
         argv = [
-            self.python, "-m", "devhost", "start", str(self.app_dir),
+            self.python, *self.python_options, "-m", "devhost", "start", str(self.app_dir),
             "--host", LOOPBACK, "--port", str(self.port), "--data", str(self.data_dir),
         ]  # fmt: skip
+        if self.serve_on_load_error:
+            argv += ["--on-load-error", "serve"]
         return [*argv, "--enableAuth"] if self.enable_auth else argv
 
 

@@ -13,7 +13,7 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -89,8 +89,11 @@ class DevHost:
         functions: AppFunctions,
         keys: HostKeys,
         engine: DurableEngine,
+        *,
+        load_errors: Sequence[str] = (),
     ) -> None:
         self.config = config
+        self.load_errors = list(load_errors)  # why the app's functions could not be loaded
         self.functions = functions
         self.keys = keys
         self.engine = engine
@@ -277,9 +280,12 @@ class DevHost:
         return response
 
     def _status(self) -> dict[str, Any]:
-        return {
+        # As the Functions host answers it (azure-functions-host, src/WebJobs.Script.WebHost/
+        # Controllers/HostController.cs GetHostStatus and Models/HostStatus.cs): state Error with
+        # the host's `errors` when the app could not be loaded, `errors` left out otherwise.
+        status: dict[str, Any] = {
             "id": self._instance_id,
-            "state": "Running",
+            "state": "Error" if self.load_errors else "Running",
             "version": "devhost",
             "taskHub": self.config.task_hub,
             "processUptime": int((time.monotonic() - self._started_at) * 1000),
@@ -290,6 +296,9 @@ class DevHost:
                 + [name for name, _ in self.functions.entities.values()]
             ),
         }
+        if self.load_errors:
+            status["errors"] = self.load_errors
+        return status
 
     # --- durable API, both encodings --------------------------------------------------------
 

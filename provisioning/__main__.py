@@ -8,6 +8,9 @@ setting it would set. Settings left unset are shown as placeholders and listed u
 
 `local list|stop|delete [LANE]` looks after the local backend's lanes: list them (no secret),
 stop every lane host, or delete one lane.
+
+`package APP_DIR --out FILE.zip` builds a deployable package: the app and its requirements
+installed for App Service's Linux and Python under `.python_packages` (see packaging).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from provisioning.azure_resources import RUN_FROM_PACKAGE, app_name, lane_app_se
 from provisioning.base import LaneSpec
 from provisioning.config import AZURE_TARGET_FIELDS, ProvisioningConfig
 from provisioning.errors import ConfigError
+from provisioning import packaging
 from provisioning.local import LocalLaneBackend
 from provisioning.naming import is_lane_key, lane_key, lane_task_hub
 from provisioning.packages import describe_location
@@ -140,7 +144,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     local.add_argument("action", choices=("list", "stop", "delete"))
     local.add_argument("lane", nargs="?", help="the lane key (MAJOR.MINOR) for delete")
     local.add_argument("--root", type=Path, help="the backend's root (default: $ROUTER_LOCAL_ROOT or .devhost/lanes)")
+    packaging.add_command(commands)
     args = parser.parse_args(argv)
+    if args.command == "package":
+        return packaging.run_command(args)
 
     try:
         if args.command == "local":

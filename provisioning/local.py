@@ -1,8 +1,10 @@
 """The local lane backend: each lane is a dev host process on this machine (SPEC 6, "local").
 
-Under the backend's ROOT: `lanes/` (one directory per lane), `venvs/` (lane environments, see
-local_environments; may live elsewhere), `locks/`, `downloads/` (https packages being fetched)
-and `hostlib/` (the `devhost` package alone, the lane hosts' PYTHONPATH).
+Under the backend's ROOT: `lanes/` (one directory per lane), `locks/`, `downloads/` (https
+packages being fetched) and `hostlib/` (the `devhost` package alone, on the lane hosts'
+PYTHONPATH). A lane runs its package as App Service does: its dependencies come from the
+package's own `.python_packages`, beside one worker runtime shared by every lane (local_worker,
+cached machine-wide); no lane has an environment of its own.
 
 One lane = one directory under `ROOT/lanes/<app name>/` (see local_state for its files).
 
@@ -27,16 +29,18 @@ from typing import Any, AsyncContextManager, Iterable, Mapping
 
 import httpx
 
+from devhost.app_loader import APP_PACKAGES
 from devhost.launcher import HostCommand, ping_async
 from devhost.ports import free_port
 from provisioning import local_process as proc
-from provisioning.base import DURABLE_API_PATH, AppRef, DeployResult, Health, LaneSpec, Package
+from provisioning import packaging
+from provisioning.base import DURABLE_API_PATH, AppRef, DeployResult, Health, LaneSpec, Package, Readiness
 from provisioning.config import ProvisioningConfig
-from provisioning.errors import ProvisioningError
-from provisioning.local_environments import LaneEnvironments
+from provisioning.errors import PackageError, ProvisioningError
 from provisioning.local_locks import file_lock
 from provisioning.local_packages import apply_task_hub, fetch_package, package_dir_name, unpack_package
 from provisioning.local_state import MASTER_KEY, SYSTEM_KEY, LaneFiles, LocalLaneRecord, point_symlink
+from provisioning.local_worker import NO_SITE, worker_site_packages
 from provisioning.naming import is_lane_key, local_app_name
 from provisioning.packages import describe_location, verify_sha256
 
@@ -64,25 +68,20 @@ class LocalLaneBackend:
         *,
         allowed_package_hosts: Iterable[str] = (),
         python: str = sys.executable,
-        venv_root: Path | None = None,
-        isolated_environments: bool = True,
+        worker_cache: Path | None = None,
         lane_settings: Mapping[str, str] | None = None,
         start_timeout: float = 60.0,
         stop_timeout: float = 10.0,
         package_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        """`python` builds the lanes' virtual environments (or, with `isolated_environments`
-        false, runs the lanes itself, ignoring their requirements: for a machine that already has
-        them). `venv_root` (default ROOT/venvs) may be shared by several roots. `lane_settings`
-        are extra app settings for every lane. `package_transport` replaces the network for
-        package downloads (tests)."""
+        """`python` runs the lane hosts (without its own site-packages). `worker_cache` is where
+        the lanes' shared worker runtime is installed (default: packaging's machine-wide cache).
+        `lane_settings` are extra app settings for every lane. `package_transport` replaces the
+        network for package downloads (tests)."""
         self.root = Path(root).resolve()
         self.allowed_package_hosts = tuple(allowed_package_hosts)
         self.python = python
-        self.isolated_environments = isolated_environments
-        self.environments = LaneEnvironments(
-            Path(venv_root) if venv_root else self.root / "venvs", base_python=python
-        )
+        self.worker_cache = Path(worker_cache) if worker_cache else packaging.DEFAULT_CACHE_DIR
         self.lane_settings = dict(lane_settings or {})
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
@@ -92,9 +91,10 @@ class LocalLaneBackend:
 
     @classmethod
     def from_config(cls, config: ProvisioningConfig, **options: Any) -> "LocalLaneBackend":
-        """The backend the provisioning config describes (local root and venv root, package hosts)."""
+        """The backend the provisioning config describes (local root, where the worker runtime is
+        cached: ROUTER_LOCAL_VENV_ROOT, package hosts)."""
         if config.local_venv_root:
-            options.setdefault("venv_root", Path(config.local_venv_root))
+            options.setdefault("worker_cache", Path(config.local_venv_root))
         return cls(Path(config.local_root), allowed_package_hosts=config.allowed_package_hosts, **options)
 
     # --- LaneBackend ---------------------------------------------------------------------------
@@ -167,14 +167,12 @@ class LocalLaneBackend:
             finally:
                 if fetched.temporary:
                     fetched.path.unlink(missing_ok=True)
-            python = await self._python_for(package_dir)
             point_symlink(current, Path("packages") / package_dir.name)
             state = dataclasses.replace(
                 state,
                 version=lane.version,
                 package_sha256=fetched.sha256,
                 package_dir=package_dir.name,
-                python=python,
                 task_hub=state.task_hub or lane.task_hub,
             )
             await self._restart(state)
@@ -185,12 +183,28 @@ class LocalLaneBackend:
         return self._files.keys(self._lane_dir_of(app).name)[SYSTEM_KEY]
 
     async def check_health(self, app: AppRef) -> Health:
+        health, _ = await self._look(app)
+        return health
+
+    async def check_readiness(
+        self, app: AppRef, *, deployed_at: str = "", triggers_synced: bool = False
+    ) -> Readiness:
+        """Locally the host has restarted on the package before deploy_package returns (so it
+        started after `deployed_at`), its keys exist from creation and triggers need no sync:
+        ready is healthy. An app whose functions cannot load will not load on a retry either."""
+        health, load_error = await self._look(app)
+        if load_error:
+            raise PackageError(load_error)
+        return Readiness(health.healthy, health.detail, key_read=True, triggers_synced=True)
+
+    async def _look(self, app: AppRef) -> tuple[Health, str]:
+        """The app's health and, when its host runs without its functions, why (else "")."""
         lane_dir = self._lane_dir_of(app)
         state = self._files.load(lane_dir.name)
         if state is None:
-            return Health(False, f"lane app {lane_dir.name} does not exist")
+            return Health(False, f"lane app {lane_dir.name} does not exist"), ""
         if not state.package_dir:
-            return Health(False, "no package deployed yet")
+            return Health(False, "no package deployed yet"), ""
         detail = ""
         if not proc.is_running(state.pid, state.pid_started):
             # A crashed host is restarted, as the platform would restart an app's host.
@@ -199,11 +213,14 @@ class LocalLaneBackend:
                 try:
                     state = await self._ensure_running(state)
                 except ProvisioningError as exc:
-                    return Health(False, f"host not running and restart failed: {exc.message}")
+                    return Health(False, f"host not running and restart failed: {exc.message}"), ""
             detail = "host had stopped and was restarted; "
         base_url = _base_url(state.port)
         if not await ping_async(base_url):
-            return Health(False, detail + "host does not answer ping")
+            return Health(False, detail + "host does not answer ping"), ""
+        load_error = await self._load_error(state, base_url)
+        if load_error:
+            return Health(False, detail + load_error), load_error
         key = await self.read_system_key(self._app_ref(state))
         try:
             async with httpx.AsyncClient(timeout=5.0, trust_env=False) as client:
@@ -213,10 +230,10 @@ class LocalLaneBackend:
                     headers={"x-functions-key": key},
                 )
         except httpx.HTTPError as exc:
-            return Health(False, detail + f"Durable HTTP API unreachable: {type(exc).__name__}")
+            return Health(False, detail + f"Durable HTTP API unreachable: {type(exc).__name__}"), ""
         if response.status_code != 200:
-            return Health(False, detail + f"Durable HTTP API answered {response.status_code}")
-        return Health(True, detail + f"serving {state.version} on port {state.port}")
+            return Health(False, detail + f"Durable HTTP API answered {response.status_code}"), ""
+        return Health(True, detail + f"serving {state.version} on port {state.port}"), ""
 
     async def restart_app(self, app: AppRef) -> None:
         """A host that died is started again from its state on disk; one that is alive but does
@@ -278,28 +295,27 @@ class LocalLaneBackend:
             # Someone else took the port while the lane was down: move rather than fail.
             port = free_port()
             logger.warning("lane %s: port %d is taken, moving to port %d", state.lane, state.port, port)
-        python = (
-            state.python
-            if state.python and Path(state.python).exists()
-            else await self._python_for(lane_dir / "current")
-        )
         command = HostCommand(
-            python=python,
+            python=self.python,
+            python_options=NO_SITE,
             app_dir=lane_dir / "current",
             port=port,
             data_dir=lane_dir / "data",
             log_path=lane_dir / "host.log",
-            env=self._host_env(lane_dir),
+            env=self._host_env(lane_dir, await worker_site_packages(self.worker_cache)),
             cwd=lane_dir,
             # Keys checked as on Azure: the router reaches a lane with its system key, and
             # nothing else may reach it without one.
             enable_auth=True,
+            # An app that cannot be imported leaves its host running with no functions, as on
+            # App Service; check_health reads why from /admin/host/status.
+            serve_on_load_error=True,
         )
         # The package's host.json must name the lane's hub however it was unpacked (a fresh
         # deploy included: this is where its hub is set).
         await asyncio.to_thread(apply_task_hub, (lane_dir / "current").resolve(), state.task_hub)
         pid, started = proc.start_host(command)
-        state = dataclasses.replace(state, port=port, python=python, pid=pid, pid_started=started)
+        state = dataclasses.replace(state, port=port, python=self.python, pid=pid, pid_started=started)
         self._files.save(state)  # at once, so a crash right now cannot orphan the process
         logger.info(
             "lane %s: host started (pid %d, port %d, version %s)", state.lane, pid, port, state.version
@@ -312,14 +328,28 @@ class LocalLaneBackend:
             )
         return state
 
-    async def _python_for(self, app_dir: Path) -> str:
-        if not self.isolated_environments:
-            return self.python
-        requirements = app_dir / "requirements.txt"
-        text = requirements.read_text() if requirements.is_file() else ""
-        return await self.environments.python_for(text)
+    async def _load_error(self, state: LocalLaneRecord, base_url: str) -> str:
+        """Why the host loaded no function, from its /admin/host/status (the Functions host's
+        `state` and `errors`), naming a package that lacks its `.python_packages`; "" if none."""
+        master_key = self._files.keys(state.name)[MASTER_KEY]
+        try:
+            async with httpx.AsyncClient(timeout=5.0, trust_env=False) as client:
+                response = await client.get(
+                    f"{base_url}/admin/host/status", headers={"x-functions-key": master_key}
+                )
+            status = response.json() if response.status_code == 200 else {}
+        except (httpx.HTTPError, ValueError) as exc:
+            return f"host status unreadable: {type(exc).__name__}"
+        if status.get("state", "Running") == "Running":
+            return ""
+        errors = "; ".join(str(e) for e in status.get("errors") or []) or "no error given"
+        package = self._lanes_dir / state.name / "current"
+        if not (package / APP_PACKAGES).is_dir() and APP_PACKAGES.as_posix() not in errors:
+            errors += f" (the package has no {APP_PACKAGES.as_posix()}: build it with `python -m provisioning package`)"
+        message = f"the app's functions failed to load (host state {status.get('state')}): {errors}"
+        return proc.redact(message, self._files.secrets_of(state.name))
 
-    def _host_env(self, lane_dir: Path) -> dict[str, str]:
+    def _host_env(self, lane_dir: Path, worker_packages: Path) -> dict[str, str]:
         env = {
             k: v
             for k, v in os.environ.items()
@@ -330,7 +360,8 @@ class LocalLaneBackend:
         env.update(
             DEVHOST_MASTER_KEY=keys[MASTER_KEY],
             DEVHOST_DURABLETASK_KEY=keys[SYSTEM_KEY],
-            PYTHONPATH=str(self._host_import_dir()),
+            # The dev host, then the worker's packages; the app's come from its package.
+            PYTHONPATH=os.pathsep.join([str(self._host_import_dir()), str(worker_packages)]),
             PYTHONUNBUFFERED="1",
         )
         return env

@@ -1,7 +1,11 @@
-"""Zip a sample version into a deployable package, the way a release pipeline would.
+"""Build a sample version into a deployable package, the way a release pipeline would.
 
-The zip is reproducible (sorted entries, fixed timestamps), so building the same version twice
-gives the same sha256 and redeploying it is recognised as the same package.
+Through `provisioning.packaging`: the app's files plus its requirements installed under
+`.python_packages/lib/site-packages` for Linux x86_64 (`manylinux2014_x86_64`) and this
+interpreter's Python version, so the same zip runs on the local lanes (which import the app's
+dependencies from the package, as the Python worker does) and on App Service with that Python.
+The zip is reproducible, so building the same version twice gives the same sha256 and redeploying
+it is recognised as the same package; installs are cached per machine.
 
     python -m samples.build [VERSION ...] [--out DIR]
 """
@@ -10,19 +14,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import zipfile
+import sys
 from pathlib import Path
 
+from provisioning import packaging
 from provisioning.packages import sha256_of
 
 SAMPLES_DIR = Path(__file__).resolve().parent
 VERSIONS = ("1.0.0", "1.0.1", "1.1.0")
 DEFAULT_OUT_DIR = SAMPLES_DIR.parent / ".devhost" / "packages"
-
-# Local leftovers that are never part of a package (as `func azure functionapp publish` skips them).
-_EXCLUDED_PARTS = {"__pycache__", ".devhost", ".venv", ".python_packages"}
-_EXCLUDED_NAMES = {"local.settings.json"}
-_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+# Built for the Python the local lanes run; on Azure the app's Python version must match it.
+TARGET = packaging.Target(python_version=f"{sys.version_info.major}.{sys.version_info.minor}")
 
 
 def app_dir(version: str) -> Path:
@@ -33,32 +35,14 @@ def app_dir(version: str) -> Path:
 
 
 def build_package(version: str, out_dir: Path | None = None) -> Path:
-    """Zip sample `version` into `out_dir` (default .devhost/packages) and return the zip's path."""
-    source = app_dir(version)
+    """Build sample `version` into `out_dir` (default .devhost/packages) and return the zip's path."""
     out = Path(out_dir) if out_dir is not None else DEFAULT_OUT_DIR
-    out.mkdir(parents=True, exist_ok=True)
-    target = out / f"sample-{version}.zip"
-    partial = target.with_suffix(".zip.partial")
-    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(source.rglob("*")):
-            relative = path.relative_to(source)
-            if not path.is_file() or _is_excluded(relative):
-                continue
-            entry = zipfile.ZipInfo(relative.as_posix(), date_time=_ZIP_EPOCH)
-            entry.compress_type = zipfile.ZIP_DEFLATED
-            entry.external_attr = 0o644 << 16
-            archive.writestr(entry, path.read_bytes())
-    partial.replace(target)
-    return target
+    return packaging.build_package(app_dir(version), out / f"sample-{version}.zip", target=TARGET).path
 
 
 def package_sha256(path: Path) -> str:
     """The hex sha256 of a package file, as a release posts it."""
     return sha256_of(path)
-
-
-def _is_excluded(relative: Path) -> bool:
-    return relative.name in _EXCLUDED_NAMES or any(part in _EXCLUDED_PARTS for part in relative.parts)
 
 
 def main(argv: list[str] | None = None) -> int:

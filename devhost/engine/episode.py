@@ -23,8 +23,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-from azure.durable_functions.models.ReplaySchema import ReplaySchema
-
 from devhost.engine import history as h
 from devhost.engine.history import EventType
 from devhost.engine.model import (
@@ -36,9 +34,11 @@ from devhost.engine.model import (
 )
 from devhost.engine.runtime_status import TERMINAL, RuntimeStatus
 
-# The newest replay schema the installed SDK knows (V3 with azure-functions-durable 1.7.0).
-# Long timers are not split: the host never sends maximumShortTimerDuration.
-REPLAY_SCHEMA = max(schema.value for schema in ReplaySchema)
+# The replay schema the host announces (`upperSchemaVersion`): V3 = 2, the newest of
+# azure-functions-durable 1.7.0 (azure/durable_functions/models/ReplaySchema.py). A constant of
+# the host's, not read from the SDK: the SDK is the app's dependency, in its package, not the
+# host's. Long timers are not split: the host never sends maximumShortTimerDuration.
+REPLAY_SCHEMA = 2
 HTTP_ACTIVITY = "BuiltIn::HttpActivity"
 OUT_OF_PROC_MARKER = "$OutOfProcData$:"
 

@@ -1,23 +1,18 @@
-"""Helpers shared by the local-backend e2e tests (no tests here): the cached lane environments, an
+"""Helpers shared by the local-backend e2e tests (no tests here): an
 event loop for a module's backend calls, and a client's view of the sample app's orders."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from provisioning.base import DURABLE_API_PATH, AppRef
-from provisioning.local import REPO_ROOT
 
-# Lane environments are cached by content, so every run (and every test module) shares them.
-VENV_ROOT = Path(os.environ.get("LOCAL_LANE_VENVS", REPO_ROOT / ".devhost" / "venvs"))
 DURABLE_API = DURABLE_API_PATH
 
 

@@ -29,12 +29,11 @@ import pytest
 from devhost.ports import port_is_free
 from provisioning import local_process
 from provisioning.base import AppRef, DeployResult, LaneSpec, Package
-from provisioning.errors import ProvisioningError
+from provisioning.errors import PackageError, ProvisioningError
 from provisioning.local import REPO_ROOT, LocalLaneBackend
 from samples.build import build_package, package_sha256
 from tests.provisioning.local_support import (
     DURABLE_API,
-    VENV_ROOT,
     module_event_loop,
     start_order,
     wait_for_status,
@@ -105,10 +104,10 @@ def packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def serving_backend(
     tmp_path_factory: pytest.TempPathFactory, loop: asyncio.AbstractEventLoop
 ) -> Iterator[LocalLaneBackend]:
-    backend = LocalLaneBackend(tmp_path_factory.mktemp("router"), venv_root=VENV_ROOT)
+    backend = LocalLaneBackend(tmp_path_factory.mktemp("router"))
     yield backend
     # Whatever a failed test left behind: no lane process outlives the module.
-    loop.run_until_complete(LocalLaneBackend(backend.root, venv_root=VENV_ROOT).stop_all())
+    loop.run_until_complete(LocalLaneBackend(backend.root).stop_all())
 
 
 @pytest.fixture(scope="module")
@@ -122,9 +121,9 @@ def serving_lane(
 @pytest.fixture
 def backend(tmp_path: Path, loop: asyncio.AbstractEventLoop) -> Iterator[LocalLaneBackend]:
     """A backend on a root of its own, for a test that changes, kills or deletes its lanes."""
-    backend = LocalLaneBackend(tmp_path / "router", venv_root=VENV_ROOT)
+    backend = LocalLaneBackend(tmp_path / "router")
     yield backend
-    loop.run_until_complete(LocalLaneBackend(backend.root, venv_root=VENV_ROOT).stop_all())
+    loop.run_until_complete(LocalLaneBackend(backend.root).stop_all())
 
 
 def test_create_is_idempotent_and_keeps_the_key_out_of_the_app_ref_and_state_file(
@@ -190,18 +189,28 @@ def test_the_same_package_again_changes_nothing(
     assert again.extra.get("unchanged") == "true" and state_of(lane.app)["pid"] == pid
 
 
-def test_packages_with_the_same_requirements_share_one_cached_environment(
-    backend: LocalLaneBackend, packages: dict[str, Path], loop: asyncio.AbstractEventLoop
+def test_the_lane_runs_its_package_with_no_environment_of_its_own(
+    serving_backend: LocalLaneBackend, serving_lane: DeployedLane
 ) -> None:
-    requirements = {
-        version: zipfile.ZipFile(path).read("requirements.txt") for version, path in packages.items()
-    }
-    assert requirements["1.0.0"] == requirements["1.0.1"]
-    first = deploy_lane(backend, spec("1.0.0", lane="1.0"), packages["1.0.0"], loop)
-    second = deploy_lane(backend, spec("1.0.1", lane="1.1"), packages["1.0.1"], loop)
-    python = state_of(first.app)["python"]
-    assert Path(python).is_relative_to(VENV_ROOT.resolve())
-    assert state_of(second.app)["python"] == python
+    """As the Python worker does (azure-functions-python-worker, python/prodV4/worker.py): the app's
+    dependencies come from the package's .python_packages; beside them only the worker's own."""
+    state = state_of(serving_lane.app)
+    assert state["python"] == sys.executable  # no interpreter (venv) of the lane's own
+    assert not list(serving_backend.root.rglob("pyvenv.cfg"))
+    cmdline = Path(f"/proc/{state['pid']}/cmdline").read_bytes().split(b"\0")
+    assert cmdline[:2] == [sys.executable.encode(), b"-S"]  # without the router's site-packages
+    package = Path(serving_lane.app.resource_id) / "current"
+    assert (package / ".python_packages/lib/site-packages/azure/durable_functions").is_dir()
+    environ = dict(
+        entry.split(b"=", 1) for entry in Path(f"/proc/{state['pid']}/environ").read_bytes().split(b"\0") if b"=" in entry
+    )
+    worker = Path(environ[b"PYTHONPATH"].decode().split(os.pathsep)[1])
+    assert (worker / "azure" / "functions").is_dir()
+    assert not (worker / "azure" / "durable_functions").exists()  # the app brings it, not the worker
+    # ...and the app's orchestrators, which import it, run.
+    instance_id = start_order(serving_lane.app, serving_lane.key, order(wait_seconds=0))
+    status = wait_for_status(serving_lane.app, serving_lane.key, instance_id, finished)
+    assert status["runtimeStatus"] == "Completed", status
 
 
 def test_local_list_from_another_process_sees_the_live_host(
@@ -234,7 +243,7 @@ def test_a_restarted_backend_reattaches_the_live_host(
     serving_backend: LocalLaneBackend, serving_lane: DeployedLane, loop: asyncio.AbstractEventLoop
 ) -> None:
     pid = state_of(serving_lane.app)["pid"]
-    restarted = LocalLaneBackend(serving_backend.root, venv_root=VENV_ROOT)
+    restarted = LocalLaneBackend(serving_backend.root)
     assert loop.run_until_complete(restarted.create_app(serving_lane.spec)) == serving_lane.app
     assert state_of(serving_lane.app)["pid"] == pid
     assert [p.name for p in (serving_backend.root / "lanes").iterdir()] == ["lane-1-0"]
@@ -339,3 +348,31 @@ def test_a_host_that_cannot_start_fails_clearly_without_leaking_keys(
     assert not [r for r in caplog.records if key in r.getMessage()]
     run(backend.delete_app(app))
     assert not Path(app.resource_id).exists()
+
+
+def test_a_package_without_its_python_packages_runs_no_function_and_says_why(
+    backend: LocalLaneBackend, tmp_path: Path, loop: asyncio.AbstractEventLoop
+) -> None:
+    """Sample 1.0.0's files alone, as `samples.build` zipped them before packages carried their
+    dependencies: run from package, nothing installs them, so the worker cannot import the app
+    (azure-functions-python-worker, python/prodV4/worker.py) and the host runs with no function
+    and its error in /admin/host/status (azure-functions-host, src/WebJobs.Script.WebHost/
+    Controllers/HostController.cs)."""
+    bare = tmp_path / "bare.zip"
+    with zipfile.ZipFile(bare, "w") as archive:
+        for name in ("function_app.py", "host.json", "requirements.txt"):
+            archive.write(REPO_ROOT / "samples" / "1.0.0" / name, name)
+    run = loop.run_until_complete
+    lane = deploy_lane(backend, spec("1.0.0"), bare, loop)  # the host starts: it answers its ping
+
+    health = run(backend.check_health(lane.app))
+    assert not health.healthy
+    assert ".python_packages/lib/site-packages" in health.detail
+    assert "No module named 'azure.durable_functions'" in health.detail
+    with pytest.raises(PackageError) as caught:
+        run(backend.check_readiness(lane.app))
+    assert ".python_packages" in caught.value.message and not caught.value.retryable
+    master = json.loads((Path(lane.app.resource_id) / "secrets.json").read_text())["masterKey"]
+    status = httpx.get(f"{lane.app.base_url}/admin/host/status", headers={"x-functions-key": master}, timeout=10)
+    assert status.json()["state"] == "Error" and status.json()["functions"] == []
+    assert lane.key not in health.detail and master not in health.detail

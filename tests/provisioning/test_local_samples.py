@@ -18,7 +18,11 @@ import pytest
 from provisioning.base import LaneSpec, Package
 from provisioning.local import LocalLaneBackend
 from samples.build import build_package
-from tests.provisioning.local_support import VENV_ROOT, module_event_loop, start_order, wait_for_status
+from tests.provisioning.local_support import (
+    module_event_loop,
+    start_order,
+    wait_for_status,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -31,7 +35,7 @@ loop = module_event_loop()
 def backend(
     tmp_path_factory: pytest.TempPathFactory, loop: asyncio.AbstractEventLoop
 ) -> Iterator[LocalLaneBackend]:
-    backend = LocalLaneBackend(tmp_path_factory.mktemp("router"), venv_root=VENV_ROOT)
+    backend = LocalLaneBackend(tmp_path_factory.mktemp("router"))
     yield backend
     loop.run_until_complete(backend.stop_all())
 
