@@ -25,7 +25,9 @@ import httpx
 from router.errors import BadRequest, InstanceExists, LaneUnreachable, RouterError
 from router.instance_actions import InstanceAction, action_path
 from router.lane_errors import EDGE_FAILURES, lane_error, transport_error
-from router.lane_transport import IDEMPOTENT, NOT_SENT, RetryPolicy, RetryTransport, Sleep, delivery_of
+from router.lane_transport import (
+    IDEMPOTENT, NOT_SENT, AiohttpTransport, RetryPolicy, RetryTransport, Sleep, delivery_of,
+)
 from router.lane_types import InFlight, LaneClientOptions, LaneEndpoint, ProxiedResponse, StartedInstance
 from router.runtime_status import IN_FLIGHT, RuntimeStatus
 from router.url_segments import path_segment
@@ -50,7 +52,7 @@ _KEY_HEADER = "x-functions-key"
 
 
 class LaneClient:
-    """Calls lanes' Durable HTTP APIs over one shared, pooled httpx client.
+    """Calls lanes' Durable HTTP APIs over one shared, pooled httpx client (aiohttp underneath).
 
     `transport` replaces the one that does the I/O (tests pass an `httpx.MockTransport`); the
     retry policy is layered over it either way. `sleep` waits between attempts.
@@ -80,9 +82,9 @@ class LaneClient:
         if self._http is None or self._loop is not loop:
             options = self._options
             timeout = httpx.Timeout(options.read_timeout, connect=options.connect_timeout, pool=options.connect_timeout)
-            sender = self._transport or httpx.AsyncHTTPTransport(
-                limits=httpx.Limits(max_connections=options.max_connections)
-            )
+            # aiohttp does the I/O: httpcore's pool costs more CPU per request the more
+            # connections it holds (docs/performance.md).
+            sender = self._transport or AiohttpTransport(max_connections=options.max_connections)
             policy = RetryPolicy(options.attempts, options.backoff_seconds, options.backoff_max_seconds)
             # Redirects are not followed: a lane that redirects is misconfigured, and following
             # one would send the key header wherever it points.

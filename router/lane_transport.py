@@ -24,7 +24,10 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import aiohttp
 import httpx
+from multidict import CIMultiDict
+from yarl import URL
 
 log = logging.getLogger(__name__)
 
@@ -145,3 +148,108 @@ def _log_retry(request: httpx.Request, what: str) -> None:
     url = request.url
     host = f"{url.host}:{url.port}" if url.port is not None else url.host
     log.warning("lane %s: %s %s %s, retrying", host, request.method, url.path, what)
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """Does the lane client's I/O over one aiohttp session: httpx's API, aiohttp's pool.
+
+    httpcore's pool scans every idle connection (`has_expired`, a `getpeername` each) on every
+    request, so its CPU per request grows with the pool: 2 ms at 12 connections, 6 ms at 64
+    (docs/performance.md). aiohttp's pool hands out a free connection without a scan.
+
+    Errors come out as the httpx errors `RetryTransport` decides on, by the phase they happen in,
+    never by a guess: only aiohttp's connector errors and connect timeouts (raised before a byte
+    of the request was written) are "not sent"; a connection dropped, reset or timed out after
+    that is "sent but unanswered", so a start is never sent twice. The session is opened on the
+    first request, in the running event loop, and serves that loop only (as `LaneClient` keeps
+    one transport per loop). The whole answer is read here, inside the error mapping; httpx
+    decodes its Content-Encoding, as it does for its own transport. Redirects are never followed.
+    """
+
+    def __init__(self, *, max_connections: int = 100) -> None:
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=0)
+            # auto_decompress off: httpx decodes by the answer's Content-Encoding, once.
+            session = aiohttp.ClientSession(connector=connector, auto_decompress=False, trust_env=False)
+            # aiohttp sends a dropped GET or DELETE once more on its own; `RetryTransport` is the
+            # one retry policy (its attempts, its backoff), so that is off, as aiohttp's own test
+            # client turns it off (aiohttp/test_utils.py).
+            session._retry_connection = False
+            self._session = session
+        return self._session
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        if url.scheme not in ("http", "https") or not url.host:
+            raise httpx.UnsupportedProtocol(f"not an http(s) URL: scheme {url.scheme!r}", request=request)
+        session = self._open_session()
+        headers = CIMultiDict((name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw)
+        body = await request.aread()
+        try:
+            async with session.request(
+                request.method,
+                # encoded=True: the path is sent as httpx built it (percent-encoded, no dot segments).
+                URL(str(url), encoded=True),
+                headers=headers,
+                data=body or None,
+                allow_redirects=False,
+                timeout=_aiohttp_timeout(request),
+                skip_auto_headers=_SKIPPED_AUTO_HEADERS,
+            ) as answer:
+                content = await answer.read()
+                return httpx.Response(
+                    answer.status,
+                    headers=answer.raw_headers,
+                    stream=httpx.ByteStream(content),
+                    request=request,
+                    extensions={"http_version": b"HTTP/1.1"},
+                )
+        except aiohttp.ClientError as exc:
+            raise _httpx_error(exc, request) from exc
+        except asyncio.TimeoutError as exc:  # a plain timeout of the session: the request may have left
+            raise httpx.ReadTimeout(f"no answer in time ({type(exc).__name__})", request=request) from exc
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+# httpx already sets these (Accept, Accept-Encoding, User-Agent): aiohttp adds none of its own.
+_SKIPPED_AUTO_HEADERS = frozenset({"Accept", "Accept-Encoding", "User-Agent", "Content-Type"})
+
+# aiohttp's errors, in the order they are tried (subclasses first), and the httpx error each is.
+# Only what is raised before the request was written maps to ConnectError or ConnectTimeout,
+# the errors `RetryTransport` may repeat a start after (NOT_SENT): ServerDisconnectedError, for
+# one, is a ClientConnectionError too, but the request may have reached the lane before the drop.
+_AIOHTTP_ERRORS: tuple[tuple[type[BaseException], type[httpx.TransportError]], ...] = (
+    (aiohttp.ClientConnectorError, httpx.ConnectError),  # DNS, refused, TLS handshake: not sent
+    (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),  # no connection (or pool slot) in time
+    (aiohttp.SocketTimeoutError, httpx.ReadTimeout),  # sent, no answer in time
+    (aiohttp.ServerTimeoutError, httpx.ReadTimeout),
+    (aiohttp.ServerDisconnectedError, httpx.RemoteProtocolError),  # sent, dropped before an answer
+    (aiohttp.ClientPayloadError, httpx.RemoteProtocolError),  # the answer was cut off
+    (aiohttp.ClientResponseError, httpx.RemoteProtocolError),  # an answer that is not HTTP
+    (aiohttp.ClientConnectionError, httpx.ReadError),  # reset or closed after the connection was up
+    (aiohttp.InvalidURL, httpx.UnsupportedProtocol),
+    (aiohttp.NonHttpUrlClientError, httpx.UnsupportedProtocol),
+)
+
+
+def _httpx_error(exc: aiohttp.ClientError, request: httpx.Request) -> httpx.TransportError:
+    for cause, error in _AIOHTTP_ERRORS:
+        if isinstance(exc, cause):
+            return error(f"{type(exc).__name__}", request=request)
+    return httpx.ReadError(type(exc).__name__, request=request)  # unknown: assume it may have left
+
+
+def _aiohttp_timeout(request: httpx.Request) -> aiohttp.ClientTimeout:
+    """httpx's per-request timeouts as aiohttp's: pool wait plus connect, connect, and each read."""
+    timeout = request.extensions.get("timeout") or {}
+    connect, pool, read = timeout.get("connect"), timeout.get("pool"), timeout.get("read")
+    acquire = None if connect is None or pool is None else connect + pool
+    return aiohttp.ClientTimeout(total=None, connect=acquire, sock_connect=connect, sock_read=read)
