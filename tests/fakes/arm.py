@@ -16,12 +16,12 @@ import secrets
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 import trustme
@@ -29,6 +29,7 @@ from azure.core.credentials import AccessToken
 
 API_VERSION = "2025-05-01"
 FAKE_TOKEN = "fake-arm-bearer-token"
+FakeArmT = TypeVar("FakeArmT", bound="FakeArm")
 
 _SITE = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Web/"
@@ -417,7 +418,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = _serve
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # the record is the log
 
 
@@ -445,7 +446,7 @@ class StaticTokenCredential:
     async def __aenter__(self) -> StaticTokenCredential:
         return self
 
-    async def __aexit__(self, *exc: Any) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         pass
 
 
@@ -455,11 +456,19 @@ def serve_fake_arm(cert_dir: Path) -> Iterator[FakeArm]:
     ca = trustme.CA()
     ca_path = cert_dir / "fake-arm-ca.pem"
     ca.cert_pem.write_to_path(str(ca_path))
+    with running_arm_server(ca, lambda base_url: FakeArm(base_url, ca_path)) as arm:
+        yield arm
+
+
+@contextmanager
+def running_arm_server(ca: trustme.CA, make: Callable[[str], FakeArmT]) -> Iterator[FakeArmT]:
+    """Serve the fake `make(base_url)` builds (a FakeArm or a subclass) over HTTPS with a
+    certificate of `ca`, on a free loopback port, until the `with` block ends."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
     server = _ArmServer(("127.0.0.1", 0), _Handler)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    arm = FakeArm(f"https://127.0.0.1:{server.server_address[1]}", ca_path)
+    arm = make(f"https://127.0.0.1:{server.server_address[1]}")
     server.arm = arm
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-arm", daemon=True

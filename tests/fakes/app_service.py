@@ -1,0 +1,416 @@
+"""A fake Azure App Service for function apps: the fake ARM, plus plans, validation and real hosts.
+
+Start it (one per test or per module; it owns processes, so always through the context manager):
+
+    from tests.fakes.app_service import serve_fake_app_service
+
+    with serve_fake_app_service(tmp_path, plans={"plan-y1": "Y1", "plan-ep": "EP1",
+                                                 "plan-p1": "P1v3", "plan-fc": "FC1"},
+                                restart_seconds=0.2) as fake:
+        fake.base_url            # ARM endpoint (ROUTER_ARM_ENDPOINT / AzureConfig.base_url)
+        fake.ca_path             # one CA for ARM, blob storage and every site's front door:
+                                 # give it as connection_verify, or SSL_CERT_FILE to a process
+        fake.plan_id("plan-y1")  # /subscriptions/sub/resourceGroups/rg/providers/Microsoft.Web/serverfarms/plan-y1
+        url = fake.blobs.sas_url("packages", "app.zip")      # after fake.blobs.put("packages", "app.zip", data)
+        fake.blobs.grant_reader(identity_resource_id)         # managed-identity reads (no SAS)
+        fake.runtime("app-name").wait_for(HostState.RUNNING)  # the site's host, once it has a package
+        fake.requests / fake.calls()                           # every ARM request, as FakeArm records them
+
+It is a `FakeArm` (tests/fakes/arm.py), so the seams of that fake stay: `fail` (429 with
+Retry-After, 5xx, 409, `apply_first`), `slow`, `add_site`, `set_state`, `taken_names`,
+`max_sites`, `lro_mode`/`lro_polls`, `requests`, `calls()`. What it adds, as App Service does:
+
+- **Plans** (`GET .../Microsoft.Web/serverfarms/{name}`): SKU, tier and kind for Y1 (Dynamic),
+  EP1 (ElasticPremium), P1v3 (PremiumV3, Dedicated) and FC1 (FlexConsumption), all Linux.
+- **Validation** (tests/fakes/app_service_rules.py): a site PUT on an unknown plan is a 404; Flex's
+  refused settings and site properties, a missing `functionAppConfig` and Always On on
+  Consumption are refused with ARM's codes and texts; the create's `siteConfig.appSettings`
+  become the app's settings; `config/appsettings` PUTs are checked the same way. A create that
+  ARM accepts but whose host cannot start (no AzureWebJobsStorage, no FUNCTIONS_* settings, no
+  Elastic Premium content share, no Python runtime) leaves the host in `Error` with the reason
+  (`fake.runtime(name).error`).
+- **Real hosts** (tests/fakes/site_runtime.py): once the site's WEBSITE_RUN_FROM_PACKAGE is an
+  https URL, the fake downloads it (with the site's managed identity's bearer token when
+  WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID is set, else as the URL says, e.g. a SAS), unzips
+  it and runs a dev host on it with the settings as its environment and the worker's import
+  rules (an app without `.python_packages` cannot import its dependencies). Every settings or
+  package change, and `POST .../restart`, restarts the host after `restart_seconds`.
+  While no host is up `POST .../host/default/listkeys` answers 400 BadRequest "Encountered an
+  error (ServiceUnavailable) from host runtime." and `POST .../syncfunctiontriggers` a 409;
+  `durabletask_extension` is in the system keys only once a host with Durable functions runs.
+  `GET .../sites/{name}/functions` lists the running host's functions.
+- **Host names**: `defaultHostName` is `127.0.0.1:<port>` of the site's TLS front door, which
+  forwards to its host (503 "Function host is not running." while none runs).
+- **Durable Task Scheduler** (`Microsoft.DurableTask`, api-version 2026-02-01 of
+  azure-mgmt-durabletask 1.1.0): `schedulers/{s}` GET, `schedulers/{s}/taskHubs/{h}` PUT
+  (201 + Azure-AsyncOperation), GET, DELETE (202 + Location) and the list; `fake.schedulers`
+  holds them (`fake.add_scheduler(name)`; `plans=` style: `schedulers=("dts",)`).
+
+Everything stops when the `with` block ends: hosts (SIGTERM, then SIGKILL), front doors, servers.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import ssl
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import trustme
+
+from tests.fakes.app_service_rules import (
+    CONTENT_CONNECTION,
+    CONTENT_SHARE,
+    PACKAGE_IDENTITY,
+    RUN_FROM_PACKAGE,
+    PlanKind,
+    Sku,
+    host_blockers,
+    refused_create,
+    refused_settings,
+    settings_list_to_map,
+    sku_of,
+)
+from tests.fakes.arm import FakeArm, running_arm_server
+from tests.fakes.blob_storage import FakeBlobStorage
+from tests.fakes.durable_task_scheduler import FakeSchedulers
+from tests.fakes.site_runtime import (
+    HostState,
+    PackageUnavailable,
+    SiteRuntime,
+    SiteSnapshot,
+)
+from tests.fakes.tls_server import serve_https
+
+__all__ = ["HOST_RUNTIME_ERROR", "FakeAppService", "HostState", "serve_fake_app_service"]
+
+SUBSCRIPTION = "sub"
+RESOURCE_GROUP = "rg"
+# ARM's answer when it cannot reach the site's host: azure-functions-host#6255 ("Encountered an
+# error from host runtime"), the full body as quoted in pulumi/pulumi-azure#565 and in
+# MicrosoftDocs/azure-docs logic-apps troubleshooting ("Code: 'BadRequest', Message: 'Encountered
+# an error (ServiceUnavailable) from host runtime.'").
+HOST_RUNTIME_ERROR = "Encountered an error (ServiceUnavailable) from host runtime."
+# ARM's 409 for a site operation while another one (the restart) is in progress.
+OPERATION_IN_PROGRESS = (
+    "There was a conflict. The operation cannot be completed because another operation is in "
+    "progress on the site; try again when it has finished."
+)
+
+_PLAN = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Web/"
+    r"serverfarms/(?P<name>[^/]+)$",
+    re.IGNORECASE,
+)
+_SITE_REST = re.compile(
+    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Web/sites/(?P<name>[^/]+)(?P<rest>/.*)?$",
+    re.IGNORECASE,
+)
+
+
+class FakeAppService(FakeArm):
+    """Plans, sites with real hosts, blob storage and schedulers behind one fake ARM."""
+
+    def __init__(
+        self,
+        base_url: str,
+        ca_path: Path,
+        *,
+        ca: trustme.CA,
+        work_dir: Path,
+        plans: Mapping[str, str],
+        restart_seconds: float,
+        blobs: FakeBlobStorage,
+    ) -> None:
+        super().__init__(base_url, ca_path)
+        self.plans: dict[str, Sku] = {name.lower(): sku_of(sku) for name, sku in plans.items()}
+        self._plan_names = {name.lower(): name for name in plans}
+        self.restart_seconds = restart_seconds
+        self.blobs = blobs
+        self.schedulers = FakeSchedulers(base_url)
+        self.key_vault: dict[str, str] = {}  # secret URI -> value, for @Microsoft.KeyVault(SecretUri=...)
+        self._ca = ca
+        self._work_dir = work_dir
+        self._runtimes: dict[str, SiteRuntime] = {}
+        self._site_config: dict[str, dict[str, Any]] = {}
+        self._closing: list[threading.Thread] = []
+        self._http = httpx.Client(verify=ssl.create_default_context(cafile=str(ca_path)), timeout=30.0, trust_env=False)
+
+    # --- test controls -------------------------------------------------------------------
+
+    def plan_id(self, name: str) -> str:
+        return (
+            f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/Microsoft.Web/"
+            f"serverfarms/{self._plan_names.get(name.lower(), name)}"
+        )
+
+    def runtime(self, site: str) -> SiteRuntime:
+        """The running side of a site (its host's state, error, functions, keys)."""
+        return self._runtimes[site.lower()]
+
+    def site_config(self, site: str) -> dict[str, Any]:
+        """The site's siteConfig as created (ARM does not return it on the site)."""
+        return dict(self._site_config[site.lower()])
+
+    def add_scheduler(self, name: str, *, location: str = "westeurope") -> str:
+        """A Durable Task Scheduler that exists before the test; returns its endpoint."""
+        return self.schedulers.add(name, location=location)
+
+    def close(self) -> None:
+        with self._lock:
+            runtimes, self._runtimes = list(self._runtimes.values()), {}
+        for runtime in runtimes:
+            runtime.close()
+        for thread in self._closing:
+            thread.join(timeout=60)
+        self._http.close()
+
+    # --- routes App Service adds to the fake ARM -----------------------------------------
+
+    def _route(self, method: str, path: str, body: Any) -> tuple[int, dict[str, str], Any]:
+        with self._lock:
+            if match := _PLAN.match(path):
+                return self._plan(method, match)
+            answer = self.schedulers.route(method, path, body)
+            if answer is not None:
+                return answer
+            match = _SITE_REST.match(path)
+            if match is not None and match["name"].lower() in self.sites:
+                answer = self._site_route(method, match["name"].lower(), (match["rest"] or "").lower(), body)
+                if answer is not None:
+                    return answer
+        return super()._route(method, path, body)
+
+    def _plan(self, method: str, match: re.Match[str]) -> tuple[int, dict[str, str], Any]:
+        sku = self.plans.get(match["name"].lower())
+        if method != "GET" or sku is None:
+            return _error(
+                404, "ResourceNotFound",
+                f"The Resource 'Microsoft.Web/serverFarms/{match['name']}' under resource group "
+                f"'{match['rg']}' was not found.",
+            )  # fmt: skip
+        name = self._plan_names[match["name"].lower()]
+        elastic = sku.kind is PlanKind.ELASTIC_PREMIUM
+        return 200, {}, {
+            "id": self.plan_id(name),
+            "name": name,
+            "type": "Microsoft.Web/serverfarms",
+            "kind": sku.plan_kind_field,
+            "location": "westeurope",
+            "sku": {"name": sku.name, "tier": sku.tier, "size": sku.name, "family": sku.family,
+                    "capacity": 0 if sku.kind in (PlanKind.CONSUMPTION, PlanKind.FLEX_CONSUMPTION) else 1},
+            "properties": {
+                "reserved": True,  # Linux
+                "maximumElasticWorkerCount": 20 if elastic else 1,
+                "elasticScaleEnabled": elastic,
+                "provisioningState": "Succeeded",
+                "status": "Ready",
+            },
+        }  # fmt: skip
+
+    def _site_route(self, method: str, key: str, rest: str, body: Any) -> tuple[int, dict[str, str], Any] | None:
+        runtime = self._runtimes.get(key)
+        if runtime is None:  # a site added by add_site: the plain fake ARM answers
+            return None
+        if rest == "/config/appsettings" and method == "PUT":
+            settings = {str(k): str(v) for k, v in ((body or {}).get("properties") or {}).items()}
+            refusal = refused_settings(self._sku_of(key), settings)
+            if refusal is not None:
+                return _error(refusal.status, refusal.code, refusal.message)
+            changed = settings != self.app_settings.get(key)
+            self.app_settings[key] = settings
+            if changed:
+                runtime.change(self._snapshot(key))
+            return 200, {}, self._settings_resource(self.sites[key], key)
+        if rest == "/host/default/listkeys" and method == "POST":
+            keys = runtime.keys()
+            if keys is None:
+                return _error(400, "BadRequest", HOST_RUNTIME_ERROR)
+            return 200, {}, keys
+        if rest == "/syncfunctiontriggers" and method == "POST":
+            if runtime.state is HostState.RESTARTING:
+                return _error(409, "Conflict", OPERATION_IN_PROGRESS)
+            if runtime.state is HostState.ERROR:
+                return _error(400, "BadRequest", HOST_RUNTIME_ERROR)
+            return 204, {}, None
+        if rest == "/restart" and method == "POST":
+            self.sites[key]["properties"]["state"] = "Running"
+            runtime.change(self._snapshot(key))
+            return 200, {}, None
+        if rest == "/functions" and method == "GET":
+            return 200, {}, {"value": self._functions(key, runtime)}
+        if rest == "" and method == "DELETE":
+            del self.sites[key]
+            self.app_settings.pop(key, None)
+            self.host_keys.pop(key, None)
+            self._runtimes.pop(key)
+            closing = threading.Thread(target=runtime.close, name=f"close-{key}", daemon=True)
+            closing.start()
+            self._closing.append(closing)
+            return 200, {}, None
+        return None
+
+    def _put_site(self, name: str, sub: str, rg: str, body: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+        key = name.lower()
+        properties = body.get("properties") or {}
+        plan = str(properties.get("serverFarmId") or "").rstrip("/").split("/")[-1]
+        sku = self.plans.get(plan.lower())
+        if sku is None:
+            return _error(
+                404, "NotFound",
+                f"The Resource 'Microsoft.Web/serverFarms/{plan or '(none)'}' under resource group '{rg}' was not found.",
+            )  # fmt: skip
+        refusal = refused_create(sku, properties)
+        if refusal is not None:
+            return _error(refusal.status, refusal.code, refusal.message)
+        existing = key in self.sites
+        answer = super()._put_site(name, sub, rg, body)
+        if answer[0] >= 400:
+            return answer
+        site_config = dict(properties.get("siteConfig") or {})
+        self._site_config[key] = site_config
+        settings = settings_list_to_map(site_config.get("appSettings"))
+        if sku.kind is PlanKind.ELASTIC_PREMIUM and settings.get(CONTENT_CONNECTION) and not settings.get(CONTENT_SHARE):
+            # App Service makes the content share when the create names none (functions-app-settings.md).
+            settings[CONTENT_SHARE] = f"{key[:50]}{secrets.token_hex(2)}"
+        if not existing or settings:
+            self.app_settings[key] = settings
+        runtime = self._runtimes.get(key)
+        if runtime is None:
+            runtime = SiteRuntime(
+                name, self._work_dir / "sites" / key, self._ca,
+                restart_seconds=self.restart_seconds, fetch_package=self._fetch_package_of(key),
+            )  # fmt: skip
+            runtime.start()
+            self._runtimes[key] = runtime
+        host = runtime.host_name
+        self.sites[key]["properties"].update(
+            {"defaultHostName": host, "hostNames": [host], "enabledHostNames": [host]}
+        )
+        runtime.change(self._snapshot(key))
+        return answer
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _sku_of(self, key: str) -> Sku:
+        plan = str(self.sites[key]["properties"].get("serverFarmId") or "").split("/")[-1]
+        return self.plans[plan.lower()]
+
+    def _snapshot(self, key: str) -> SiteSnapshot:
+        """What the next host of site `key` starts from (called under the lock)."""
+        sku = self._sku_of(key)
+        settings = {name: self._resolve(value) for name, value in self.app_settings.get(key, {}).items()}
+        site = self.sites[key]
+        function_app_config = site["properties"].get("functionAppConfig")
+        blockers = host_blockers(
+            sku, settings,
+            reserved=bool(site["properties"].get("reserved")),
+            site_config=self._site_config.get(key, {}),
+            function_app_config=function_app_config,
+        )  # fmt: skip
+        if sku.kind is PlanKind.FLEX_CONSUMPTION:
+            # The platform sets what Flex refuses as settings, from functionAppConfig.runtime.
+            settings.setdefault("FUNCTIONS_WORKER_RUNTIME", "python")
+            settings.setdefault("FUNCTIONS_EXTENSION_VERSION", "~4")
+        package = settings.get(RUN_FROM_PACKAGE, "")
+        return SiteSnapshot(settings, tuple(blockers), has_package=package.lower().startswith(("https://", "http://")))
+
+    def _resolve(self, value: str) -> str:
+        """A Key Vault reference resolves to its secret when the vault has it; otherwise the app
+        sees the reference text itself, as App Service leaves an unresolved reference."""
+        match = re.fullmatch(r"@Microsoft\.KeyVault\(SecretUri=(?P<uri>[^)]+)\)", value.strip())
+        if match is None:
+            return value
+        return self.key_vault.get(match["uri"].rstrip("/"), value)
+
+    def _fetch_package_of(self, key: str):
+        def fetch(snapshot: SiteSnapshot) -> bytes:
+            url = snapshot.settings.get(RUN_FROM_PACKAGE, "")
+            if not url.lower().startswith("https://"):
+                raise PackageUnavailable("WEBSITE_RUN_FROM_PACKAGE must be an https URL")
+            headers = {"x-ms-version": "2024-11-04"}
+            identity = snapshot.settings.get(PACKAGE_IDENTITY)
+            if identity:
+                principal = self._principal(key, identity)
+                if principal is None:
+                    raise PackageUnavailable(
+                        f"{PACKAGE_IDENTITY} names an identity that is not assigned to the site"
+                    )
+                headers["Authorization"] = f"Bearer {self.blobs.token_for(principal)}"
+            try:
+                response = self._http.get(url, headers=headers)
+            except httpx.HTTPError as err:
+                raise PackageUnavailable(f"{type(err).__name__} reading {url.split('?')[0]}") from None
+            if response.status_code != 200:
+                code = response.headers.get("x-ms-error-code", "")
+                raise PackageUnavailable(f"HTTP {response.status_code} {code} reading {url.split('?')[0]}")
+            return response.content
+
+        return fetch
+
+    def _principal(self, key: str, identity: str) -> str | None:
+        """The principal the site authenticates as for WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID."""
+        with self._lock:
+            site_identity = (self.sites.get(key) or {}).get("identity") or {}
+        kinds = str(site_identity.get("type", "")).lower()
+        if identity.lower() == "systemassigned":
+            return f"SystemAssigned:{key}" if "systemassigned" in kinds else None
+        assigned = {name.lower() for name in (site_identity.get("userAssignedIdentities") or {})}
+        return identity.lower() if identity.lower() in assigned else None
+
+    def _functions(self, key: str, runtime: SiteRuntime) -> list[dict[str, Any]]:
+        site_id = self.sites[key]["id"]
+        return [
+            {
+                "id": f"{site_id}/functions/{fn.name}",
+                "name": f"{self.sites[key]['name']}/{fn.name}",
+                "type": "Microsoft.Web/sites/functions",
+                "properties": {
+                    "name": fn.name,
+                    "language": "python",
+                    "isDisabled": False,
+                    "config": {"bindings": [{"type": fn.trigger, "direction": "in"}]},
+                },
+            }
+            for fn in (runtime.functions if runtime.state is HostState.RUNNING else ())
+        ]
+
+
+def _error(status: int, code: str, message: str) -> tuple[int, dict[str, str], Any]:
+    return status, {}, {"error": {"code": code, "message": message}}
+
+
+@contextmanager
+def serve_fake_app_service(
+    work_dir: Path,
+    *,
+    plans: Mapping[str, str],
+    restart_seconds: float = 0.2,
+    schedulers: tuple[str, ...] = (),
+) -> Iterator[FakeAppService]:
+    """Run a fake App Service (ARM, blob storage, sites' hosts) until the `with` block ends."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    ca = trustme.CA()
+    ca_path = work_dir / "fake-app-service-ca.pem"
+    ca.cert_pem.write_to_path(str(ca_path))
+    blobs = FakeBlobStorage()
+    with ExitStack() as stack:
+        blobs.base_url = stack.enter_context(serve_https(ca, blobs.answer, name="fake-blob"))
+        fake = stack.enter_context(
+            running_arm_server(
+                ca,
+                lambda base_url: FakeAppService(
+                    base_url, ca_path, ca=ca, work_dir=work_dir, plans=plans,
+                    restart_seconds=restart_seconds, blobs=blobs,
+                ),
+            )
+        )  # fmt: skip
+        stack.callback(fake.close)
+        for name in schedulers:
+            fake.add_scheduler(name)
+        yield fake
