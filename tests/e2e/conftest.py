@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +8,8 @@ import pytest
 
 from demo.router_client import RouterClient
 from demo.stack import running_router
-from samples.build import SAMPLES_DIR, VERSIONS, build_package, package_sha256
+from provisioning import packaging
+from samples.build import SAMPLES_DIR, TARGET, VERSIONS, build_package, package_sha256
 
 E2E_DIR = Path(__file__).resolve().parent
 
@@ -80,13 +80,8 @@ def start_ok(router: RouterClient, version: str | None, body: Any, orchestrator:
 
 
 def zip_test_app(name: str, out_dir: Path) -> Path:
-    """Zip the test app `tests/e2e/<name>/` as a package. It takes the samples' requirements.txt,
-    so its lane runs in the environment the sample lanes already built (no new install)."""
-    source = E2E_DIR / name
-    target = out_dir / f"{name}.zip"
-    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(source.glob("*")):
-            if path.is_file() and path.suffix in (".py", ".json"):
-                archive.write(path, path.name)
-        archive.write(SAMPLES_DIR / VERSIONS[0] / "requirements.txt", "requirements.txt")
-    return target
+    """Package the test app `tests/e2e/<name>/` as a release pipeline would. It takes the samples'
+    requirements.txt, so its dependencies come from the install the samples already cached."""
+    requirements = SAMPLES_DIR / VERSIONS[0] / "requirements.txt"
+    built = packaging.build_package(E2E_DIR / name, out_dir / f"{name}.zip", target=TARGET, requirements=requirements)
+    return built.path
