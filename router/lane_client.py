@@ -49,10 +49,12 @@ __all__ = [
 _IN_FLIGHT_QUERY = tuple(status for status in RuntimeStatus if status in IN_FLIGHT)
 _CONTINUATION_HEADER = "x-ms-continuation-token"
 _KEY_HEADER = "x-functions-key"
+# What httpx.AsyncClient would add; the body's encodings are the ones httpx decodes itself.
+_DEFAULT_HEADERS = {"Accept": "*/*", "Accept-Encoding": "gzip, deflate", "User-Agent": "durable-app-router"}
 
 
 class LaneClient:
-    """Calls lanes' Durable HTTP APIs over one shared, pooled httpx client (aiohttp underneath).
+    """Calls lanes' Durable HTTP APIs: httpx requests and answers, over one pooled aiohttp transport.
 
     `transport` replaces the one that does the I/O (tests pass an `httpx.MockTransport`); the
     retry policy is layered over it either way. `sleep` waits between attempts.
@@ -68,11 +70,14 @@ class LaneClient:
         self._options = options or LaneClientOptions()
         self._transport = transport
         self._sleep = sleep
-        self._http: httpx.AsyncClient | None = None
+        self._http: RetryTransport | None = None
+        self._timeout = httpx.Timeout(
+            self._options.read_timeout, connect=self._options.connect_timeout, pool=self._options.connect_timeout
+        ).as_dict()
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def _pool(self) -> httpx.AsyncClient:
-        """The shared pooled client, for the running event loop.
+    def _pool(self) -> RetryTransport:
+        """The shared pooled transport, for the running event loop.
 
         Pooled connections belong to the loop that opened them. Async functions of a Functions
         worker share one loop; should a caller come from another loop (a sync function running
@@ -81,16 +86,11 @@ class LaneClient:
         loop = asyncio.get_running_loop()
         if self._http is None or self._loop is not loop:
             options = self._options
-            timeout = httpx.Timeout(options.read_timeout, connect=options.connect_timeout, pool=options.connect_timeout)
             # aiohttp does the I/O: httpcore's pool costs more CPU per request the more
             # connections it holds (docs/performance.md).
             sender = self._transport or AiohttpTransport(max_connections=options.max_connections)
             policy = RetryPolicy(options.attempts, options.backoff_seconds, options.backoff_max_seconds)
-            # Redirects are not followed: a lane that redirects is misconfigured, and following
-            # one would send the key header wherever it points.
-            self._http = httpx.AsyncClient(
-                transport=RetryTransport(sender, policy, sleep=self._sleep), timeout=timeout, follow_redirects=False
-            )
+            self._http = RetryTransport(sender, policy, sleep=self._sleep)
             self._loop = loop
         return self._http
 
@@ -332,13 +332,24 @@ class LaneClient:
         throttling or a failed gateway after the last attempt).
         """
         url = f"{lane_app.base_url.rstrip('/')}{DURABLE_API_PATH}/{path}"
-        request_headers = {**(headers or {}), _KEY_HEADER: lane_app.system_key}
+        request_headers = {**_DEFAULT_HEADERS, **(headers or {}), _KEY_HEADER: lane_app.system_key}
+        # Straight to the transport, not through httpx.AsyncClient: no cookie jar (a lane's
+        # cookie must not reach the next call), no redirects (a lane that redirects is
+        # misconfigured, and following one would send the key header wherever it points), no
+        # per-request INFO log line, and none of the client's header and URL merging, which cost
+        # more CPU than the call itself (docs/performance.md).
         try:
-            response = await self._pool().request(
+            request = httpx.Request(
                 method, url, params=params, content=content, headers=request_headers,
-                extensions={IDEMPOTENT: idempotent},
+                extensions={IDEMPOTENT: idempotent, "timeout": self._timeout},
             )
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        except httpx.InvalidURL as exc:
+            raise transport_error(exc) from exc
+        try:
+            response = await self._pool().handle_async_request(request)
+        except httpx.HTTPError as exc:
+            if isinstance(exc, httpx.RequestError):
+                _attach(exc, request)  # as httpx.AsyncClient does: the error names its request
             raise transport_error(exc) from exc
         if response.status_code in EDGE_FAILURES:
             raise lane_error(response, subject, _rewriter(lane_app, routes))
@@ -443,6 +454,13 @@ def _parse_time(value: object) -> datetime | None:
         return datetime.fromisoformat(value)
     except ValueError:
         return None
+
+
+def _attach(exc: httpx.RequestError, request: httpx.Request) -> None:
+    try:
+        exc.request
+    except RuntimeError:  # raised without its request (a transport may leave it out)
+        exc.request = request
 
 
 def _segment(value: str) -> str:

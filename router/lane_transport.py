@@ -174,7 +174,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=0)
             # auto_decompress off: httpx decodes by the answer's Content-Encoding, once.
-            session = aiohttp.ClientSession(connector=connector, auto_decompress=False, trust_env=False)
+            # No cookie jar: a cookie one lane sets must not ride along on the next call.
+            session = aiohttp.ClientSession(
+                connector=connector, auto_decompress=False, trust_env=False, cookie_jar=aiohttp.DummyCookieJar()
+            )
             # aiohttp sends a dropped GET or DELETE once more on its own; `RetryTransport` is the
             # one retry policy (its attempts, its backoff), so that is off, as aiohttp's own test
             # client turns it off (aiohttp/test_utils.py).

@@ -239,6 +239,14 @@ async def test_the_request_goes_out_as_httpx_built_it() -> None:
     assert len(sent.header("user-agent")) == 1
 
 
+async def test_a_cookie_a_lane_sets_is_not_sent_back() -> None:
+    async with raw_lane(answer(200, b"[]", {"Set-Cookie": "ARRAffinity=lane-0; Path=/"})) as lane:
+        async with client() as lanes:
+            await lanes.list_instances(lane.endpoint)
+            await lanes.list_instances(lane.endpoint)
+    assert [r.header("cookie") for r in lane.received] == [[], []]
+
+
 async def test_connections_are_reused_and_the_pool_reopens_after_close() -> None:
     async with raw_lane(answer(200, b"[]", {"Content-Type": "application/json"})) as lane:
         transport = AiohttpTransport()
