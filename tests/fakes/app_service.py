@@ -38,7 +38,19 @@ Retry-After, 5xx, 409, `apply_first`), `slow`, `add_site`, `set_state`, `taken_n
   While no host is up `POST .../host/default/listkeys` answers 400 BadRequest "Encountered an
   error (ServiceUnavailable) from host runtime." and `POST .../syncfunctiontriggers` a 409;
   `durabletask_extension` is in the system keys only once a host with Durable functions runs.
-  `GET .../sites/{name}/functions` lists the running host's functions.
+  `GET .../sites/{name}/functions` lists the running host's functions. The 409 text is ARM's
+  "Cannot modify this site because another operation is in progress. Details: ...".
+  `fake.runtime(name).restart_seconds` changes one site's delay (a slow host).
+- **Identities and roles** (tests/fakes/identities.py): ARM answers each user-assigned identity
+  with a `clientId` (`identities.client_id_of(resource_id)`); an identity-based
+  AzureWebJobsStorage (`__accountName`, `__credential`, `__clientId`) needs
+  `fake.grant_storage_role(account, identity_id)`, Key Vault references
+  (`@Microsoft.KeyVault(SecretUri=...)`, read with `keyVaultReferenceIdentity`) need
+  `fake.add_secret(uri, value)` and `fake.grant_key_vault(identity_id)`, a package read with
+  WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID needs `fake.blobs.grant_reader(identity_id)`, and
+  a Durable Task Scheduler connection (`storageProvider__type` azureManaged) needs its task hub
+  and `fake.schedulers.grant(scheduler, identity_id)`. Missing ones keep the host down with the
+  reason in `fake.runtime(name).error`. The system identity is `SystemAssigned:<site>`.
 - **Host names**: `defaultHostName` is `127.0.0.1:<port>` of the site's TLS front door, which
   forwards to its host (503 "Function host is not running." while none runs).
 - **Durable Task Scheduler** (`Microsoft.DurableTask`, api-version 2026-02-01 of
@@ -55,6 +67,8 @@ import re
 import secrets
 import ssl
 import threading
+import time
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -64,6 +78,7 @@ import httpx
 import trustme
 
 from tests.fakes.app_service_rules import (
+    CONNECTION_SETTINGS,
     CONTENT_CONNECTION,
     CONTENT_SHARE,
     PACKAGE_IDENTITY,
@@ -79,6 +94,12 @@ from tests.fakes.app_service_rules import (
 from tests.fakes.arm import FakeArm, running_arm_server
 from tests.fakes.blob_storage import FakeBlobStorage
 from tests.fakes.durable_task_scheduler import FakeSchedulers
+from tests.fakes.identities import (
+    SiteIdentities,
+    client_id_of,
+    site_identities,
+    storage_identity_blockers,
+)
 from tests.fakes.site_runtime import (
     HostState,
     PackageUnavailable,
@@ -96,11 +117,12 @@ RESOURCE_GROUP = "rg"
 # MicrosoftDocs/azure-docs logic-apps troubleshooting ("Code: 'BadRequest', Message: 'Encountered
 # an error (ServiceUnavailable) from host runtime.'").
 HOST_RUNTIME_ERROR = "Encountered an error (ServiceUnavailable) from host runtime."
-# ARM's 409 for a site operation while another one (the restart) is in progress.
-OPERATION_IN_PROGRESS = (
-    "There was a conflict. The operation cannot be completed because another operation is in "
-    "progress on the site; try again when it has finished."
-)
+# ARM's 409 Conflict for a site operation while another one (here: the restart) is in progress:
+# "Cannot modify this site because another operation is in progress. Details: Id: ...,
+# OperationName: ..., CreatedTime: ..., RequestId: ..., EntityType: 3", as quoted in
+# Azure/azure-functions-on-container-apps#34 and Azure/terraform-azurerm-avm-res-web-site#272.
+OPERATION_IN_PROGRESS = "Cannot modify this site because another operation is in progress."
+
 
 _PLAN = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Web/"
@@ -133,7 +155,11 @@ class FakeAppService(FakeArm):
         self.restart_seconds = restart_seconds
         self.blobs = blobs
         self.schedulers = FakeSchedulers(base_url)
-        self.key_vault: dict[str, str] = {}  # secret URI -> value, for @Microsoft.KeyVault(SecretUri=...)
+        # Key Vault secrets (secret URI -> value) and who may read them ("Key Vault Secrets User").
+        self.key_vault: dict[str, str] = {}
+        self._vault_readers: set[str] = set()
+        # Data roles on storage accounts: (account, principal) pairs an operator granted.
+        self._storage_roles: set[tuple[str, str]] = set()
         self._ca = ca
         self._work_dir = work_dir
         self._runtimes: dict[str, SiteRuntime] = {}
@@ -156,6 +182,21 @@ class FakeAppService(FakeArm):
     def site_config(self, site: str) -> dict[str, Any]:
         """The site's siteConfig as created (ARM does not return it on the site)."""
         return dict(self._site_config[site.lower()])
+
+    def grant_storage_role(self, account: str, principal: str) -> None:
+        """Storage Blob/Queue/Table Data roles on `account` for `principal` (a user-assigned
+        identity's resource id, or `SystemAssigned:<site>`), as an operator grants them."""
+        with self._lock:
+            self._storage_roles.add((account.lower(), principal.lower()))
+
+    def grant_key_vault(self, principal: str) -> None:
+        """Key Vault Secrets User on the fake's one vault for `principal`."""
+        with self._lock:
+            self._vault_readers.add(principal.lower())
+
+    def add_secret(self, secret_uri: str, value: str) -> None:
+        with self._lock:
+            self.key_vault[secret_uri.rstrip("/")] = value
 
     def add_scheduler(self, name: str, *, location: str = "westeurope") -> str:
         """A Durable Task Scheduler that exists before the test; returns its endpoint."""
@@ -234,7 +275,11 @@ class FakeAppService(FakeArm):
             return 200, {}, keys
         if rest == "/syncfunctiontriggers" and method == "POST":
             if runtime.state is HostState.RESTARTING:
-                return _error(409, "Conflict", OPERATION_IN_PROGRESS)
+                details = (
+                    f" Details: Id: {uuid.uuid4()}, OperationName: Restart, CreatedTime: "
+                    f"{time.strftime('%m/%d/%Y %I:%M:%S %p', time.gmtime())}, RequestId: {uuid.uuid4()}, EntityType: 3"
+                )
+                return _error(409, "Conflict", OPERATION_IN_PROGRESS + details)
             if runtime.state is HostState.ERROR:
                 return _error(400, "BadRequest", HOST_RUNTIME_ERROR)
             return 204, {}, None
@@ -288,6 +333,11 @@ class FakeAppService(FakeArm):
             )  # fmt: skip
             runtime.start()
             self._runtimes[key] = runtime
+        assigned = (self.sites[key].get("identity") or {}).get("userAssignedIdentities") or {}
+        for resource_id in assigned:
+            # ARM answers each user-assigned identity with its principal and client ids.
+            assigned[resource_id] = {"principalId": client_id_of(resource_id, "principal"),
+                                     "clientId": client_id_of(resource_id)}  # fmt: skip
         host = runtime.host_name
         self.sites[key]["properties"].update(
             {"defaultHostName": host, "hostNames": [host], "enabledHostNames": [host]}
@@ -304,8 +354,10 @@ class FakeAppService(FakeArm):
     def _snapshot(self, key: str) -> SiteSnapshot:
         """What the next host of site `key` starts from (called under the lock)."""
         sku = self._sku_of(key)
-        settings = {name: self._resolve(value) for name, value in self.app_settings.get(key, {}).items()}
         site = self.sites[key]
+        identities = site_identities(key, site.get("identity"))
+        raw = self.app_settings.get(key, {})
+        settings, unresolved = self._resolve_references(key, raw, identities)
         function_app_config = site["properties"].get("functionAppConfig")
         blockers = host_blockers(
             sku, settings,
@@ -313,6 +365,12 @@ class FakeAppService(FakeArm):
             site_config=self._site_config.get(key, {}),
             function_app_config=function_app_config,
         )  # fmt: skip
+        blockers += [
+            f"the Key Vault reference of {name} cannot be resolved ({why}); the host gets the reference text"
+            for name, why in unresolved.items() if name in CONNECTION_SETTINGS
+        ]  # fmt: skip
+        blockers += storage_identity_blockers(settings, identities, self._storage_roles)
+        blockers += self.schedulers.connection_blockers(settings, identities)
         if sku.kind is PlanKind.FLEX_CONSUMPTION:
             # The platform sets what Flex refuses as settings, from functionAppConfig.runtime.
             settings.setdefault("FUNCTIONS_WORKER_RUNTIME", "python")
@@ -320,13 +378,31 @@ class FakeAppService(FakeArm):
         package = settings.get(RUN_FROM_PACKAGE, "")
         return SiteSnapshot(settings, tuple(blockers), has_package=package.lower().startswith(("https://", "http://")))
 
-    def _resolve(self, value: str) -> str:
-        """A Key Vault reference resolves to its secret when the vault has it; otherwise the app
-        sees the reference text itself, as App Service leaves an unresolved reference."""
-        match = re.fullmatch(r"@Microsoft\.KeyVault\(SecretUri=(?P<uri>[^)]+)\)", value.strip())
-        if match is None:
-            return value
-        return self.key_vault.get(match["uri"].rstrip("/"), value)
+    def _resolve_references(
+        self, key: str, settings: Mapping[str, str], identities: SiteIdentities
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """Settings with Key Vault references resolved (app-service-key-vault-references.md:
+        `@Microsoft.KeyVault(SecretUri=...)`, read with `keyVaultReferenceIdentity`, by default
+        the system identity). An unresolved reference reaches the app as its own text, as App
+        Service leaves it; the second map says which and why."""
+        site = self.sites[key]
+        reference_identity = str(site["properties"].get("keyVaultReferenceIdentity") or "SystemAssigned")
+        principal = identities.principal_of(reference_identity)
+        resolved, unresolved = {}, {}
+        for name, value in settings.items():
+            match = re.fullmatch(r"@Microsoft\.KeyVault\(SecretUri=(?P<uri>[^)]+)\)", value.strip())
+            if match is None:
+                resolved[name] = value
+                continue
+            secret = self.key_vault.get(match["uri"].rstrip("/"))
+            if principal is None:
+                unresolved[name] = f"the reference identity {reference_identity} is not assigned to the site"
+            elif principal not in self._vault_readers:
+                unresolved[name] = f"{reference_identity} may not read the vault's secrets"
+            elif secret is None:
+                unresolved[name] = "no such secret"
+            resolved[name] = value if name in unresolved else str(secret)
+        return resolved, unresolved
 
     def _fetch_package_of(self, key: str):
         def fetch(snapshot: SiteSnapshot) -> bytes:
@@ -356,12 +432,8 @@ class FakeAppService(FakeArm):
     def _principal(self, key: str, identity: str) -> str | None:
         """The principal the site authenticates as for WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID."""
         with self._lock:
-            site_identity = (self.sites.get(key) or {}).get("identity") or {}
-        kinds = str(site_identity.get("type", "")).lower()
-        if identity.lower() == "systemassigned":
-            return f"SystemAssigned:{key}" if "systemassigned" in kinds else None
-        assigned = {name.lower() for name in (site_identity.get("userAssignedIdentities") or {})}
-        return identity.lower() if identity.lower() in assigned else None
+            site_identity = (self.sites.get(key) or {}).get("identity")
+        return site_identities(key, site_identity).principal_of(identity)
 
     def _functions(self, key: str, runtime: SiteRuntime) -> list[dict[str, Any]]:
         site_id = self.sites[key]["id"]

@@ -84,6 +84,8 @@ CONTENT_CONNECTION = "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING"
 CONTENT_SHARE = "WEBSITE_CONTENTSHARE"
 RUN_FROM_PACKAGE = "WEBSITE_RUN_FROM_PACKAGE"
 PACKAGE_IDENTITY = "WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID"
+# Settings the host uses as connection strings: an unresolved Key Vault reference there stops it.
+CONNECTION_SETTINGS = frozenset({STORAGE, CONTENT_CONNECTION})
 
 # functions-app-settings.md#flex-consumption-plan-deprecations: settings a Flex app refuses.
 FLEX_REFUSED_SETTINGS = (

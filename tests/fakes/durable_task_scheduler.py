@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from tests.fakes.identities import SiteIdentities
 
 API_VERSION = "2026-02-01"
 _SCHEDULER = re.compile(
@@ -25,12 +28,17 @@ _SCHEDULER = re.compile(
 _OPERATION = re.compile(r"^/fake-dts-operations/(?P<op>[^/]+)$")
 
 
+HUB_NAME_SETTING = "AzureFunctionsJobHost__extensions__durableTask__hubName"
+_PROVIDER = "AzureFunctionsJobHost__extensions__durableTask__storageProvider__"
+
+
 @dataclass
 class _Scheduler:
     name: str
     location: str
     endpoint: str
     task_hubs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    data_principals: set[str] = field(default_factory=set)  # "Durable Task Data Contributor"
 
 
 @dataclass
@@ -53,6 +61,39 @@ class FakeSchedulers:
         endpoint = f"https://{name.lower()}-{secrets.token_hex(2)}.{location}.durabletask.io"
         self._schedulers[name.lower()] = _Scheduler(name, location, endpoint)
         return endpoint
+
+    def grant(self, scheduler: str, principal: str) -> None:
+        """Durable Task Data Contributor on `scheduler` for `principal` (an identity's resource id)."""
+        self._schedulers[scheduler.lower()].data_principals.add(principal.lower())
+
+    def connection_blockers(self, settings: Mapping[str, str], identities: SiteIdentities) -> list[str]:
+        """Why a site's Durable Task Scheduler connection cannot work (empty: it can, or the site
+        uses Azure Storage). MicrosoftDocs/azure-docs durable-task-scheduler docs: storageProvider
+        type `azureManaged`, `connectionStringName` naming a setting `Endpoint=...;Authentication=
+        ManagedIdentity;ClientID=...`; the task hub (hubName) must exist in the scheduler and the
+        identity needs the Durable Task Data Contributor role."""
+        if settings.get(_PROVIDER + "type", "").lower() != "azuremanaged":
+            return []
+        connection_name = settings.get(_PROVIDER + "connectionStringName", "")
+        connection = settings.get(connection_name, "") if connection_name else ""
+        if not connection:
+            return [f"storageProvider azureManaged names no connection setting ({connection_name or 'none'} is empty)"]
+        pairs = (item.split("=", 1) for item in connection.split(";") if "=" in item)
+        parts = {name.strip().lower(): value.strip() for name, value in pairs}
+        scheduler = next((s for s in self._schedulers.values() if s.endpoint == parts.get("endpoint", "").rstrip("/")), None)
+        if scheduler is None:
+            return [f"{connection_name}: no Durable Task Scheduler at {parts.get('endpoint')!r}"]
+        hub = settings.get(HUB_NAME_SETTING, "")
+        if hub.lower() not in scheduler.task_hubs:
+            return [f"task hub {hub!r} does not exist in scheduler {scheduler.name!r}"]
+        client_id = parts.get("clientid")
+        principal = (identities.principal_of_client_id(client_id) if client_id
+                     else identities.principal_of("SystemAssigned"))  # fmt: skip
+        if principal is None:
+            return [f"{connection_name}: the identity {client_id or 'SystemAssigned'} is not assigned to the site"]
+        if principal not in scheduler.data_principals:
+            return [f"{connection_name}: the site's identity holds no Durable Task data role on scheduler {scheduler.name!r}"]
+        return []
 
     def task_hubs(self, scheduler: str) -> list[str]:
         return sorted(hub["name"] for hub in self._schedulers[scheduler.lower()].task_hubs.values())

@@ -22,11 +22,13 @@ from azure.mgmt.web.aio import WebSiteManagementClient
 from samples.build import app_dir, build_package
 from tests.fakes.app_service import (
     HOST_RUNTIME_ERROR,
+    OPERATION_IN_PROGRESS,
     FakeAppService,
     HostState,
     serve_fake_app_service,
 )
 from tests.fakes.arm import StaticTokenCredential
+from tests.fakes.identities import client_id_of
 
 T = TypeVar("T")
 PLANS = {"plan-y1": "Y1", "plan-ep": "EP1", "plan-p1": "P1v3", "plan-fc": "FC1"}
@@ -237,7 +239,9 @@ def test_a_site_runs_its_package_behind_its_host_name_and_survives_a_restart(
     with pytest.raises(HttpResponseError, match="from host runtime"):
         list_keys(fake, name)
     with arm(fake) as client:
-        assert client.post(site_url(fake, name, "/syncfunctiontriggers")).status_code == 409
+        conflict = client.post(site_url(fake, name, "/syncfunctiontriggers"))
+        assert conflict.status_code == 409
+        assert conflict.json()["error"]["message"].startswith(OPERATION_IN_PROGRESS)
 
     assert runtime.wait_for(HostState.RUNNING, HostState.ERROR) is HostState.RUNNING, runtime.error
     keys = list_keys(fake, name)
@@ -337,6 +341,93 @@ def test_faults_of_the_fake_arm_still_apply(fake: FakeAppService) -> None:
         second = client.get(f"{fake.base_url}{fake.plan_id('plan-y1')}?{API}")
     assert (first.status_code, second.status_code) == (429, 200)
     assert first.headers["Retry-After"] == "0"
+
+
+# --- identities, Key Vault references, data roles (no package: no host needed) -------------------
+
+
+def identity_storage_settings(account: str = "lanestore") -> dict[str, str]:
+    # functions-reference.md "Connecting to host storage with an identity".
+    return {"AzureWebJobsStorage__accountName": account, "AzureWebJobsStorage__credential": "managedidentity",
+            "AzureWebJobsStorage__clientId": client_id_of(IDENTITY)}  # fmt: skip
+
+
+def create_without_connection_string(fake: FakeAppService, name: str, **settings: str) -> dict[str, Any]:
+    body = create_body(fake, identity={"type": "UserAssigned", "userAssignedIdentities": {IDENTITY: {}}}, **settings)
+    config = body["properties"]["siteConfig"]
+    config["appSettings"] = [item for item in config["appSettings"] if item["name"] != "AzureWebJobsStorage"]
+    return create(fake, name, body)
+
+
+def test_identity_based_storage_needs_a_data_role_for_that_identity(fake: FakeAppService) -> None:
+    # functions-reference.md: the identity of an identity-based AzureWebJobsStorage needs data
+    # roles on the account (Storage Blob Data Owner, Storage Queue Data Contributor, ...).
+    name = new_name()
+    account = f"acct{uuid.uuid4().hex[:6]}"
+    site = create_without_connection_string(fake, name, **identity_storage_settings(account))
+    assigned = site["identity"]["userAssignedIdentities"]
+    assert [entry["clientId"] for entry in assigned.values()] == [client_id_of(IDENTITY)]
+    runtime = fake.runtime(name)
+    assert runtime.wait_for(HostState.ERROR) is HostState.ERROR
+    assert f"holds no data role on storage account {account!r}" in runtime.error
+
+    fake.grant_storage_role(account, IDENTITY)
+    with arm(fake) as client:
+        assert client.post(site_url(fake, name, "/restart")).status_code == 200
+    assert runtime.wait_for(HostState.NO_CONTENT, HostState.ERROR) is HostState.NO_CONTENT, runtime.error
+
+
+def test_a_key_vault_reference_resolves_only_with_a_reader_identity(fake: FakeAppService) -> None:
+    # app-service-key-vault-references.md: resolved with keyVaultReferenceIdentity; an
+    # unresolved reference reaches the app as its text, which is no connection string.
+    name = new_name()
+    secret = f"https://vault.vault.azure.net/secrets/{uuid.uuid4().hex[:8]}"
+    fake.add_secret(secret, "DefaultEndpointsProtocol=https;AccountName=lanes;AccountKey=a2V5")
+    body = create_body(fake, identity={"type": "UserAssigned", "userAssignedIdentities": {IDENTITY: {}}},
+                       AzureWebJobsStorage=f"@Microsoft.KeyVault(SecretUri={secret})")  # fmt: skip
+    body["properties"]["keyVaultReferenceIdentity"] = IDENTITY
+    create(fake, name, body)
+    runtime = fake.runtime(name)
+    assert runtime.wait_for(HostState.ERROR) is HostState.ERROR
+    assert "Key Vault reference of AzureWebJobsStorage cannot be resolved" in runtime.error
+
+    fake.grant_key_vault(IDENTITY)
+    with arm(fake) as client:
+        assert client.post(site_url(fake, name, "/restart")).status_code == 200
+    assert runtime.wait_for(HostState.NO_CONTENT, HostState.ERROR) is HostState.NO_CONTENT, runtime.error
+
+
+def test_a_scheduler_task_hub_must_exist_and_admit_the_identity(fake: FakeAppService) -> None:
+    # Durable Task Scheduler docs (durable-task-scheduler-identity.md): storageProvider type
+    # azureManaged, a connection "Endpoint=...;Authentication=ManagedIdentity;ClientID=...", the
+    # identity with the Durable Task Data Contributor role on the scheduler.
+    name, hub = new_name(), f"hub{uuid.uuid4().hex[:6]}"
+    scheduler = f"dts{uuid.uuid4().hex[:4]}"
+    endpoint = fake.add_scheduler(scheduler)
+    provider = "AzureFunctionsJobHost__extensions__durableTask__storageProvider__"
+    settings = {
+        provider + "type": "azureManaged",
+        provider + "connectionStringName": "DURABLE_TASK_SCHEDULER_CONNECTION_STRING",
+        "DURABLE_TASK_SCHEDULER_CONNECTION_STRING":
+            f"Endpoint={endpoint};Authentication=ManagedIdentity;ClientID={client_id_of(IDENTITY)}",
+        "AzureFunctionsJobHost__extensions__durableTask__hubName": hub,
+    }  # fmt: skip
+    body = create_body(fake, identity={"type": "UserAssigned", "userAssignedIdentities": {IDENTITY: {}}}, **settings)
+    create(fake, name, body)
+    runtime = fake.runtime(name)
+    assert runtime.wait_for(HostState.ERROR) is HostState.ERROR
+    assert f"task hub {hub!r} does not exist" in runtime.error
+
+    with arm(fake) as client:
+        hub_url = (f"{fake.base_url}/subscriptions/sub/resourceGroups/rg/providers/Microsoft.DurableTask/"
+                   f"schedulers/{scheduler}/taskHubs/{hub}?api-version=2026-02-01")  # fmt: skip
+        assert client.put(hub_url, json={"properties": {}}).status_code in (200, 201)
+        assert client.post(site_url(fake, name, "/restart")).status_code == 200
+        assert runtime.wait_for(HostState.ERROR) is HostState.ERROR
+        assert "no Durable Task data role" in runtime.error
+        fake.schedulers.grant(scheduler, IDENTITY)
+        assert client.post(site_url(fake, name, "/restart")).status_code == 200
+    assert runtime.wait_for(HostState.NO_CONTENT, HostState.ERROR) is HostState.NO_CONTENT, runtime.error
 
 
 # --- Durable Task Scheduler --------------------------------------------------------------------
