@@ -88,14 +88,16 @@ class InvocationContext(func.Context):
         return self._thread_local_storage
 
 
-def _joined(values: list[str]) -> str:
-    return ",".join(values)
-
-
 async def build_request(request: web.Request, route_params: dict[str, str]) -> func.HttpRequest:
     body = await request.read()
-    headers = {name: ", ".join(request.headers.getall(name)) for name in request.headers.keys()}
-    params = {name: _joined(request.query.getall(name)) for name in request.query.keys()}
+    # One pass over each: a repeated header or parameter is joined, not looked up once per copy.
+    headers: dict[str, str] = {}
+    for name, value in request.headers.items():
+        key = name.lower()  # func.HttpRequest lower-cases header names anyway
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    params: dict[str, str] = {}
+    for name, value in request.query.items():
+        params[name] = f"{params[name]},{value}" if name in params else value
     return func.HttpRequest(
         method=request.method,
         url=str(request.url),

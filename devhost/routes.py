@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -207,6 +207,8 @@ def _parse_segment(segment: str, template: str) -> list[Part]:
     return parts
 
 
+_FLAGS = re.IGNORECASE | re.DOTALL
+
 # Precedence ranks of a segment: lower is more specific and is tried first (ASP.NET's order).
 _LITERAL, _COMPLEX, _CONSTRAINED, _PARAM, _OPTIONAL, _CATCH_ALL = range(6)
 
@@ -247,7 +249,8 @@ class RouteTemplate:
                 else:
                     number = self.parameters.index(part)
                     regex += f"(?P<p{number}>[^/]+?)" + ("?" if part.optional else "")
-        self._regex = re.compile(regex + "/?$", re.IGNORECASE | re.DOTALL)
+        self.pattern = regex[1:] + "/?"  # without anchors, parameter n captured as group `p{n}`
+        self._regex = re.compile(regex + "/?$", _FLAGS)
 
     @property
     def precedence(self) -> tuple[int, ...]:
@@ -271,13 +274,14 @@ class RouteTemplate:
 
     def match(self, path: str) -> dict[str, str] | None:
         """Match a path relative to the route prefix (`/a/b` or `a/b`); values are decoded."""
-        relative = "/" + path.strip("/") if path.strip("/") else ""
-        m = self._regex.match(relative)
-        if m is None:
-            return None
+        m = self._regex.match(_relative(path))
+        return None if m is None else self.values(lambda number: m.group(f"p{number}"))
+
+    def values(self, captured: Callable[[int], str | None]) -> dict[str, str] | None:
+        """The route parameters from what parameter n `captured`; None when a constraint fails."""
         values: dict[str, str] = {}
         for number, param in enumerate(self.parameters):
-            value = m.group(f"p{number}")
+            value = captured(number)
             if value is None or value == "":
                 if param.default is not None:
                     values[param.name] = param.default
@@ -291,3 +295,44 @@ class RouteTemplate:
 
     def __repr__(self) -> str:
         return f"RouteTemplate({self.template!r})"
+
+
+def _relative(path: str) -> str:
+    stripped = path.strip("/")
+    return "/" + stripped if stripped else ""
+
+
+_GROUP = re.compile(r"\(\?P<p(\d+)>")
+
+
+class RouteTable:
+    """Templates in the order they are tried, matched against a path in one regex search.
+
+    One alternation of every template's pattern (each in its own group, its parameters renamed
+    `r{route}p{n}`) finds the first template whose pattern fits; a template whose constraints or
+    methods then refuse the request hands over to the ones after it, in turn, as before.
+    """
+
+    def __init__(self, templates: list[RouteTemplate]) -> None:
+        self.templates = templates
+        # Literal text is re.escape()d, so "(?P<p" in a pattern is always one of its groups.
+        alternatives = (
+            f"(?P<r{index}>" + _GROUP.sub(f"(?P<r{index}p" + r"\1>", template.pattern) + ")"
+            for index, template in enumerate(templates)
+        )
+        self._regex = re.compile("^(?:" + "|".join(alternatives) + ")$", _FLAGS) if templates else None
+
+    def matches(self, path: str) -> Iterator[tuple[int, dict[str, str]]]:
+        """(index, route parameters) of each template that takes `path`, in order."""
+        relative = _relative(path)
+        m = self._regex.match(relative) if self._regex is not None else None
+        if m is None:
+            return
+        first = next(index for index in range(len(self.templates)) if m.start(f"r{index}") != -1)
+        values = self.templates[first].values(lambda number: m.group(f"r{first}p{number}"))
+        if values is not None:
+            yield first, values
+        for index in range(first + 1, len(self.templates)):
+            values = self.templates[index].match(relative)
+            if values is not None:
+                yield index, values
