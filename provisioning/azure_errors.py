@@ -34,8 +34,18 @@ _LIMIT = re.compile(
     r"|too many (?:sites|apps|web ?apps)",
     re.IGNORECASE,
 )
-# Capacity shortages are 409s too, but they ask to be retried later.
-_RETRY_LATER = re.compile(r"retry .*later|no available instances|capacity", re.IGNORECASE)
+# Capacity shortages are 409s too, but they ask to be retried later; so does a 409 for an
+# operation still in progress on the site (a restart or a deployment).
+_RETRY_LATER = re.compile(
+    r"retry .*later|no available instances|capacity|in progress", re.IGNORECASE
+)
+# ARM relays what the app's Functions host answers (keys, triggers, functions); while the host
+# restarts, or cannot start yet, ARM says only "Encountered an error (ServiceUnavailable) from
+# host runtime." as a 400 or a 5xx (Azure/azure-functions-host#6255).
+_HOST_RUNTIME = re.compile(r"from host runtime", re.IGNORECASE)
+# Operations that ask the app's host through ARM: a 409 there means the site is busy with an
+# operation (a restart after a settings change), never that a name is taken.
+HOST_OPERATIONS = frozenset({"read keys", "sync triggers", "readiness"})
 _MAX_DETAIL = 300
 
 
@@ -98,6 +108,12 @@ def translate(err: AzureError, operation: str, app: str, *, hide: Iterable[str] 
         )
     if status == 429 or status >= 500:
         return TransientProvisioningError(f"{where} still failing after retries ({detail})", app=app)
+    if _HOST_RUNTIME.search(message):
+        return TransientProvisioningError(
+            f"{where}: the app's Functions host is not answering yet ({detail})", app=app
+        )
+    if status == 409 and operation in HOST_OPERATIONS:
+        return TransientProvisioningError(f"{where}: the site is busy with an operation ({detail})", app=app)
     if status in (400, 409) and _LIMIT.search(message):
         return AppLimitReached(
             f"{where}: the subscription or plan cannot hold another app ({detail})", app=app

@@ -47,6 +47,16 @@ class Health:
 
 
 @dataclass(frozen=True)
+class Readiness:
+    """One look at an app after a deploy: whether it serves the package yet, and if not, why."""
+
+    ready: bool
+    detail: str = ""
+    key_read: bool = False  # the durabletask_extension system key exists (the host started once)
+    triggers_synced: bool = False  # the platform rescanned the app's triggers
+
+
+@dataclass(frozen=True)
 class DeployResult:
     version: str
     package_sha256: str = ""
@@ -70,6 +80,12 @@ class LaneBackend(Protocol):
 
     async def check_health(self, app: AppRef) -> Health:
         """Whether the app's host is up and its Durable HTTP API answers."""
+
+    async def check_readiness(self, app: AppRef, *, deployed_at: str = "", triggers_synced: bool = False) -> Readiness:
+        """One look at whether the app serves its package: its host up (and, when `deployed_at` is
+        an ISO time, started after it), its orchestrators indexed, its Durable HTTP API answering
+        with the system key. Syncs triggers once the host is up unless `triggers_synced`. Not
+        ready yet is an answer; a package whose functions cannot load raises `PackageError`."""
 
     async def restart_app(self, app: AppRef) -> None:
         """Bring back an app that stopped answering: restart its host (local) or its site (azure)."""

@@ -10,6 +10,7 @@ enters an orchestration history.
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
 
 import azure.durable_functions as df
@@ -28,7 +29,10 @@ from router.durable_inputs import (
     InFlightCount,
     LaneCommand,
     LifecycleInput,
+    PackageSet,
     Phase,
+    ReadinessReport,
+    ReadinessRequest,
     WakeRequest,
     from_json,
     lifecycle_instance_id,
@@ -108,6 +112,27 @@ async def deploy_package(request: DeployRequest) -> Done:
     # A redeploy restarts the lane's host; its key may change on some platforms.
     rt.keys.forget(request.app.base_url)
     return Done()
+
+
+@_activity("set_package", DeployRequest)
+async def set_package(request: DeployRequest) -> PackageSet:
+    """Set the app's package; when it changed, say when (the host restarts after that)."""
+    rt = runtime.current()
+    package = Package(url=request.package.url, sha256=request.package.sha256 or None)
+    # Taken before the change: the host that serves the package starts after this moment.
+    before = datetime.now(timezone.utc).isoformat()
+    result = await rt.backend.deploy_package(request.lane, request.app, package)
+    rt.keys.forget(request.app.base_url)
+    return PackageSet("" if result.extra.get("unchanged") else before)
+
+
+@_activity("check_lane_ready", ReadinessRequest)
+async def check_lane_ready(request: ReadinessRequest) -> ReadinessReport:
+    """One look at whether the app serves its package (not ready yet is a report, not a failure;
+    a package whose functions cannot load fails for good)."""
+    readiness = await runtime.current().backend.check_readiness(
+        request.app, deployed_at=request.deployed_at, triggers_synced=request.triggers_synced)
+    return ReadinessReport(readiness.ready, readiness.detail, readiness.key_read, readiness.triggers_synced)
 
 
 @_activity("verify_system_key", AppTarget)
@@ -205,12 +230,13 @@ async def start_lifecycle(command: LaneCommand, client: Client) -> Done:
     if lane is not None and lane.state in (LaneState.ACTIVE, LaneState.DRAINING) and lane.app is not None:
         # The lane serves but its lifecycle is gone (terminated by hand, say): take the app over
         # again and hand it the release as the running lifecycle would have been.
-        lifecycle = LifecycleInput(lane=command.lane, phase=Phase.WATCH, app=lane.app, timing=command.timing)
+        lifecycle = LifecycleInput(lane=command.lane, phase=Phase.WATCH, app=lane.app, timing=command.timing,
+                                   readiness_loop=True)
         await client.start_new("lane_lifecycle", instance_id, lifecycle.to_dict())
         await client.raise_event(instance_id, RELEASE_EVENT, command.to_dict())
         return Done()
     lifecycle = LifecycleInput(lane=command.lane, phase=Phase.PROVISION, release=command.release,
-                               timing=command.timing, handovers=[command.handover])
+                               timing=command.timing, handovers=[command.handover], readiness_loop=True)
     try:
         await client.start_new("lane_lifecycle", instance_id, lifecycle.to_dict())
     except Exception:

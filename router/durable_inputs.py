@@ -81,6 +81,9 @@ class Timing(DurableInput):
     release_timeout_seconds: float = Settings.release_timeout_seconds
     probe_seconds: float = Settings.lane_probe_seconds
     health_interval_seconds: float = 2
+    # Starts the task hub name of every lane this router provisions (ROUTER_ID); "" in inputs
+    # recorded before router ids, which keep the hub names they were given.
+    router_id: str = ""
     activity_attempts: int = 4  # tries per activity, the first included
     activity_retry_seconds: float = 2  # doubled per retry
     activity_retry_max_seconds: float = 60
@@ -113,6 +116,10 @@ class LifecycleInput(DurableInput):
     handovers: list[str] = field(default_factory=list)  # the latest hand-overs acted on
     failed_probes: int = 0  # in a row: how long to wait before probing again
     steps: list[Step] = field(default_factory=list)
+    # Deploys wait in one readiness loop (set_package, then check_lane_ready until the deadline).
+    # A generation written by an earlier router lacks the field and replays its old steps
+    # (deploy_package, verify_system_key, check_health); its next generation takes the loop.
+    readiness_loop: bool = False
 
 
 @dataclass
@@ -159,6 +166,31 @@ class DeployRequest(DurableInput):
     lane: LaneSpec
     app: AppRef
     package: Package
+
+
+@dataclass
+class PackageSet(DurableInput):
+    """What `set_package` did: `deployed_at` is when the package was set (before the site's
+    restart), or "" when the app already had it (nothing restarts)."""
+
+    deployed_at: str = ""
+
+
+@dataclass
+class ReadinessRequest(DurableInput):
+    """One look at whether an app serves the package set at `deployed_at`."""
+
+    app: AppRef
+    deployed_at: str = ""
+    triggers_synced: bool = False
+
+
+@dataclass
+class ReadinessReport(DurableInput):
+    ready: bool
+    detail: str = ""
+    key_read: bool = False
+    triggers_synced: bool = False
 
 
 @dataclass

@@ -32,7 +32,10 @@ from router.durable_inputs import (
     InFlightCount,
     LaneCommand,
     LifecycleInput,
+    PackageSet,
     Phase,
+    ReadinessReport,
+    ReadinessRequest,
     ReleaseInput,
     Step,
     Timing,
@@ -96,6 +99,7 @@ def lane_lifecycle(context: Context) -> Orchestration:
     _show(context, state)
     if state.phase is Phase.DONE:
         return {"lane": state.lane, "deleted": True, "app": state.app.name if state.app else None}
+    state.readiness_loop = True  # the next generation runs this code from its start
     context.continue_as_new(state.to_dict())
     return None
 
@@ -127,7 +131,8 @@ def _release_id(state: LifecycleInput) -> str:
 
 def _spec(state: LifecycleInput) -> LaneSpec:
     assert state.release is not None
-    return LaneSpec(lane=state.lane, version=state.release.version, task_hub=lane_task_hub(state.lane))
+    return LaneSpec(lane=state.lane, version=state.release.version,
+                    task_hub=lane_task_hub(state.lane, state.timing.router_id))
 
 
 def _provision(context: Context, state: LifecycleInput) -> Orchestration:
@@ -193,7 +198,45 @@ def _wake_held(context: Context, state: LifecycleInput, lane: Lane) -> Orchestra
 
 
 def _deploy(context: Context, state: LifecycleInput, spec: LaneSpec) -> Orchestration:
-    """Deploy the package, check the key is readable, wait until the app is healthy."""
+    """Set the package, then look again with backoff until the app serves it or the lane's ready
+    timeout passes. A site takes minutes to restart with a package; everything it answers
+    meanwhile is "not ready yet" (the backend says why); only a package that cannot load, or a
+    refusal, fails at once."""
+    if not state.readiness_loop:
+        yield from _deploy_then_check_health(context, state, spec)
+        return
+    assert state.release is not None and state.app is not None
+    timing = state.timing
+    package = Package(url=state.release.package_url, sha256=state.release.sha256 or None)
+    deployed = yield from activity(context, "set_package", DeployRequest(spec, state.app, package), PackageSet, timing)
+    yield from _progress(context, state, "deployed", spec.version)
+    ready_by = after(context, timing.ready_timeout_seconds)
+    look = ReadinessRequest(state.app, deployed_at=deployed.deployed_at)
+    interval, key_read, said = timing.health_interval_seconds, False, ""
+    while True:
+        report = yield from activity(context, "check_lane_ready", look, ReadinessReport, timing)
+        if report.key_read and not key_read:
+            key_read = True
+            yield from _progress(context, state, "key_read", "durabletask_extension system key readable")
+        look.triggers_synced = report.triggers_synced
+        if report.ready:
+            yield from _progress(context, state, "healthy", report.detail)
+            return
+        _check_deadline(context, state)
+        if after(context, interval) > ready_by:
+            raise LaneNotReady(
+                f"The app did not serve the package within {timing.ready_timeout_seconds:g} s: {report.detail}",
+                lane=state.lane, lastError=report.detail)
+        if report.detail != said:  # a new reason only: the steps kept are few
+            said = report.detail
+            _step(context, state, "not_ready", said)
+        yield context.create_timer(after(context, interval))
+        interval = min(interval * 2, BACKOFF_MAX_SECONDS)
+
+
+def _deploy_then_check_health(context: Context, state: LifecycleInput, spec: LaneSpec) -> Orchestration:
+    """The deploy of generations written before the readiness loop (kept for their replay; see
+    LifecycleInput.readiness_loop): deploy, read the key once, then poll the health check."""
     assert state.release is not None and state.app is not None
     package = Package(url=state.release.package_url, sha256=state.release.sha256 or None)
     yield from activity(context, "deploy_package", DeployRequest(spec, state.app, package), Done, state.timing)

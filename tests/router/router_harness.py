@@ -29,7 +29,7 @@ from devhost.config import HostConfig
 from devhost.engine import DurableEngine, EngineOptions, FaultOptions
 from devhost.keys import load_or_create_keys
 from devhost.server import DevHost
-from provisioning.base import AppRef, DeployResult, Health, LaneSpec, Package
+from provisioning.base import AppRef, DeployResult, Health, LaneSpec, Package, Readiness
 from provisioning.config import ProvisioningConfig
 from router import runtime
 from router.entity import VERSION_MAP_ENTITY, VERSION_MAP_KEY
@@ -210,6 +210,11 @@ class FakeBackend:
     async def check_health(self, app: AppRef) -> Health:
         self._call("check_health")
         return Health(self.healthy and app.name not in self.sick, self.health_detail)
+
+    async def check_readiness(self, app: AppRef, *, deployed_at: str = "", triggers_synced: bool = False) -> Readiness:
+        self._call("check_readiness")
+        ready = self.healthy and app.name not in self.sick
+        return Readiness(ready, self.health_detail, key_read=True, triggers_synced=True)
 
     async def restart_app(self, app: AppRef) -> None:
         self._call("restart_app")

@@ -79,7 +79,7 @@ async def test_a_lane_that_never_becomes_healthy_fails_at_the_ready_timeout_with
         lane = await router.lane("1.0")
         assert lane["error"]["code"] == "lane_not_ready"
         assert "functions failed to load" in lane["error"]["message"]
-        assert router.backend.count("check_health") >= 2
+        assert router.backend.count("check_readiness") >= 2
 
 
 @with_router(release_timeout_seconds=0.5, lane_ready_timeout_seconds=30)
