@@ -208,6 +208,10 @@ class DevHost:
             if not self._admits(request, self.keys.is_master):
                 return web.Response(status=401)
             return web.json_response(self._status())
+        if lowered == "/admin/functions":
+            if not self._admits(request, self.keys.is_master):
+                return web.Response(status=401)
+            return web.json_response(self._function_list())
         if lowered == WEBHOOK_PATH or lowered.startswith(WEBHOOK_PATH + "/"):
             if not self._admits(request, self.keys.is_durable_system):
                 return web.Response(status=401)
@@ -286,6 +290,26 @@ class DevHost:
                 (time.perf_counter() - started) * 1000,
             )
         return response
+
+    def _function_list(self) -> list[dict[str, Any]]:
+        """The indexed functions with their trigger binding, as the Functions host lists them
+        (azure-functions-host, src/WebJobs.Script.WebHost/Controllers/FunctionsController.cs
+        List: FunctionMetadataResponse, `config` holding the function.json bindings)."""
+        triggers = [
+            *((f.name, "httpTrigger") for f in self.functions.http),
+            *((n, "orchestrationTrigger") for n in self.functions.orchestrators),
+            *((n, "activityTrigger") for n in self.functions.activities),
+            *((name, "entityTrigger") for name, _ in self.functions.entities.values()),
+        ]
+        return [
+            {
+                "name": name,
+                "language": "python",
+                "isDisabled": False,
+                "config": {"bindings": [{"type": kind, "direction": "in", "name": "trigger"}]},
+            }
+            for name, kind in sorted(triggers, key=lambda item: item[0].lower())
+        ]
 
     def _status(self) -> dict[str, Any]:
         # As the Functions host answers it (azure-functions-host, src/WebJobs.Script.WebHost/

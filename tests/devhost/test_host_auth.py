@@ -20,7 +20,7 @@ from devhost.testing import HostHandle, running_host
 
 APPS = Path(__file__).resolve().parent.parent / "apps"
 WEBHOOK = "/runtime/webhooks/durabletask"
-KEYED_PATHS = ("/api/secured", "/api/admin-only", "/admin/host/status", f"{WEBHOOK}/instances")
+KEYED_PATHS = ("/api/secured", "/api/admin-only", "/admin/host/status", "/admin/functions", f"{WEBHOOK}/instances")
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +35,15 @@ def test_without_enable_auth_every_route_answers_without_a_key(host: HostHandle,
     assert httpx.get(host.base_url + path).status_code == 200
     # The bypass ignores the key altogether, as CliAuthenticationHandler does: a wrong one passes.
     assert httpx.get(host.base_url + path, params={"code": "wrong"}).status_code == 200
+
+
+@pytest.mark.e2e
+def test_admin_functions_lists_each_function_with_its_trigger(host: HostHandle) -> None:
+    # As FunctionsController.List answers (azure-functions-host, src/WebJobs.Script.WebHost/
+    # Controllers/FunctionsController.cs): the readiness check looks for orchestrators there.
+    listed = httpx.get(host.base_url + "/admin/functions").json()
+    assert listed and all(f["config"]["bindings"][0]["type"] == "httpTrigger" for f in listed)
+    assert "secured" in {f["name"] for f in listed}
 
 
 @pytest.mark.e2e
