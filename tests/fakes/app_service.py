@@ -40,14 +40,16 @@ Retry-After, 5xx, 409, `apply_first`), `slow`, `add_site`, `set_state`, `taken_n
   `durabletask_extension` is in the system keys only once a host with Durable functions runs.
   `GET .../sites/{name}/functions` lists the running host's functions. The 409 text is ARM's
   "Cannot modify this site because another operation is in progress. Details: ...".
-  `fake.runtime(name).restart_seconds` changes one site's delay (a slow host).
+  `fake.runtime(name).restart_seconds` changes one site's delay (a slow host);
+  `fake.runtime(name).crash()` kills its host, which the platform starts again.
 - **Identities and roles** (tests/fakes/identities.py): ARM answers each user-assigned identity
   with a `clientId` (`identities.client_id_of(resource_id)`); an identity-based
   AzureWebJobsStorage (`__accountName`, `__credential`, `__clientId`) needs
   `fake.grant_storage_role(account, identity_id)`, Key Vault references
   (`@Microsoft.KeyVault(SecretUri=...)`, read with `keyVaultReferenceIdentity`) need
   `fake.add_secret(uri, value)` and `fake.grant_key_vault(identity_id)`, a package read with
-  WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID needs `fake.blobs.grant_reader(identity_id)`, and
+  WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID needs `fake.blobs.grant_reader(identity_id)` (the
+  router reading it with its own token: `fake.blobs.accept_token(token, principal)` and a grant), and
   a Durable Task Scheduler connection (`storageProvider__type` azureManaged) needs its task hub
   and `fake.schedulers.grant(scheduler, identity_id)`. Missing ones keep the host down with the
   reason in `fake.runtime(name).error`. The system identity is `SystemAssigned:<site>`.

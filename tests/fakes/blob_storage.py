@@ -72,6 +72,12 @@ class FakeBlobStorage:
             self._tokens[token] = principal.lower()
         return token
 
+    def accept_token(self, token: str, principal: str) -> None:
+        """Take `token` as `principal`'s: e.g. the token a test's managed identity endpoint gives
+        the router, so the router can read a package with its own identity."""
+        with self._lock:
+            self._tokens[token] = principal.lower()
+
     def contains(self, url: str) -> bool:
         return url.startswith(self.base_url + "/")
 

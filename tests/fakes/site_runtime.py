@@ -21,6 +21,7 @@ import json
 import re
 import secrets
 import shutil
+import signal
 import threading
 import zipfile
 from collections.abc import Callable, Mapping
@@ -138,6 +139,16 @@ class SiteRuntime:
             self._generation += 1
             self._status.state = HostState.RESTARTING
             self._changed.notify_all()
+
+    def crash(self) -> None:
+        """Kill the host (SIGKILL), as a crash does; the platform starts a new one after
+        `restart_seconds`, as App Service restarts a host that died."""
+        with self._changed:
+            snapshot = self._snapshot
+        process = self._process
+        if process is not None:
+            launcher.stop(process, signum=signal.SIGKILL)
+        self.change(snapshot)
 
     def close(self) -> None:
         with self._changed:

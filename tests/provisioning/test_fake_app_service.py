@@ -252,6 +252,8 @@ def test_a_site_runs_its_package_behind_its_host_name_and_survives_a_restart(
         assert {"process_order": "orchestrationTrigger"}.items() <= {
             f["properties"]["name"]: f["properties"]["config"]["bindings"][0]["type"] for f in functions
         }.items()
+        indexed = client.get(f"https://{host}/admin/functions", headers={"x-functions-key": keys["masterKey"]})
+        assert "orchestrationTrigger" in {b["type"] for f in indexed.json() for b in f["config"]["bindings"]}
         lane = f"https://{host}/runtime/webhooks/durabletask"
         started = client.post(f"{lane}/orchestrators/process_order", headers={"x-functions-key": system_key},
                               json={"order_id": "o-1", "pickup_seconds": 3600})  # fmt: skip
@@ -319,19 +321,32 @@ def test_a_managed_identity_package_needs_a_reader_role(fake: FakeAppService, pa
     assert runtime.wait_for(HostState.RUNNING, HostState.ERROR) is HostState.RUNNING, runtime.error
     assert fake.blobs.reads[-1].auth == f"bearer:{IDENTITY.lower()}"
 
+    # A host that dies is started again by the platform.
+    killed = runtime.process
+    runtime.crash()
+    assert runtime.wait_for(HostState.RUNNING, HostState.ERROR) is HostState.RUNNING, runtime.error
+    assert killed.poll() is not None and runtime.process is not killed
+
 
 def test_blob_reads_need_a_sas_or_a_token(fake: FakeAppService) -> None:
     # Blob service error codes (learn.microsoft.com/rest/api/storageservices/blob-service-error-codes):
     # a private blob read anonymously is 404 ResourceNotFound, a forged signature 403
     # AuthenticationFailed.
     url = fake.blobs.put("packages", "private.zip", b"zip")
+    reader = f"{IDENTITY}-reader"
+    fake.blobs.accept_token("router-token", reader)
     with httpx.Client(verify=ssl.create_default_context(cafile=str(fake.ca_path)), trust_env=False) as client:
         anonymous = client.get(url)
         forged = client.get(url + "?sv=2024-11-04&sig=forged")
         signed = client.get(fake.blobs.sas_url("packages", "private.zip"))
+        no_role = client.get(url, headers={"Authorization": "Bearer router-token"})
+        fake.blobs.grant_reader(reader)
+        with_role = client.get(url, headers={"Authorization": "Bearer router-token"})
     assert (anonymous.status_code, anonymous.headers["x-ms-error-code"]) == (404, "ResourceNotFound")
     assert (forged.status_code, forged.headers["x-ms-error-code"]) == (403, "AuthenticationFailed")
     assert (signed.status_code, signed.content) == (200, b"zip")
+    assert (no_role.status_code, no_role.headers["x-ms-error-code"]) == (403, "AuthorizationPermissionMismatch")
+    assert (with_role.status_code, with_role.content) == (200, b"zip")
 
 
 def test_faults_of_the_fake_arm_still_apply(fake: FakeAppService) -> None:
