@@ -54,7 +54,9 @@ Retry-After, 5xx, 409, `apply_first`), `slow`, `add_site`, `set_state`, `taken_n
   and `fake.schedulers.grant(scheduler, identity_id)`. Missing ones keep the host down with the
   reason in `fake.runtime(name).error`. The system identity is `SystemAssigned:<site>`.
 - **Host names**: `defaultHostName` is `127.0.0.1:<port>` of the site's TLS front door, which
-  forwards to its host (503 "Function host is not running." while none runs).
+  forwards to its host (503 "Function host is not running." while none runs);
+  `fake.runtime(name).requests` records what it took (paths without queries: they may hold a
+  key) and `fake.runtime(name).fail(method, pattern, status, times=, delay=)` injects faults there.
 - **Durable Task Scheduler** (`Microsoft.DurableTask`, api-version 2026-02-01 of
   azure-mgmt-durabletask 1.1.0): `schedulers/{s}` GET, `schedulers/{s}/taskHubs/{h}` PUT
   (201 + Azure-AsyncOperation), GET, DELETE (202 + Location) and the list; `fake.schedulers`

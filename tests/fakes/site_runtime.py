@@ -23,6 +23,7 @@ import secrets
 import shutil
 import signal
 import threading
+import time
 import zipfile
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
@@ -75,6 +76,27 @@ class PackageUnavailable(Exception):
     """The package could not be read; the message says why (never a secret)."""
 
 
+@dataclass(frozen=True)
+class FrontDoorRequest:
+    """One request the front door took (the path without its query: it may carry a key)."""
+
+    method: str
+    path: str
+    status: int
+
+
+@dataclass
+class FrontDoorFault:
+    """Answer `status` (after `delay` seconds) to the next `times` matching requests, instead of
+    the host: what an unhealthy instance or App Service's front end answers."""
+
+    method: str
+    pattern: str  # re.search'ed against the path
+    status: int
+    times: int = 1
+    delay: float = 0.0
+
+
 @dataclass
 class _Status:
     state: HostState = HostState.NO_CONTENT
@@ -116,6 +138,9 @@ class SiteRuntime:
         self.base_url = ""
         self._worker = threading.Thread(target=self._run, name=f"fake-site-{name}", daemon=True)
         self._client = httpx.Client(timeout=120.0, trust_env=False)
+        self.requests: list[FrontDoorRequest] = []
+        self._faults: list[FrontDoorFault] = []
+        self._requests_lock = threading.Lock()
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -139,6 +164,13 @@ class SiteRuntime:
             self._generation += 1
             self._status.state = HostState.RESTARTING
             self._changed.notify_all()
+
+    def fail(self, method: str, pattern: str, status: int, *, times: int = 1, delay: float = 0.0) -> FrontDoorFault:
+        """A fault at the site's host name (e.g. 502 from the front end, a slow reply)."""
+        fault = FrontDoorFault(method.upper(), pattern, status, times, delay)
+        with self._requests_lock:
+            self._faults.append(fault)
+        return fault
 
     def crash(self) -> None:
         """Kill the host (SIGKILL), as a crash does; the platform starts a new one after
@@ -348,6 +380,26 @@ class SiteRuntime:
     # --- the front door ------------------------------------------------------------------
 
     def _front_door(self, request: Request) -> Reply:
+        reply = self._forward(request)
+        with self._requests_lock:
+            self.requests.append(FrontDoorRequest(request.method, request.target.split("?")[0], reply.status))
+        return reply
+
+    def _take_fault(self, method: str, path: str) -> FrontDoorFault | None:
+        with self._requests_lock:
+            for fault in self._faults:
+                if fault.times > 0 and fault.method == method and re.search(fault.pattern, path):
+                    fault.times -= 1
+                    return fault
+        return None
+
+    def _forward(self, request: Request) -> Reply:
+        fault = self._take_fault(request.method, request.target.split("?")[0])
+        if fault is not None:
+            if fault.delay:
+                time.sleep(fault.delay)
+            if fault.status:
+                return Reply(fault.status, {"Content-Type": "text/plain"}, b"injected by the test")
         if self._status.state is not HostState.RUNNING or self._process is None:
             return Reply(503, {"Content-Type": "text/plain"}, NOT_RUNNING)
         headers = {k: v for k, v in request.headers.items() if k not in _HOP_BY_HOP}

@@ -261,6 +261,11 @@ def test_a_site_runs_its_package_behind_its_host_name_and_survives_a_restart(
         assert started.json()["statusQueryGetUri"].startswith(f"https://{host}/")
         instance = started.json()["id"]
         assert client.get(f"{lane}/instances/{instance}").status_code == 401  # keys are checked
+        runtime.fail("GET", r"/instances/", 502)
+        assert client.get(f"{lane}/instances/{instance}", headers={"x-functions-key": system_key}).status_code == 502
+        assert ("GET", f"/runtime/webhooks/durabletask/instances/{instance}", 502) in {
+            (r.method, r.path, r.status) for r in runtime.requests
+        }
 
         # A settings change restarts the host: the front door keeps its port and answers 503.
         changed = client.put(site_url(fake, name, "/config/appsettings"),
