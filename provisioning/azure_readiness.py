@@ -20,6 +20,7 @@ out; only functions that cannot load are final.
 from __future__ import annotations
 
 import re
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -126,8 +127,12 @@ class LaneHost:
         timeout: float = 30.0,
     ) -> None:
         self._base_url = base_url.rstrip("/")
+        # The system's trust store (and SSL_CERT_FILE, as OpenSSL reads it), or a CA bundle's path.
+        context: ssl.SSLContext | bool = verify
+        if verify is True or isinstance(verify, str):
+            context = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
         self._client = httpx.AsyncClient(
-            base_url=self._base_url, transport=transport, verify=verify, timeout=timeout, trust_env=False
+            base_url=self._base_url, transport=transport, verify=context, timeout=timeout, trust_env=False
         )
 
     async def __aenter__(self) -> LaneHost:
