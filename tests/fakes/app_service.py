@@ -63,6 +63,12 @@ Retry-After, 5xx, 409, `apply_first`), `slow`, `add_site`, `set_state`, `taken_n
   holds them (`fake.add_scheduler(name)`; `plans=` style: `schedulers=("dts",)`).
 
 Everything stops when the `with` block ends: hosts (SIGTERM, then SIGKILL), front doors, servers.
+
+Not simulated (say so in a test that would need it): Flex one-deploy (a Flex site is created
+and validated but never gets a package), WEBSITE_RUN_FROM_PACKAGE=1 and zip deploy, the host's
+AzureFunctionsJobHost__* overrides of host.json (the dev host does not apply them, so the lane's
+hubName setting names no separate store: each site has its own data directory anyway), and
+real Azure Storage (AzureWebJobsStorage is checked, not used).
 """
 
 from __future__ import annotations
@@ -173,9 +179,10 @@ class FakeAppService(FakeArm):
 
     # --- test controls -------------------------------------------------------------------
 
-    def plan_id(self, name: str) -> str:
+    def plan_id(self, name: str, *, subscription: str = SUBSCRIPTION, resource_group: str = RESOURCE_GROUP) -> str:
+        """The ARM id of plan `name` (the fake finds plans by name, under any subscription)."""
         return (
-            f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/Microsoft.Web/"
+            f"/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/Microsoft.Web/"
             f"serverfarms/{self._plan_names.get(name.lower(), name)}"
         )
 
@@ -242,7 +249,7 @@ class FakeAppService(FakeArm):
         name = self._plan_names[match["name"].lower()]
         elastic = sku.kind is PlanKind.ELASTIC_PREMIUM
         return 200, {}, {
-            "id": self.plan_id(name),
+            "id": self.plan_id(name, subscription=match["sub"], resource_group=match["rg"]),
             "name": name,
             "type": "Microsoft.Web/serverfarms",
             "kind": sku.plan_kind_field,

@@ -23,9 +23,8 @@ _WORKER_PROVIDED = ("azure.functions", "azure_functions_worker")
 
 
 def _install(app_dir: Path) -> None:
+    # The dev host itself puts this first on sys.path for the app, as the worker does.
     packages = app_dir / ".python_packages" / "lib" / "site-packages"
-    if packages.is_dir():
-        sys.path.append(str(packages))
     app_root = str(app_dir)
     packages_root = str(packages)
     original_import = builtins.__import__
