@@ -422,11 +422,16 @@ def _scrub_body(response: httpx.Response, rewriter: LaneUrlRewriter) -> bytes:
     raw = response.content
     if not raw:
         return raw
+    # Most answers (a status: ids, times, input and output) name neither the lane nor its key:
+    # those pass as the lane sent them, unparsed. Not when the text has an escape: JSON may
+    # spell the key or host with \u escapes that only parsing shows.
+    text = raw.decode("utf-8", errors="surrogateescape")
+    if "\\" not in text and not rewriter.mentions_lane(text):
+        return raw
     try:
         document = json.loads(raw)
     except ValueError:
         # Not JSON: scrub it as text; surrogateescape keeps undecodable bytes as they were.
-        text = raw.decode("utf-8", errors="surrogateescape")
         return rewriter.scrub_text(text).encode("utf-8", errors="surrogateescape")
     return json.dumps(rewriter.scrub_json(document)).encode()
 

@@ -157,8 +157,16 @@ class LaneUrlRewriter:
         # `{text}` placeholders must stay readable, as in the lane's own payload.
         return f"{path}?{urlencode(query, safe='{}')}" if query else path
 
+    def mentions_lane(self, text: str) -> bool:
+        """Whether `scrub_text` could change `text`: it names the lane's host (so any lane URL)
+        or holds the key. One search, so that the strings of a status answer (ids, times,
+        inputs) pass through without three scans each."""
+        return self._lane_mention.search(text) is not None
+
     def scrub_text(self, text: str) -> str:
         """Text with lane URLs rewritten or removed, and the lane host and key scrubbed."""
+        if not self.mentions_lane(text):
+            return text
         text = _URL.sub(self._replace_url, text)
         for form in self._key_forms:
             text = text.replace(form, REDACTED)
@@ -206,6 +214,12 @@ class LaneUrlRewriter:
         # Longest first, so no alias is cut short by another that is its prefix.
         names = sorted(self._lane_netlocs, key=len, reverse=True)
         return re.compile("|".join(re.escape(name) for name in names), re.IGNORECASE)
+
+    @cached_property
+    def _lane_mention(self) -> re.Pattern[str]:
+        # A lane URL is only rewritten when its netloc is the lane's, which holds the lane host.
+        names = sorted({*self._lane_netlocs, *self._key_forms}, key=len, reverse=True)
+        return re.compile("|".join(re.escape(name) for name in names) or r"(?!)", re.IGNORECASE)
 
     @cached_property
     def _lane_instances_path(self) -> str:
