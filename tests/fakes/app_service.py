@@ -41,7 +41,9 @@ Retry-After, 5xx, 409, `apply_first`), `slow`, `add_site`, `set_state`, `taken_n
   `GET .../sites/{name}/functions` lists the running host's functions. The 409 text is ARM's
   "Cannot modify this site because another operation is in progress. Details: ...".
   `fake.runtime(name).restart_seconds` changes one site's delay (a slow host);
-  `fake.runtime(name).crash()` kills its host, which the platform starts again.
+  `fake.runtime(name).crash()` kills its host, which the platform starts again. A stopped site
+  (`POST .../stop`, or `fake.set_state(name, "Stopped")`) runs no host: its host name answers
+  403 "Error 403 - This web app is stopped." and listkeys the host-runtime error.
 - **Identities and roles** (tests/fakes/identities.py): ARM answers each user-assigned identity
   with a `clientId` (`identities.client_id_of(resource_id)`); an identity-based
   AzureWebJobsStorage (`__accountName`, `__credential`, `__clientId`) needs
@@ -209,6 +211,14 @@ class FakeAppService(FakeArm):
         with self._lock:
             self.key_vault[secret_uri.rstrip("/")] = value
 
+    def set_state(self, name: str, state: str) -> None:
+        """Stop (or start) a site as `POST .../stop` would: a stopped site runs no host."""
+        super().set_state(name, state)
+        with self._lock:
+            runtime = self._runtimes.get(name.lower())
+            if runtime is not None:
+                runtime.change(self._snapshot(name.lower()))
+
     def add_scheduler(self, name: str, *, location: str = "westeurope") -> str:
         """A Durable Task Scheduler that exists before the test; returns its endpoint."""
         return self.schedulers.add(name, location=location)
@@ -280,7 +290,7 @@ class FakeAppService(FakeArm):
                 runtime.change(self._snapshot(key))
             return 200, {}, self._settings_resource(self.sites[key], key)
         if rest == "/host/default/listkeys" and method == "POST":
-            keys = runtime.keys()
+            keys = None if runtime.state is HostState.STOPPED else runtime.keys()
             if keys is None:
                 return _error(400, "BadRequest", HOST_RUNTIME_ERROR)
             return 200, {}, keys
@@ -294,6 +304,10 @@ class FakeAppService(FakeArm):
             if runtime.state is HostState.ERROR:
                 return _error(400, "BadRequest", HOST_RUNTIME_ERROR)
             return 204, {}, None
+        if rest in ("/stop", "/start") and method == "POST":
+            self.sites[key]["properties"]["state"] = "Stopped" if rest == "/stop" else "Running"
+            runtime.change(self._snapshot(key))
+            return 200, {}, None
         if rest == "/restart" and method == "POST":
             self.sites[key]["properties"]["state"] = "Running"
             runtime.change(self._snapshot(key))
@@ -387,7 +401,11 @@ class FakeAppService(FakeArm):
             settings.setdefault("FUNCTIONS_WORKER_RUNTIME", "python")
             settings.setdefault("FUNCTIONS_EXTENSION_VERSION", "~4")
         package = settings.get(RUN_FROM_PACKAGE, "")
-        return SiteSnapshot(settings, tuple(blockers), has_package=package.lower().startswith(("https://", "http://")))
+        return SiteSnapshot(
+            settings, tuple(blockers),
+            has_package=package.lower().startswith(("https://", "http://")),
+            stopped=site["properties"].get("state") == "Stopped",
+        )  # fmt: skip
 
     def _resolve_references(
         self, key: str, settings: Mapping[str, str], identities: SiteIdentities

@@ -42,6 +42,8 @@ from tests.fakes.tls_server import Reply, Request, serve_https
 
 WORKER_IMPORTS_DIR = Path(__file__).resolve().parent / "worker_imports"
 NOT_RUNNING = b"Function host is not running."
+# App Service's front end for a stopped app (its "Error 403 - This web app is stopped." page).
+SITE_STOPPED = b"<h1>Error 403 - This web app is stopped.</h1>"
 DURABLE_TRIGGERS = frozenset({"orchestrationTrigger", "activityTrigger", "entityTrigger"})
 _FUNCTION_LINE = re.compile(r"^\t(?P<name>[^:\s]+): (?P<what>\S.*)$")
 # Environment a host process needs from the machine; everything else comes from the site.
@@ -54,7 +56,7 @@ class HostState(Enum):
     RESTARTING = "Restarting"
     RUNNING = "Running"
     ERROR = "Error"  # the host could not start; `error` says why
-    STOPPED = "Stopped"  # the site is being deleted
+    STOPPED = "Stopped"  # the site is stopped or being deleted
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class SiteSnapshot:
     settings: Mapping[str, str]
     blockers: tuple[str, ...] = ()  # why the host cannot start whatever the package
     has_package: bool = False
+    stopped: bool = False  # the site's state is Stopped: no host, and the front end says so
 
 
 class PackageUnavailable(Exception):
@@ -273,7 +276,9 @@ class SiteRuntime:
 
     def _start_host(self, snapshot: SiteSnapshot, generation: int) -> None:
         outcome = _Status(restarts=self._status.restarts)
-        if snapshot.blockers:
+        if snapshot.stopped:
+            outcome.state, outcome.error = HostState.STOPPED, "the site is Stopped"
+        elif snapshot.blockers:
             outcome.state, outcome.error = HostState.ERROR, "; ".join(snapshot.blockers)
         elif not snapshot.has_package:
             outcome.state = HostState.NO_CONTENT
@@ -400,6 +405,8 @@ class SiteRuntime:
                 time.sleep(fault.delay)
             if fault.status:
                 return Reply(fault.status, {"Content-Type": "text/plain"}, b"injected by the test")
+        if self._status.state is HostState.STOPPED:
+            return Reply(403, {"Content-Type": "text/html"}, SITE_STOPPED)
         if self._status.state is not HostState.RUNNING or self._process is None:
             return Reply(503, {"Content-Type": "text/plain"}, NOT_RUNNING)
         headers = {k: v for k, v in request.headers.items() if k not in _HOP_BY_HOP}

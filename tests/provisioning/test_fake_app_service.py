@@ -397,6 +397,24 @@ def test_identity_based_storage_needs_a_data_role_for_that_identity(fake: FakeAp
     assert runtime.wait_for(HostState.NO_CONTENT, HostState.ERROR) is HostState.NO_CONTENT, runtime.error
 
 
+def test_a_stopped_site_runs_no_host_and_says_so(fake: FakeAppService) -> None:
+    # A stopped app's front end answers "Error 403 - This web app is stopped."; ARM cannot reach
+    # its host for keys.
+    name = new_name()
+    site = create(fake, name, create_body(fake))
+    runtime = fake.runtime(name)
+    with arm(fake) as client:
+        assert client.post(site_url(fake, name, "/stop")).status_code == 200
+        assert runtime.wait_for(HostState.STOPPED) is HostState.STOPPED
+        stopped = client.get(f"https://{site['properties']['defaultHostName']}/")
+        assert stopped.status_code == 403 and b"This web app is stopped" in stopped.content
+        assert client.get(site_url(fake, name)).json()["properties"]["state"] == "Stopped"
+    with pytest.raises(HttpResponseError, match="from host runtime"):
+        list_keys(fake, name)
+    fake.set_state(name, "Running")
+    assert runtime.wait_for(HostState.NO_CONTENT, HostState.ERROR) is HostState.NO_CONTENT, runtime.error
+
+
 def test_a_key_vault_reference_resolves_only_with_a_reader_identity(fake: FakeAppService) -> None:
     # app-service-key-vault-references.md: resolved with keyVaultReferenceIdentity; an
     # unresolved reference reaches the app as its text, which is no connection string.
