@@ -16,8 +16,10 @@ is not running." (the host's answer while it is not Running).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import os
 import re
 import secrets
 import shutil
@@ -319,8 +321,6 @@ class SiteRuntime:
         return app_dir
 
     def _command(self, app_dir: Path, settings: Mapping[str, str]) -> launcher.HostCommand:
-        import os
-
         env = {name: os.environ[name] for name in _MACHINE_ENV if name in os.environ}
         env.update(settings)
         env.update({
@@ -447,6 +447,4 @@ def _functions_in(output: str) -> tuple[HostFunction, ...]:
 
 
 def _digest(data: bytes) -> str:
-    import hashlib
-
     return hashlib.sha256(data).hexdigest()
