@@ -1,10 +1,10 @@
 """`python -m provisioning`: the backends by hand, without the router.
 
-`plan --lane 1.2 --version 1.2.0` is what the Azure backend would do: a dry run, no credentials,
-no network. It reads the ROUTER_* environment (as the router does) and prints, as JSON, the app
-the Azure backend would create for the lane (name, kind, tags, the exact site body) and every app
-setting it would set. Settings left unset are shown as placeholders and listed under
-"placeholders".
+`plan --lane 1.2 --version 1.2.0 --plan-sku EP1 [--json]` is what the Azure backend would do: a
+dry run, no credentials, no network. It reads the ROUTER_* environment (as the router does) and
+prints every ARM request the backend would send for the lane on a plan of that SKU (method, path,
+api-version, body), built by the same functions the backend sends (provisioning.azure_plan_requests);
+a package URL's SAS query is hidden. Settings left unset are shown as placeholders and listed.
 
 `local list|stop|delete [LANE]` looks after the local backend's lanes: list them (no secret),
 stop every lane host, or delete one lane.
@@ -24,19 +24,27 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import semver
 
-from provisioning.azure_config import AzureConfig
-from provisioning.azure_resources import RUN_FROM_PACKAGE, app_name, lane_app_settings, site_envelope
-from provisioning.base import LaneSpec
-from provisioning.config import AZURE_TARGET_FIELDS, ProvisioningConfig
-from provisioning.errors import ConfigError
 from provisioning import packaging
+from provisioning.azure_config import AzureConfig
+from provisioning.azure_plan import plan_kind, plan_refusal
+from provisioning.azure_plan_requests import PACKAGE_PLACEHOLDER, lane_requests
+from provisioning.azure_resources import app_name, content_share_problem
+from provisioning.base import LaneSpec
+from provisioning.config import (
+    APP_SERVICE_MARKER,
+    AZURE_TARGET_FIELDS,
+    CLIENT_ID_SETTING,
+    STORAGE_ACCOUNT_SETTING,
+    ProvisioningConfig,
+    parse_plan_id,
+    parse_scheduler_id,
+)
+from provisioning.errors import ConfigError
 from provisioning.local import LocalLaneBackend
 from provisioning.naming import is_lane_key, lane_key, lane_task_hub
-from provisioning.packages import describe_location
 
 _PLACEHOLDERS = {
     "ROUTER_SUBSCRIPTION_ID": "<subscription-id>",
@@ -46,38 +54,60 @@ _PLACEHOLDERS = {
         "/subscriptions/<subscription-id>/resourceGroups/<resource-group>"
         "/providers/Microsoft.Web/serverfarms/<plan>"
     ),
+    "ROUTER_LANE_IDENTITY_ID": (
+        "/subscriptions/<subscription-id>/resourceGroups/<resource-group>"
+        "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<lanes-identity>"
+    ),
+    STORAGE_ACCOUNT_SETTING: "<storageaccount>",
+    CLIENT_ID_SETTING: "<lanes-identity-client-id>",
 }
+_FIELDS = {**AZURE_TARGET_FIELDS, STORAGE_ACCOUNT_SETTING: "lane_storage_account",
+           CLIENT_ID_SETTING: "lane_identity_client_id"}
 
 
 class UsageError(Exception):
     """A command-line value the command cannot work with."""
 
 
-def plan_config(env: Mapping[str, str]) -> tuple[AzureConfig, list[str]]:
-    """The Azure config the router would build from `env`, and which settings were placeholders."""
-    # Validate every provisioning setting, but never demand what a dry run can stand in for.
-    config = ProvisioningConfig.from_env({**env, "ROUTER_PROVISIONER": "local"})
+def plan_config(env: Mapping[str, str]) -> tuple[AzureConfig, list[str], str]:
+    """The Azure config the router would build from `env`, which settings were placeholders, and
+    the router id its lanes' task hubs start with."""
+    # Validate every provisioning setting, but never demand what a dry run can stand in for (nor
+    # refuse to run on App Service, where an operator may well run it).
+    quiet = {key: value for key, value in env.items() if key != APP_SERVICE_MARKER}
+    config = ProvisioningConfig.from_env({**quiet, "ROUTER_PROVISIONER": "local"})
     missing = config.missing_azure_target()
-    config = dataclasses.replace(config, **{AZURE_TARGET_FIELDS[name]: _PLACEHOLDERS[name] for name in missing})
-    return AzureConfig.from_config(config), missing
+    config = dataclasses.replace(config, **{_FIELDS[name]: _PLACEHOLDERS[name] for name in missing})
+    for name, problem in config.azure_conflicts():
+        if name != CLIENT_ID_SETTING:
+            raise ConfigError(problem, setting=name)
+        missing.append(name)
+        config = dataclasses.replace(config, lane_identity_client_id=_PLACEHOLDERS[name])
+    return AzureConfig.from_config(config), missing, config.router_id
 
 
-def plan(config: AzureConfig, lane: LaneSpec, package_url: str | None) -> dict[str, Any]:
-    """Everything the backend would create and set for `lane`, as JSON-ready data."""
+def plan(config: AzureConfig, lane: LaneSpec, sku: str, package_url: str | None) -> dict[str, Any]:
+    """Everything the backend would send for `lane` on a plan of `sku`, as JSON-ready data;
+    UsageError when the backend would refuse the plan."""
+    kind = plan_kind(sku)
+    _, plan_name = parse_plan_id(config.plan_id)
+    refusal = plan_refusal(kind, plan_name) or content_share_problem(config, kind)
+    if refusal:
+        raise UsageError(refusal)
+    endpoint = ""
+    if config.scheduler_id:
+        endpoint = f"<endpoint of scheduler {parse_scheduler_id(config.scheduler_id)[2]}, read at create>"
+    requests = lane_requests(config, lane, kind, package_url=package_url or PACKAGE_PLACEHOLDER,
+                             scheduler_endpoint=endpoint)
     name = app_name(config, lane.lane)
-    settings = lane_app_settings(config, lane)
-    if package_url:
-        # A package URL often carries a SAS token: show where it points, not the token.
-        shown = describe_location(package_url) + ("?<query hidden>" if urlsplit(package_url).query else "")
-    else:
-        shown = "<package URL, set at deploy>"
-    settings[RUN_FROM_PACKAGE] = shown
     return {
         "backend": "azure",
         "dryRun": True,
         "lane": lane.lane,
         "version": lane.version,
         "taskHub": lane.task_hub,
+        "plan": {"sku": sku, "kind": kind.value},
+        "armEndpoint": config.base_url,
         "app": {
             "name": name,
             "resourceId": (
@@ -86,13 +116,31 @@ def plan(config: AzureConfig, lane: LaneSpec, package_url: str | None) -> dict[s
             ),
             "url": f"https://{name}.azurewebsites.net",
         },
-        "site": site_envelope(config, lane),
-        "appSettings": dict(sorted(settings.items())),
-        "afterDeploy": ["POST .../syncfunctiontriggers"],
+        "requests": [request.to_json() for request in requests],
     }
 
 
-def lane_spec(version_text: str, lane: str | None, task_hub: str | None) -> LaneSpec:
+def print_plan(result: dict[str, Any]) -> None:
+    """The plan for a reader: one line per request, bodies as indented JSON."""
+    print(f"Lane {result['lane']} (version {result['version']}) on plan SKU {result['plan']['sku']} "
+          f"({result['plan']['kind']}): app {result['app']['name']}, task hub {result['taskHub']}")
+    if result["placeholders"]:
+        print("Unset settings shown as <placeholders>: " + ", ".join(result["placeholders"]))
+    step = ""
+    for request in result["requests"]:
+        if request["step"] != step:
+            step = request["step"]
+            print(f"\n{step}")
+        query = f"&{request['query']}" if "query" in request else ""
+        print(f"  {request['method']:<6} {result['armEndpoint']}{request['path']}?api-version={request['apiVersion']}{query}")
+        if "note" in request:
+            print(f"         ({request['note']})")
+        if "body" in request:
+            for line in json.dumps(request["body"], indent=2).splitlines():
+                print("         " + line)
+
+
+def lane_spec(version_text: str, lane: str | None, task_hub: str | None, router_id: str = "") -> LaneSpec:
     """The lane a release of `version_text` would get (UsageError for a bad version or lane)."""
     text = version_text.strip()
     try:
@@ -106,7 +154,7 @@ def lane_spec(version_text: str, lane: str | None, task_hub: str | None) -> Lane
     if lane is not None and lane != lane_key(version):
         raise UsageError(f"version {version} does not belong to lane {lane}")
     lane = lane or lane_key(version)
-    return LaneSpec(lane=lane, version=str(version), task_hub=task_hub or lane_task_hub(lane))
+    return LaneSpec(lane=lane, version=str(version), task_hub=task_hub or lane_task_hub(lane, router_id))
 
 
 def local_command(command: str, lane: str | None, root: Path) -> None:
@@ -135,8 +183,11 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     env = os.environ if env is None else env
     parser = argparse.ArgumentParser(prog="python -m provisioning")
     commands = parser.add_subparsers(dest="command", required=True)
-    dry_run = commands.add_parser("plan", help="print what the azure backend would create and set")
+    dry_run = commands.add_parser("plan", help="print every ARM request the azure backend would send")
     dry_run.add_argument("--version", required=True, help="the release version, e.g. 1.2.0")
+    dry_run.add_argument("--plan-sku", required=True,
+                         help="the SKU of ROUTER_PLAN_ID's plan: Y1, EP1-EP3, a Dedicated SKU (P1v3...) or FC1")
+    dry_run.add_argument("--json", action="store_true", help="print JSON instead of text")
     dry_run.add_argument("--lane", help="the lane, MAJOR.MINOR (default: the version's)")
     dry_run.add_argument("--task-hub", help="the lane's task hub (default: the router's name for it)")
     dry_run.add_argument("--package-url", help="the package the release would deploy")
@@ -154,15 +205,18 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             root = args.root or Path(ProvisioningConfig.from_env(env).local_root)
             local_command(args.action, args.lane, root)
             return 0
-        spec = lane_spec(args.version, args.lane, args.task_hub)
-        config, missing = plan_config(env)
+        config, missing, router_id = plan_config(env)
+        spec = lane_spec(args.version, args.lane, args.task_hub, router_id)
+        result = plan(config, spec, args.plan_sku, args.package_url)
     except (UsageError, ConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    result = plan(config, spec, args.package_url)
     result["placeholders"] = missing
-    json.dump(result, sys.stdout, indent=2)
-    sys.stdout.write("\n")
+    if args.json:
+        json.dump(result, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print_plan(result)
     return 0
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from azure.core.credentials_async import AsyncTokenCredential
@@ -19,26 +21,49 @@ from azure.core.pipeline.policies import AsyncRetryPolicy
 from azure.mgmt.web.aio import WebSiteManagementClient
 from azure.mgmt.web.models import Site
 
-from provisioning.azure_config import AzureConfig
+from provisioning.azure_config import STORAGE_SCOPE, AzureConfig
 from provisioning.azure_errors import arm_error, translate
+from provisioning.azure_plan import PlanKind, plan_kind, plan_refusal
+from provisioning.azure_readiness import (
+    RUNNING,
+    HostNotReady,
+    LaneHost,
+    describe_orchestrators,
+    load_failure,
+    orchestrators,
+    serving_since,
+)
 from provisioning.azure_resources import (
     MANAGED_BY,
-    RUN_FROM_PACKAGE,
     TAG_MANAGED_BY,
+    TAG_TASK_HUB,
     app_name,
+    content_share_problem,
     is_lane_app,
     lane_app_settings,
     merged_settings,
+    package_settings,
     site_envelope,
 )
-from provisioning.base import AppRef, DeployResult, Health, LaneSpec, Package
-from provisioning.errors import AppNameTaken, ProvisioningError, TransientProvisioningError
+from provisioning.azure_scheduler import LaneTaskHubs
+from provisioning.base import AppRef, DeployResult, Health, LaneSpec, Package, Readiness
+from provisioning.config import parse_plan_id
+from provisioning.errors import (
+    AppNameTaken,
+    ProvisioningError,
+    TransientProvisioningError,
+)
 from provisioning.package_download import download_package
-from provisioning.packages import check_package_location, describe_location, verify_sha256
+from provisioning.packages import (
+    check_package_location,
+    describe_location,
+    verify_sha256,
+)
 
 log = logging.getLogger(__name__)
 
 DURABLE_SYSTEM_KEY = "durabletask_extension"
+UNCHANGED = "unchanged"  # DeployResult.extra: the app already had this package
 _ALL_METHODS = frozenset({"HEAD", "GET", "PUT", "PATCH", "DELETE", "POST", "OPTIONS", "TRACE"})
 
 
@@ -64,24 +89,26 @@ class AzureLaneBackend:
         *,
         connection_verify: bool | str = True,
         package_transport: httpx.AsyncBaseTransport | None = None,
+        host_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        """`connection_verify` (True, False or a CA bundle's path) is used for ARM and for reading
-        packages; `package_transport` replaces the network for package reads (tests)."""
+        """`connection_verify` (True, False or a CA bundle's path) is used for ARM, for reading
+        packages and for the lane hosts; `package_transport` and `host_transport` replace the
+        network for package reads and lane host calls (tests)."""
         self._config = config
         self._connection_verify = connection_verify
         self._package_transport = package_transport
+        self._host_transport = host_transport
         self._owns_credential = credential is None
         if credential is None:
             # Imported here: azure-identity is only needed when the backend picks the credential.
             from azure.identity.aio import DefaultAzureCredential
 
-            credential = DefaultAzureCredential()
+            # Outside App Service (a developer's machine) it signs in at the cloud's own authority.
+            credential = DefaultAzureCredential(authority=config.cloud.authority_host)
         self._credential = credential
-        self._client = WebSiteManagementClient(
-            credential,
-            config.subscription_id,
-            base_url=config.base_url,
-            polling_interval=config.polling_interval,
+        client_options: dict[str, Any] = dict(
+            # Tokens for the cloud ROUTER_ARM_ENDPOINT is in: the SDK's default is the public cloud's.
+            credential_scopes=[config.arm_scope],
             retry_policy=_IdempotentRetryPolicy(
                 retry_total=config.retry_total,
                 retry_backoff_factor=config.retry_backoff_factor,
@@ -92,18 +119,33 @@ class AzureLaneBackend:
             # Never log bodies: the host keys answer carries the durable system key.
             logging_enable=False,
         )
+        self._client = WebSiteManagementClient(
+            credential,
+            config.subscription_id,
+            base_url=config.base_url,
+            polling_interval=config.polling_interval,
+            **client_options,
+        )
         self._sites = self._client.web_apps
+        self._task_hubs = (
+            LaneTaskHubs(config, credential, **{k: v for k, v in client_options.items() if k != "credential_scopes"})
+            if config.scheduler_id
+            else None
+        )
+        self._plan: PlanKind | None = None  # read once: a plan's kind does not change under it
 
     # --- LaneBackend -------------------------------------------------------------------------
 
     async def create_app(self, lane: LaneSpec) -> AppRef:
         name = app_name(self._config, lane.lane)
+        kind = await self.plan_kind()
         existing = await self._get_site(name, "create")
         if existing is not None:
             return self._attach(existing, name, lane.lane)
+        endpoint = await self._lane_task_hub(lane)
         try:
             poller = await self._sites.begin_create_or_update(
-                self._config.resource_group, name, Site(site_envelope(self._config, lane))
+                self._config.resource_group, name, Site(site_envelope(self._config, lane, kind, endpoint))
             )
             site = await poller.result()
         except AzureError as err:
@@ -123,7 +165,10 @@ class AzureLaneBackend:
         return self._app_ref(site, name)
 
     async def configure_app(self, lane: LaneSpec, app: AppRef) -> None:
-        changed = await self._merge_settings(app.name, lane_app_settings(self._config, lane), "configure")
+        kind = await self.plan_kind()
+        endpoint = await self._task_hubs.endpoint() if self._task_hubs is not None else ""
+        wanted = lane_app_settings(self._config, lane, kind, endpoint)
+        changed = await self._merge_settings(app.name, wanted, "configure")
         log.info(
             "app %s settings for lane %s %s",
             app.name,
@@ -141,44 +186,71 @@ class AzureLaneBackend:
                 transport=self._package_transport,
                 verify=self._connection_verify,
                 timeout=self._config.read_timeout,
+                bearer_token=await self._package_token(package.url),
             )
             verify_sha256(package, verified)
-        await self._merge_settings(app.name, {RUN_FROM_PACKAGE: package.url}, "deploy")
-        try:
-            # The app reads its triggers from the new package; tell the platform to rescan.
-            await self._sites.sync_function_triggers(self._config.resource_group, app.name)
-        except AzureError as err:
-            raise translate(err, "sync triggers", app.name) from None
+        # Setting the package restarts the site. Its triggers are synced by check_readiness once
+        # the new host is up: a sync now would meet the restart (host-runtime error or 409).
+        changed = await self._merge_settings(app.name, package_settings(self._config, package.url), "deploy")
         # The URL may carry a SAS token: log only where the package lives.
-        log.info("deployed %s to app %s from %s", lane.version, app.name, describe_location(package.url))
-        return DeployResult(version=lane.version, package_sha256=verified)
+        log.info(
+            "deployed %s to app %s from %s%s",
+            lane.version,
+            app.name,
+            describe_location(package.url),
+            "" if changed else " (already set)",
+        )
+        extra = {} if changed else {UNCHANGED: "true"}
+        return DeployResult(version=lane.version, package_sha256=verified, extra=extra)
 
     async def read_system_key(self, app: AppRef) -> str:
-        try:
-            keys = await self._sites.list_host_keys(self._config.resource_group, app.name)
-        except AzureError as err:
-            raise translate(err, "read keys", app.name) from None
-        key = (keys.system_keys or {}).get(DURABLE_SYSTEM_KEY)
+        _, key = await self._host_keys(app)
         if not key:
-            raise TransientProvisioningError(
-                f"app {app.name!r} has no {DURABLE_SYSTEM_KEY} system key yet; the Durable "
-                "extension creates it when the host first starts",
-                app=app.name,
-            )
+            raise self._no_system_key(app)
         return key
 
-    async def check_health(self, app: AppRef) -> Health:
+    async def check_readiness(self, app: AppRef, *, deployed_at: str = "", triggers_synced: bool = False) -> Readiness:
+        """One look at the app after a deploy (see LaneBackend.check_readiness): its keys through
+        ARM, then its host's own status, function list and Durable HTTP API. Everything that
+        passes while a site restarts (host-runtime errors, 409, 429, 5xx, a host still starting
+        or still the one from before the package) is "not ready yet" with the reason."""
+        key_read = False
         try:
-            site = await self._get_site(app.name, "health check")
-            if site is None:
-                return Health(False, f"app {app.name!r} does not exist")
-            state = (site.properties.state if site.properties else None) or "Unknown"
-            if state != "Running":
-                return Health(False, f"app {app.name!r} is {state}")
-            await self.read_system_key(app)
+            master_key, system_key = await self._host_keys(app)
+            async with self._lane_host(app) as host:
+                status = await host.status(master_key)
+                not_serving = serving_since(status, deployed_at, datetime.now(timezone.utc))
+                if not_serving:
+                    raise HostNotReady(not_serving)
+                failure = load_failure(status)
+                if failure is not None:
+                    raise failure
+                if status.state != RUNNING:
+                    raise HostNotReady(f"the host is {status.state}" + _errors(status.errors))
+                if not system_key:
+                    raise self._no_system_key(app)
+                key_read = True
+                if not triggers_synced:
+                    await self._sync_triggers(app)
+                    triggers_synced = True
+                indexed = orchestrators(await host.functions(master_key))
+                if not indexed:
+                    raise HostNotReady("the host runs but has indexed no orchestrator function yet")
+                await host.durable_api(system_key)
         except TransientProvisioningError as err:
-            return Health(False, err.message)
-        return Health(True, f"app {app.name!r} is Running and its durable system key is readable")
+            return Readiness(False, err.message, key_read=key_read, triggers_synced=triggers_synced)
+        return Readiness(
+            True,
+            f"the host runs the package: {describe_orchestrators(indexed)}, and its Durable HTTP "
+            "API answers with the system key",
+            key_read=True,
+            triggers_synced=True,
+        )
+
+    async def check_health(self, app: AppRef) -> Health:
+        """Readiness without a deploy to compare with (the lifecycle's first health loop)."""
+        readiness = await self.check_readiness(app)
+        return Health(readiness.ready, readiness.detail)
 
     async def restart_app(self, app: AppRef) -> None:
         """Restart the site (POST .../restart): App Service starts a fresh host for it."""
@@ -198,6 +270,10 @@ class AzureLaneBackend:
                 f"refusing to delete app {app.name!r}: it is not tagged {TAG_MANAGED_BY}={MANAGED_BY}",
                 app=app.name,
             )
+        hub = (site.tags or {}).get(TAG_TASK_HUB)
+        if self._task_hubs is not None and hub:
+            # The hub first: if the app's delete then fails, a retry finds the app and its tag.
+            await self._task_hubs.delete(hub)
         try:
             # Only the app: the plan is shared by every lane, even when this app is its last.
             await self._sites.delete(self._config.resource_group, app.name, delete_empty_server_farm=False)
@@ -209,10 +285,83 @@ class AzureLaneBackend:
 
     async def aclose(self) -> None:
         await self._client.close()
+        if self._task_hubs is not None:
+            await self._task_hubs.aclose()
         if self._owns_credential:
             await self._credential.close()
 
+    async def plan_kind(self) -> PlanKind:
+        """The kind of ROUTER_PLAN_ID's plan (GET of the plan), or a ProvisioningError saying why
+        lanes cannot run on it."""
+        if self._plan is None:
+            group, plan_name = parse_plan_id(self._config.plan_id)
+            try:
+                plan = await self._client.app_service_plans.get(group, plan_name)
+            except ResourceNotFoundError:
+                raise ProvisioningError(
+                    f"the App Service plan {plan_name!r} (ROUTER_PLAN_ID) does not exist in resource "
+                    f"group {group!r}",
+                    plan=plan_name,
+                ) from None
+            except AzureError as err:
+                raise translate(err, "read plan", plan_name) from None
+            sku = plan.sku
+            kind = plan_kind(sku.name if sku else "", sku.tier if sku else "")
+            refusal = plan_refusal(kind, plan_name) or content_share_problem(self._config, kind)
+            if refusal:
+                raise ProvisioningError(refusal, plan=plan_name)
+            self._plan = kind
+        return self._plan
+
     # --- helpers -----------------------------------------------------------------------------
+
+    async def _lane_task_hub(self, lane: LaneSpec) -> str:
+        """With a scheduler: make sure the lane's task hub exists; the scheduler's endpoint."""
+        if self._task_hubs is None:
+            return ""
+        await self._task_hubs.ensure(lane.task_hub)
+        return await self._task_hubs.endpoint()
+
+    async def _package_token(self, url: str) -> str | None:
+        """A storage token for reading a package URL without a SAS (the router's own identity
+        needs Storage Blob Data Reader on the container, as the lanes' does)."""
+        if urlsplit(url).query:
+            return None
+        return (await self._credential.get_token(STORAGE_SCOPE)).token
+
+    async def _host_keys(self, app: AppRef) -> tuple[str, str]:
+        """(master key, durabletask_extension system key or ""): secrets, never logged or returned."""
+        try:
+            keys = await self._sites.list_host_keys(self._config.resource_group, app.name)
+        except AzureError as err:
+            raise translate(err, "read keys", app.name) from None
+        if not keys.master_key:
+            raise TransientProvisioningError(f"app {app.name!r} has no master key yet", app=app.name)
+        return keys.master_key, (keys.system_keys or {}).get(DURABLE_SYSTEM_KEY) or ""
+
+    @staticmethod
+    def _no_system_key(app: AppRef) -> TransientProvisioningError:
+        return TransientProvisioningError(
+            f"app {app.name!r} has no {DURABLE_SYSTEM_KEY} system key yet; the Durable extension "
+            "creates it when a host with Durable functions first starts",
+            app=app.name,
+        )
+
+    async def _sync_triggers(self, app: AppRef) -> None:
+        """Tell the platform to rescan the app's triggers (it scales on them)."""
+        try:
+            await self._sites.sync_function_triggers(self._config.resource_group, app.name)
+        except AzureError as err:
+            raise translate(err, "sync triggers", app.name) from None
+        log.info("synced the triggers of app %s", app.name)
+
+    def _lane_host(self, app: AppRef) -> LaneHost:
+        return LaneHost(
+            app.base_url,
+            transport=self._host_transport,
+            verify=self._connection_verify,
+            timeout=self._config.read_timeout,
+        )
 
     async def _get_site(self, name: str, operation: str) -> Any | None:
         try:
@@ -279,3 +428,7 @@ class AzureLaneBackend:
             f"{name}.azurewebsites.net"
         )
         return AppRef(name=name, base_url=f"https://{host}", resource_id=site.id or "")
+
+
+def _errors(errors: tuple[str, ...]) -> str:
+    return f" ({'; '.join(errors)[:300]})" if errors else ""

@@ -1,7 +1,9 @@
 """Download a release's package over https: the one HTTP stack (httpx) both backends use.
 
 The Azure backend reads a package only to check its sha256 before an app is pointed at it (the
-app fetches WEBSITE_RUN_FROM_PACKAGE itself); the local backend keeps the file to unpack it.
+app fetches WEBSITE_RUN_FROM_PACKAGE itself); the local backend keeps the file to unpack it. A
+blob URL without a SAS is read with the router's own identity: a bearer token for storage
+(docs: "Authorize access to blobs using Microsoft Entra ID", which requires x-ms-version).
 `transport` is the seam (httpx's one method from request to response): tests pass
 `httpx.MockTransport`. A package URL often carries a SAS
 token, so errors name the package by `describe_location` and an httpx error by its type only.
@@ -20,6 +22,8 @@ from provisioning.errors import PackageError
 from provisioning.packages import describe_location
 
 MAX_PACKAGE_BYTES = 512 * 1024 * 1024
+# Blob storage accepts a bearer token only from this service version on.
+BLOB_SERVICE_VERSION = "2021-08-06"
 
 
 async def download_package(
@@ -30,11 +34,12 @@ async def download_package(
     verify: bool | str = True,
     timeout: float = 120.0,
     max_bytes: int = MAX_PACKAGE_BYTES,
+    bearer_token: str | None = None,
 ) -> str:
     """GET `url` (no redirects), writing it to `target` if given; its hex sha256.
 
-    `verify` is True, False or a CA bundle's path. On any failure `target` is removed and a
-    PackageError says why.
+    `verify` is True, False or a CA bundle's path; `bearer_token` (a secret, never logged) is
+    sent when given. On any failure `target` is removed and a PackageError says why.
     """
     where = describe_location(url)
     digest = hashlib.sha256()
@@ -47,13 +52,22 @@ async def download_package(
     # Straight to the transport, not through a client: httpx's client logs every request's full
     # URL (SAS token and all) at INFO, and follows no redirect here anyway (one could lead to a
     # host that is not allowed).
-    request = httpx.Request("GET", url, extensions={"timeout": httpx.Timeout(30.0, read=timeout).as_dict()})
+    headers = {"Authorization": f"Bearer {bearer_token}", "x-ms-version": BLOB_SERVICE_VERSION} if bearer_token else {}
+    request = httpx.Request(
+        "GET", url, headers=headers, extensions={"timeout": httpx.Timeout(30.0, read=timeout).as_dict()}
+    )
     try:
         async with transport:
             response = await transport.handle_async_request(request)
             try:
                 if response.is_redirect:
                     raise PackageError(f"package {where} redirects elsewhere; post the final https URL", package=where)
+                if response.status_code in (401, 403) and bearer_token:
+                    raise PackageError(
+                        f"package {where} answered HTTP {response.status_code} to the router's identity: "
+                        "grant it (and the lanes' identity) Storage Blob Data Reader on the container",
+                        package=where,
+                    )
                 if response.status_code != 200:
                     raise PackageError(f"package {where} answered HTTP {response.status_code}", package=where)
                 with open(target, "wb") if target is not None else contextlib.nullcontext() as out:

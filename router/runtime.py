@@ -131,6 +131,7 @@ class RouterRuntime:
             release_timeout_seconds=s.release_timeout_seconds,
             ready_timeout_seconds=s.lane_ready_timeout_seconds,
             probe_seconds=s.lane_probe_seconds,
+            router_id=s.provisioning.router_id,
             activity_retry_seconds=self._activity_retry_seconds,
         )
 

@@ -21,6 +21,7 @@ import pytest
 
 from demo.stack import running_router
 from tests.fakes.arm import serve_fake_arm
+from tests.provisioning.azure_arm_plans import PlanRoutes
 
 pytestmark = pytest.mark.e2e
 
@@ -75,6 +76,7 @@ def azure_stack(tmp_path_factory):
     to start), so a test that retires a lane leaves nothing for the next."""
     certs = tmp_path_factory.mktemp("certs")
     with serve_fake_arm(certs) as arm, managed_identity_endpoint() as token_url:
+        PlanRoutes(arm, {"plan": "P1v3"})
         settings = {
             "ROUTER_PROVISIONER": "azure",
             "ROUTER_ARM_ENDPOINT": arm.base_url,
@@ -83,6 +85,9 @@ def azure_stack(tmp_path_factory):
             "ROUTER_LOCATION": "westeurope",
             "ROUTER_PLAN_ID": PLAN_ID,
             "ROUTER_APP_PREFIX": "orders",
+            "ROUTER_LANE_IDENTITY_ID": f"/subscriptions/{SUBSCRIPTION}/resourceGroups/lanes/providers/"
+                                       "Microsoft.ManagedIdentity/userAssignedIdentities/lanes",
+            "ROUTER_LANE_STORAGE_SECRET_URI": "https://lanes.vault.azure.net/secrets/storage",
             "ROUTER_ALLOWED_PACKAGE_HOSTS": "builds.example.com",
             "IDENTITY_ENDPOINT": token_url,
             "IDENTITY_HEADER": IDENTITY_HEADER,
@@ -127,7 +132,7 @@ def test_a_release_creates_configures_deploys_and_activates_an_azure_app(azure_s
     assert positions == sorted(positions), calls  # created, configured, deployed, keys read: in order
     settings = [r.body for r in arm.requests if r.method == "PUT" and r.tail == "site/config/appsettings"]
     final = settings[-1]["properties"]
-    assert final["AzureFunctionsJobHost__extensions__durableTask__hubName"] == "Lane1v0"
+    assert final["AzureFunctionsJobHost__extensions__durableTask__hubName"] == "localLane1v0"
     assert final["WEBSITE_RUN_FROM_PACKAGE"] == package
     assert final["FUNCTIONS_WORKER_RUNTIME"] == "python"
     site = arm.sites[lane["app_name"].lower()]

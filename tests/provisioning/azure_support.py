@@ -15,7 +15,15 @@ from tests.fakes.arm import FakeArm, StaticTokenCredential
 
 T = TypeVar("T")
 
-PLAN_ID = "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.Web/serverfarms/lanes"
+PLAN_ID = "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.Web/serverfarms/lanes"  # P1v3 (conftest)
+SCHEDULER_ID = "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.DurableTask/schedulers/lanes-dts"
+IDENTITY_ID = "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/lanes"
+CLIENT_ID = "00000000-0000-0000-0000-00000000c1d0"
+
+
+def plan_id(plan: str) -> str:
+    """The ARM id of one of the fake's plans (conftest.DEFAULT_PLANS)."""
+    return PLAN_ID.rsplit("/", 1)[0] + "/" + plan
 PACKAGE = Package("https://packages.example.net/app-1.2.0.zip?sv=2024&sig=sas-secret")
 
 

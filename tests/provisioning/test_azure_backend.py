@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from azure.identity import CredentialUnavailableError
 
 from provisioning.azure import AzureLaneBackend
 from provisioning.azure_resources import app_name
 from provisioning.base import AppRef, DeployResult, Package
-from provisioning.config import TrackingStore
 from provisioning.errors import (
     AppLimitReached,
     AppNameTaken,
@@ -23,8 +24,21 @@ from provisioning.errors import (
     ProvisioningForbidden,
     TransientProvisioningError,
 )
+from tests.fakes.app_service import serve_fake_app_service
 from tests.fakes.arm import API_VERSION, FAKE_TOKEN, FakeArm, StaticTokenCredential
-from tests.provisioning.azure_support import PACKAGE, PLAN_ID, lane_spec, make_config, run
+from tests.fakes.identities import client_id_of
+from tests.fakes.site_runtime import HostState
+from tests.provisioning.azure_support import (
+    CLIENT_ID,
+    IDENTITY_ID,
+    PACKAGE,
+    PLAN_ID,
+    SCHEDULER_ID,
+    lane_spec,
+    make_config,
+    plan_id,
+    run,
+)
 
 Arrange = Callable[[FakeArm, str], Any]  # sets up the fake ARM, given the app name the router will use
 
@@ -43,37 +57,41 @@ async def full_path(backend: AzureLaneBackend) -> tuple[AppRef, str]:
     return app, key
 
 
+PLAN = "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.Web/serverfarms/lanes"
+
+
 def test_full_path_sends_exactly_these_requests(fake_arm: FakeArm) -> None:
     app, key = run(fake_arm, full_path)
 
     assert fake_arm.calls() == [
+        ("GET", PLAN),  # which kind of plan: the site body depends on it
         ("GET", "site"),  # create: is it there already?
-        ("PUT", "site"),  # no: create it (202, long-running)
+        ("PUT", "site"),  # no: create it (202, long-running) with every setting it needs
         ("GET", "operation"),  # InProgress
         ("GET", "operation"),  # Succeeded
         ("GET", "site"),  # the final state of the PUT
-        ("POST", "site/config/appsettings/list"),  # configure: read, merge,
-        ("PUT", "site/config/appsettings"),  # write
+        ("POST", "site/config/appsettings/list"),  # configure: read; the create set them all
         ("POST", "site/config/appsettings/list"),  # deploy: read, merge,
         ("PUT", "site/config/appsettings"),  # write WEBSITE_RUN_FROM_PACKAGE
-        ("POST", "site/syncfunctiontriggers"),
         ("POST", "site/host/default/listkeys"),
         ("GET", "site"),  # delete: only an app this router manages
         ("DELETE", "site"),
     ]
     assert all(r.api_version == API_VERSION for r in fake_arm.requests)
-    assert all(app.name in r.path for r in fake_arm.requests if r.tail != "operation")
+    assert all(app.name in r.path for r in fake_arm.requests[1:] if r.tail != "operation")
 
-    put_site = fake_arm.requests[1].body
+    put_site = fake_arm.requests[2].body
     assert put_site["kind"] == "functionapp,linux"
     assert put_site["location"] == "westeurope"
-    assert put_site["tags"] == {"managed-by": "durable-app-router", "lane": "1.2", "version": "1.2.0"}
+    assert put_site["tags"] == {"managed-by": "durable-app-router", "lane": "1.2", "version": "1.2.0",
+                                "task-hub": "Lane1v2"}
     assert put_site["properties"]["serverFarmId"] == PLAN_ID
     assert put_site["properties"]["httpsOnly"] is True
     assert put_site["properties"]["reserved"] is True
-    assert put_site["properties"]["siteConfig"]["linuxFxVersion"] == "Python|3.11"
-
-    configured = fake_arm.requests[6].body["properties"]
+    site_config = put_site["properties"]["siteConfig"]
+    assert site_config["linuxFxVersion"] == "Python|3.11"
+    assert site_config["alwaysOn"] is True  # the plan is P1v3: Dedicated
+    configured = {item["name"]: item["value"] for item in site_config["appSettings"]}
     assert configured == {
         "FUNCTIONS_WORKER_RUNTIME": "python",
         "FUNCTIONS_EXTENSION_VERSION": "~4",
@@ -121,8 +139,9 @@ def test_every_operation_twice_converges_without_duplicates(fake_arm: FakeArm) -
     assert key_1 == key_2
     assert list(fake_arm.sites) == [first.name]
     writes = [call for call in fake_arm.calls() if call[0] in ("PUT", "DELETE")]
-    # One site PUT, one settings write by configure, one by deploy; repeats write nothing.
-    assert writes == [("PUT", "site"), ("PUT", "site/config/appsettings"), ("PUT", "site/config/appsettings")]
+    # One site PUT (with every setting: configure finds them there), one settings write by deploy;
+    # repeats write nothing.
+    assert writes == [("PUT", "site"), ("PUT", "site/config/appsettings")]
     assert fake_arm.app_settings[first.name]["WEBSITE_RUN_FROM_PACKAGE"] == PACKAGE.url
 
 
@@ -141,7 +160,6 @@ def test_delete_twice(fake_arm: FakeArm) -> None:
 
 def test_configure_merges_and_keeps_the_deployed_package(fake_arm: FakeArm) -> None:
     lane = lane_spec()
-    store = TrackingStore("SharedTracking", name_prefix="Router")
 
     async def scenario(backend: AzureLaneBackend) -> str:
         app = await backend.create_app(lane)
@@ -158,15 +176,14 @@ def test_configure_merges_and_keeps_the_deployed_package(fake_arm: FakeArm) -> N
         assert app.name == name
         await backend.configure_app(lane, app)
 
-    run(fake_arm, reconfigure, app_prefix=prefix, lane_storage_account="lanestore", tracking_store=store)
+    run(fake_arm, reconfigure, app_prefix=prefix, lane_storage_account="lanestore",
+        lane_identity_id=IDENTITY_ID, lane_identity_client_id=CLIENT_ID)
 
     settings = fake_arm.app_settings[name]
     assert settings["WEBSITE_RUN_FROM_PACKAGE"] == PACKAGE.url
     assert settings["OPERATOR_SETTING"] == "kept"
     assert settings["AzureWebJobsStorage__accountName"] == "lanestore"
-    provider = "AzureFunctionsJobHost__extensions__durableTask__storageProvider__"
-    assert settings[provider + "trackingStoreConnectionStringName"] == "SharedTracking"
-    assert settings[provider + "trackingStoreNamePrefix"] == "Router"
+    assert settings["AzureWebJobsStorage__clientId"] == CLIENT_ID
 
 
 def test_retry_after_is_honoured(fake_arm: FakeArm) -> None:
@@ -189,7 +206,7 @@ def test_retry_after_is_honoured(fake_arm: FakeArm) -> None:
         ("PUT", ONE_SITE, [502]),
         ("PUT", r"/appsettings$", [503, 504]),
         ("POST", r"/appsettings/list$", [500]),
-        ("POST", r"/syncfunctiontriggers$", [502, 429]),  # azure-core alone retries neither on POST
+        ("POST", r"/listkeys$", [502, 429]),  # azure-core alone retries neither on POST
         ("POST", r"/listkeys$", [503]),
         ("DELETE", ONE_SITE, [500]),
     ],
@@ -285,9 +302,9 @@ def arm_fails(method: str, pattern: str, status: int, message: str = "", *, code
             id="name-taken-elsewhere",
         ),
         pytest.param(
-            arm_fails("PUT", ONE_SITE, 409, "Another operation is in progress on this site."),
+            arm_fails("PUT", ONE_SITE, 409, "The site could not be created."),
             ProvisioningError,
-            ["although the name is free", "Another operation is in progress"],
+            ["although the name is free", "The site could not be created."],
             id="conflict-with-free-name",
         ),
         pytest.param(
@@ -412,8 +429,14 @@ def test_no_token_is_a_clear_error_before_any_request(fake_arm: FakeArm) -> None
 def test_forbidden_settings_write_names_the_operation(fake_arm: FakeArm) -> None:
     fake_arm.fail("PUT", r"/appsettings$", 403, code="AuthorizationFailed", message="No write permission.")
 
+    async def scenario(backend: AzureLaneBackend) -> None:
+        lane = lane_spec()
+        app = await backend.create_app(lane)
+        del fake_arm.app_settings[app.name]["FUNCTIONS_EXTENSION_VERSION"]  # an operator's slip
+        await backend.configure_app(lane, app)
+
     with pytest.raises(ProvisioningForbidden) as caught:
-        run(fake_arm, full_path)
+        run(fake_arm, scenario)
 
     assert caught.value.message.startswith("configure of app")
     assert caught.value.details["operation"] == "configure"
@@ -497,11 +520,11 @@ def test_deploy_checks_the_package_sha256_first(fake_arm: FakeArm) -> None:
     result = run(fake_arm, scenario)
 
     assert result == DeployResult(version="1.2.0", package_sha256=digest)
-    assert fake_arm.calls()[-4:] == [
+    # The triggers are synced by the readiness check, once the restarted host is up.
+    assert fake_arm.calls()[-3:] == [
         ("GET", "/packages/app-1.2.0.zip"),
         ("POST", "site/config/appsettings/list"),
         ("PUT", "site/config/appsettings"),
-        ("POST", "site/syncfunctiontriggers"),
     ]
 
 
@@ -528,27 +551,6 @@ def test_deploy_refuses_a_package_that_is_not_the_release(
     assert ("PUT", "site/config/appsettings") not in fake_arm.calls()
 
 
-def test_health_reports_a_stopped_or_missing_app(fake_arm: FakeArm) -> None:
-    async def scenario(backend: AzureLaneBackend) -> list[tuple[bool, str]]:
-        app = await backend.create_app(lane_spec())
-        healthy = await backend.check_health(app)
-        fake_arm.set_state(app.name, "Stopped")
-        stopped = await backend.check_health(app)
-        fake_arm.set_state(app.name, "Running")
-        del fake_arm.host_keys[app.name]["systemKeys"]["durabletask_extension"]
-        keyless = await backend.check_health(app)
-        await backend.delete_app(app)
-        gone = await backend.check_health(app)
-        return [(h.healthy, h.detail) for h in (healthy, stopped, keyless, gone)]
-
-    healthy, stopped, keyless, gone = run(fake_arm, scenario)
-
-    assert healthy[0] is True
-    assert stopped == (False, stopped[1]) and "Stopped" in stopped[1]
-    assert keyless[0] is False and "durabletask_extension" in keyless[1]
-    assert gone[0] is False and "does not exist" in gone[1]
-
-
 def test_delete_refuses_an_app_the_router_does_not_manage(fake_arm: FakeArm) -> None:
     fake_arm.add_site("someone-elses-app", tags={"owner": "finance"})
 
@@ -559,3 +561,214 @@ def test_delete_refuses_an_app_the_router_does_not_manage(fake_arm: FakeArm) -> 
         run(fake_arm, scenario)
     assert "someone-elses-app" in fake_arm.sites
     assert ("DELETE", "site") not in fake_arm.calls()
+
+
+# --- plan kinds, lane storage, the scheduler, sovereign clouds (issue 10) ------------------------
+
+IDENTITY_FIELDS = dict(lane_identity_id=IDENTITY_ID, lane_identity_client_id=CLIENT_ID)
+
+
+def test_a_flex_consumption_plan_is_refused_before_any_write(fake_arm: FakeArm) -> None:
+    with pytest.raises(ProvisioningError) as caught:
+        run(fake_arm, lambda backend: backend.create_app(lane_spec()), plan_id=plan_id("lanes-fc1"))
+
+    assert "'lanes-fc1'" in caught.value.message and "Flex Consumption (FC1)" in caught.value.message
+    assert not caught.value.retryable
+    assert [call[0] for call in fake_arm.calls()] == ["GET"]  # only the plan was read
+
+
+def test_elastic_premium_without_a_content_share_secret_is_refused_naming_the_setting(fake_arm: FakeArm) -> None:
+    with pytest.raises(ProvisioningError, match="ROUTER_LANE_CONTENT_SECRET_URI"):
+        run(fake_arm, lambda backend: backend.create_app(lane_spec()), plan_id=plan_id("lanes-ep1"),
+            lane_storage_account="lanestore", **IDENTITY_FIELDS)
+    assert ("PUT", "site") not in fake_arm.calls()
+
+
+def test_a_missing_plan_is_named(fake_arm: FakeArm) -> None:
+    with pytest.raises(ProvisioningError, match="'nowhere' .ROUTER_PLAN_ID. does not exist"):
+        run(fake_arm, lambda backend: backend.create_app(lane_spec()), plan_id=plan_id("nowhere"))
+
+
+def test_the_plan_is_read_once_per_backend(fake_arm: FakeArm) -> None:
+    async def scenario(backend: AzureLaneBackend) -> None:
+        for lane in (lane_spec("1.2", "1.2.0"), lane_spec("1.3", "1.3.0")):
+            app = await backend.create_app(lane)
+            await backend.configure_app(lane, app)
+
+    run(fake_arm, scenario)
+
+    assert sum(1 for r in fake_arm.requests if "/serverfarms/" in r.path) == 1
+
+
+def test_identity_based_storage_runs_the_app_as_the_lanes_user_assigned_identity(fake_arm: FakeArm) -> None:
+    app = run(fake_arm, lambda backend: backend.create_app(lane_spec()), lane_storage_account="lanestore",
+              **IDENTITY_FIELDS)
+
+    put_site = next(r.body for r in fake_arm.requests if r.method == "PUT")
+    assert put_site["identity"] == {"type": "UserAssigned", "userAssignedIdentities": {IDENTITY_ID: {}}}
+    assert fake_arm.app_settings[app.name] | {} == {
+        "FUNCTIONS_WORKER_RUNTIME": "python",
+        "FUNCTIONS_EXTENSION_VERSION": "~4",
+        "AzureFunctionsJobHost__extensions__durableTask__hubName": "Lane1v2",
+        "AzureWebJobsStorage__accountName": "lanestore",
+        "AzureWebJobsStorage__credential": "managedidentity",
+        "AzureWebJobsStorage__clientId": CLIENT_ID,
+    }
+
+
+def test_a_connection_string_comes_from_key_vault_with_the_lanes_identity(fake_arm: FakeArm) -> None:
+    secret = "https://lanes.vault.azure.net/secrets/storage"
+    app = run(fake_arm, lambda backend: backend.create_app(lane_spec()), lane_storage_secret_uri=secret,
+              **IDENTITY_FIELDS)
+
+    put_site = next(r.body for r in fake_arm.requests if r.method == "PUT")
+    assert put_site["properties"]["keyVaultReferenceIdentity"] == IDENTITY_ID
+    assert fake_arm.app_settings[app.name]["AzureWebJobsStorage"] == f"@Microsoft.KeyVault(SecretUri={secret})"
+
+
+def test_with_a_scheduler_each_lane_gets_its_own_task_hub_created_and_deleted_once(
+    fake_arm: FakeArm, arm_plans: Any
+) -> None:
+    lanes = (lane_spec("1.2", "1.2.0"), lane_spec("1.3", "1.3.0"))
+
+    async def scenario(backend: AzureLaneBackend) -> list[AppRef]:
+        apps = []
+        for lane in lanes:
+            for _ in range(2):  # a retried activity changes nothing
+                app = await backend.create_app(lane)
+                await backend.configure_app(lane, app)
+            apps.append(app)
+        created = set(arm_plans.task_hubs["lanes-dts"])
+        await backend.delete_app(apps[0])
+        await backend.delete_app(apps[0])
+        assert created == {"lane1v2", "lane1v3"}
+        return apps
+
+    apps = run(fake_arm, scenario, scheduler_id=SCHEDULER_ID, lane_storage_account="lanestore", **IDENTITY_FIELDS)
+
+    assert arm_plans.task_hubs["lanes-dts"] == {"lane1v3"}  # 1.2's went with its app; 1.3's stays
+    hub_writes = [(r.method, r.path.rsplit("/", 1)[1]) for r in fake_arm.requests
+                  if "/taskHubs/" in r.path and r.method in ("PUT", "DELETE")]
+    assert hub_writes == [("PUT", "Lane1v2"), ("PUT", "Lane1v3"), ("DELETE", "Lane1v2")]
+    settings = fake_arm.app_settings[apps[1].name]
+    provider = "AzureFunctionsJobHost__extensions__durableTask__storageProvider__"
+    assert settings[provider + "type"] == "azureManaged"
+    assert settings[provider + "connectionStringName"] == "DURABLE_TASK_SCHEDULER_CONNECTION_STRING"
+    assert settings["DURABLE_TASK_SCHEDULER_CONNECTION_STRING"] == (
+        f"Endpoint={arm_plans.schedulers['lanes-dts']};Authentication=ManagedIdentity;ClientID={CLIENT_ID}"
+    )
+    assert settings["AzureFunctionsJobHost__extensions__durableTask__hubName"] == "Lane1v3"
+
+
+class RecordingCredential(StaticTokenCredential):
+    """Records the scopes it is asked for: the audience is the cloud's, not always the public one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scopes: list[tuple[str, ...]] = []
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        self.scopes.append(scopes)
+        return await super().get_token(*scopes, **kwargs)
+
+
+def test_arm_tokens_are_asked_for_the_arm_endpoints_own_audience(fake_arm: FakeArm) -> None:
+    credential = RecordingCredential()
+
+    async def main() -> None:
+        config = make_config(fake_arm, scheduler_id=SCHEDULER_ID, lane_storage_account="lanestore", **IDENTITY_FIELDS)
+        backend = AzureLaneBackend(config, credential, connection_verify=str(fake_arm.ca_path))
+        try:
+            await backend.create_app(lane_spec())
+        finally:
+            await backend.aclose()
+
+    asyncio.run(main())
+
+    assert set(credential.scopes) == {(f"{fake_arm.base_url}/.default",)}
+
+
+def test_a_package_url_without_sas_is_read_with_a_storage_token_and_run_with_the_lanes_identity(
+    fake_arm: FakeArm,
+) -> None:
+    """docs: "Authorize access to blobs using Microsoft Entra ID" (bearer token, x-ms-version
+    2017-11-09 or later) and "run-functions-from-deployment-package" (Fetch a package from Azure
+    Blob Storage using a managed identity)."""
+    body = b"PK\x05\x06" + bytes(18)
+    url = "https://builds.blob.core.windows.net/pkgs/app-1.2.0.zip"
+    seen: list[httpx.Request] = []
+
+    def blob(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.headers.get("Authorization") != f"Bearer {FAKE_TOKEN}":
+            return httpx.Response(401)
+        return httpx.Response(200, content=body)
+
+    credential = RecordingCredential()
+
+    async def main() -> str:
+        config = make_config(fake_arm, allowed_package_hosts=("*.blob.core.windows.net",), **IDENTITY_FIELDS)
+        backend = AzureLaneBackend(config, credential, connection_verify=str(fake_arm.ca_path),
+                                   package_transport=httpx.MockTransport(blob))
+        try:
+            lane = lane_spec()
+            app = await backend.create_app(lane)
+            await backend.deploy_package(lane, app, Package(url, hashlib.sha256(body).hexdigest()))
+            return app.name
+        finally:
+            await backend.aclose()
+
+    name = asyncio.run(main())
+
+    assert seen[0].headers["x-ms-version"] >= "2017-11-09"
+    assert ("https://storage.azure.com/.default",) in credential.scopes
+    assert fake_arm.app_settings[name]["WEBSITE_RUN_FROM_PACKAGE"] == url
+    assert fake_arm.app_settings[name]["WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID"] == IDENTITY_ID
+
+
+def test_a_package_the_router_may_not_read_names_the_role(fake_arm: FakeArm) -> None:
+    async def main() -> None:
+        config = make_config(fake_arm, allowed_package_hosts=("*.blob.core.windows.net",), **IDENTITY_FIELDS)
+        backend = AzureLaneBackend(config, StaticTokenCredential(), connection_verify=str(fake_arm.ca_path),
+                                   package_transport=httpx.MockTransport(lambda request: httpx.Response(403)))
+        try:
+            lane = lane_spec()
+            app = await backend.create_app(lane)
+            await backend.deploy_package(lane, app, Package("https://b.blob.core.windows.net/p/a.zip", "0" * 64))
+        finally:
+            await backend.aclose()
+
+    with pytest.raises(PackageError, match="Storage Blob Data Reader"):
+        asyncio.run(main())
+
+
+@pytest.mark.parametrize("sku", ["Y1", "EP1", "P1v3"])
+def test_the_fake_app_service_accepts_each_kinds_create_and_its_host_could_start(tmp_path: Path, sku: str) -> None:
+    """Against the fake App Service (tests/fakes/app_service.py), which validates the create as
+    App Service does, resolves Key Vault references and checks the identity's roles: for every
+    plan kind the backend provisions, the site it creates waits only for its package."""
+    with serve_fake_app_service(tmp_path / "fake", plans={"lanes": sku}, schedulers=("lanes-dts",)) as fake:
+        secret = "https://lanes.vault.azure.net/secrets/storage"
+        fake.add_secret(secret, "DefaultEndpointsProtocol=https;AccountName=lanes;AccountKey=a2V5;"
+                                "EndpointSuffix=core.windows.net")
+        fake.grant_key_vault(IDENTITY_ID)  # Key Vault Secrets User, granted by the operator
+        fake.schedulers.grant("lanes-dts", IDENTITY_ID)  # Durable Task Data Contributor
+
+        async def main() -> str:
+            config = make_config(fake, plan_id=fake.plan_id("lanes"), lane_storage_secret_uri=secret,
+                                 scheduler_id=SCHEDULER_ID, lane_identity_id=IDENTITY_ID,
+                                 lane_identity_client_id=client_id_of(IDENTITY_ID))
+            backend = AzureLaneBackend(config, StaticTokenCredential(), connection_verify=str(fake.ca_path))
+            try:
+                lane = lane_spec()
+                app = await backend.create_app(lane)
+                await backend.configure_app(lane, app)
+                return app.name
+            finally:
+                await backend.aclose()
+
+        name = asyncio.run(main())
+
+        runtime = fake.runtime(name)
+        assert runtime.wait_for(HostState.NO_CONTENT, HostState.ERROR, timeout=30) is HostState.NO_CONTENT, runtime.error
+        assert fake.schedulers.task_hubs("lanes-dts") == ["Lane1v2"]

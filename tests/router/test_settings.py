@@ -43,7 +43,7 @@ def test_values_are_typed():
         ("ROUTER_ALLOWED_PACKAGE_HOSTS", "https://x.example.com/", "host names"),
         ("ROUTER_ALLOWED_PACKAGE_HOSTS", "*", "host names"),
         ("ROUTER_APP_PREFIX", "my_app", "letters, digits or hyphens"),
-        ("ROUTER_TRACKING_STORE_NAME_PREFIX", "All", "ROUTER_TRACKING_STORE_CONNECTION_NAME"),
+        ("ROUTER_ID", "prod-1", "letters and digits"),
     ],
 )
 def test_a_bad_setting_names_itself_and_what_it_accepts(name, value, accepted):
@@ -77,6 +77,7 @@ def test_azure_provisioner_requires_its_target():
             "ROUTER_RESOURCE_GROUP": "rg",
             "ROUTER_LOCATION": "westeurope",
             "ROUTER_PLAN_ID": "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.Web/serverfarms/plan",
+            **LANE_IDENTITY,
             **KEYS,
         }
     )
@@ -87,8 +88,15 @@ def test_azure_provisioner_requires_its_target():
 
 C, R, A = "c" * 32, "r" * 40, "a-_" * 11
 KEYS = {"ROUTER_CLIENT_KEYS": f"{C}, {C.upper()}", "ROUTER_RELEASE_KEYS": R, "ROUTER_ADMIN_KEYS": A}
+LANE_IDENTITY = {
+    "ROUTER_LANE_IDENTITY_ID": "/subscriptions/s/resourceGroups/g/providers/Microsoft.ManagedIdentity/"
+                               "userAssignedIdentities/lanes",
+    "ROUTER_LANE_STORAGE_SECRET_URI": "https://v.vault.azure.net/secrets/lanes",
+}
 AZURE_TARGET = {"ROUTER_PROVISIONER": "azure", "ROUTER_SUBSCRIPTION_ID": "s", "ROUTER_RESOURCE_GROUP": "g",
-                "ROUTER_LOCATION": "l", "ROUTER_PLAN_ID": "p"}
+                "ROUTER_LOCATION": "l",
+                "ROUTER_PLAN_ID": "/subscriptions/s/resourceGroups/g/providers/Microsoft.Web/serverfarms/p",
+                **LANE_IDENTITY}
 
 
 def test_role_keys_are_comma_separated_per_role():
@@ -126,9 +134,15 @@ def test_without_role_keys_a_local_router_is_open():
     assert Settings.from_env({}).role_keys is None
 
 
+def test_on_app_service_the_local_provisioner_is_refused():
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"WEBSITE_INSTANCE_ID": "abc", **KEYS})
+    assert caught.value.body()["setting"] == "ROUTER_PROVISIONER"
+
+
 @pytest.mark.parametrize(
     "hosted",
-    [{"WEBSITE_INSTANCE_ID": "abc"}, {"WEBSITE_SITE_NAME": "router"}, {"CONTAINER_APP_NAME": "router"},
+    [{"WEBSITE_INSTANCE_ID": "abc", **AZURE_TARGET}, {"WEBSITE_SITE_NAME": "router"}, {"CONTAINER_APP_NAME": "router"},
      {"KUBERNETES_SERVICE_HOST": "10.0.0.1"}, AZURE_TARGET],
 )
 def test_a_hosted_or_azure_provisioning_router_refuses_to_start_without_role_keys(hosted):
