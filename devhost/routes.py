@@ -288,7 +288,7 @@ class RouteTemplate:
                 elif not param.optional:
                     return None
                 continue
-            if not all(c.check(value) for c in param.constraints):
+            if param.constraints and not all(c.check(value) for c in param.constraints):
                 return None
             values[param.name] = value
         return values

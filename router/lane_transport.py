@@ -19,6 +19,7 @@ raises, the same record is left on `request.extensions[DELIVERY]`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -26,7 +27,6 @@ from dataclasses import dataclass
 
 import aiohttp
 import httpx
-from multidict import CIMultiDict
 from yarl import URL
 
 log = logging.getLogger(__name__)
@@ -190,7 +190,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if url.scheme not in ("http", "https") or not url.host:
             raise httpx.UnsupportedProtocol(f"not an http(s) URL: scheme {url.scheme!r}", request=request)
         session = self._open_session()
-        headers = CIMultiDict((name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw)
+        headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw]
         body = await request.aread()
         try:
             async with session.request(
@@ -253,6 +253,10 @@ def _httpx_error(exc: aiohttp.ClientError, request: httpx.Request) -> httpx.Tran
 def _aiohttp_timeout(request: httpx.Request) -> aiohttp.ClientTimeout:
     """httpx's per-request timeouts as aiohttp's: pool wait plus connect, connect, and each read."""
     timeout = request.extensions.get("timeout") or {}
-    connect, pool, read = timeout.get("connect"), timeout.get("pool"), timeout.get("read")
+    return _client_timeout(timeout.get("connect"), timeout.get("pool"), timeout.get("read"))
+
+
+@functools.lru_cache(maxsize=64)
+def _client_timeout(connect: float | None, pool: float | None, read: float | None) -> aiohttp.ClientTimeout:
     acquire = None if connect is None or pool is None else connect + pool
     return aiohttp.ClientTimeout(total=None, connect=acquire, sock_connect=connect, sock_read=read)
