@@ -12,7 +12,6 @@ import logging
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from azure.core.credentials_async import AsyncTokenCredential
@@ -39,6 +38,7 @@ from provisioning.azure_resources import (
     TAG_TASK_HUB,
     app_name,
     content_share_problem,
+    is_blob_without_sas,
     is_lane_app,
     lane_app_settings,
     merged_settings,
@@ -325,7 +325,7 @@ class AzureLaneBackend:
     async def _package_token(self, url: str) -> str | None:
         """A storage token for reading a package URL without a SAS (the router's own identity
         needs Storage Blob Data Reader on the container, as the lanes' does)."""
-        if urlsplit(url).query:
+        if not is_blob_without_sas(self._config, url):
             return None
         return (await self._credential.get_token(STORAGE_SCOPE)).token
 

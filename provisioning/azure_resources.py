@@ -165,11 +165,19 @@ def scheduler_settings(config: AzureConfig, endpoint: str) -> dict[str, str]:
     }
 
 
+def is_blob_without_sas(config: AzureConfig, url: str) -> bool:
+    """Whether `url` is a blob of this cloud's storage with no SAS: read with an identity. Only
+    then: a storage token is never sent to another host, even an allowed one."""
+    parts = urlsplit(url)
+    return not parts.query and (parts.hostname or "").endswith(f".blob.{config.cloud.storage_suffix}")
+
+
 def package_settings(config: AzureConfig, url: str) -> dict[str, str]:
-    """The settings that point the app at a package. A URL without a SAS query is fetched with
-    the lanes' identity (it needs Storage Blob Data Reader on the container), so it never expires."""
+    """The settings that point the app at a package. A blob URL without a SAS query is fetched
+    with the lanes' identity (it needs Storage Blob Data Reader on the container), so it never
+    expires."""
     settings = {RUN_FROM_PACKAGE: url}
-    if not urlsplit(url).query and config.lane_identity_id:
+    if config.lane_identity_id and is_blob_without_sas(config, url):
         settings[RUN_FROM_PACKAGE_IDENTITY] = config.lane_identity_id
     return settings
 

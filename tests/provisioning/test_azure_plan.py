@@ -133,7 +133,7 @@ def test_plan_rejects_bad_input(
 
 # --- the plan is what the backend sends --------------------------------------------------------
 
-PACKAGE_URL = "https://builds.example.net/pkgs/app-1.2.0.zip"  # no SAS: read with the lanes' identity
+PACKAGE_URL = "https://builds.blob.core.windows.net/pkgs/app-1.2.0.zip"  # no SAS: read with the lanes' identity
 
 
 async def lane_through_its_life(backend: AzureLaneBackend) -> None:
@@ -164,7 +164,7 @@ def test_the_plan_is_exactly_what_the_backend_sends(
     fake_arm: FakeArm, arm_plans: Any, plan: str, kind: PlanKind, overrides: dict[str, Any]
 ) -> None:
     fields = dict(plan_id=plan_id(plan), lane_identity_id=IDENTITY_ID, lane_identity_client_id=CLIENT_ID,
-                  app_prefix="planned", **overrides)
+                  app_prefix="planned", allowed_package_hosts=("*.blob.core.windows.net",), **overrides)
     run(fake_arm, lane_through_its_life, **fields)
     sent = _sent(fake_arm)
 
@@ -179,6 +179,8 @@ def test_the_plan_is_exactly_what_the_backend_sends(
         if r.step not in ("ready",) and not (r.step == "configure" and r.method == "PUT")
     ]
     assert sent == expected
+    deployed = [body for method, path, _, body in sent if method == "PUT" and path.endswith("/appsettings")][-1]
+    assert deployed["properties"]["WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID"] == IDENTITY_ID
     if "scheduler_id" in overrides:  # the lane's task hub came and went with it
         assert ("PUT", f"{SCHEDULER_ID}/taskHubs/Lane1v2") in [(m, p) for m, p, _, _ in sent]
         assert arm_plans.task_hubs["lanes-dts"] == set()

@@ -177,6 +177,10 @@ def test_a_key_vault_reference_is_resolved_with_the_lanes_identity() -> None:
             "https://builds.blob.core.windows.net/pkgs/app.zip?sv=2024&sig=s",
             {"WEBSITE_RUN_FROM_PACKAGE": "https://builds.blob.core.windows.net/pkgs/app.zip?sv=2024&sig=s"},
         ),
+        (  # not a blob of this cloud: no identity (and the router sends it no storage token)
+            "https://builds.example.com/app.zip",
+            {"WEBSITE_RUN_FROM_PACKAGE": "https://builds.example.com/app.zip"},
+        ),
     ],
 )
 def test_package_settings_fetch_a_url_without_sas_with_the_lanes_identity(url: str, expected: dict[str, str]) -> None:
