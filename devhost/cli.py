@@ -19,7 +19,7 @@ from devhost.config import build_config
 from devhost.errors import AppLoadError, HostError
 from devhost.keys import load_or_create_keys
 from devhost.replay import read_histories, replay_history
-from devhost.server import DevHost, configure_logging, create_engine
+from devhost.server import DevHost, configure_logging, create_engine, debug_logging_requested
 
 log = logging.getLogger("devhost")
 
@@ -34,7 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("--port", type=int, default=None, help="public port (default 7071)")
     start.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     start.add_argument("--data", type=Path, default=None, help="data dir (default APP_DIR/.devhost/<hub>)")
-    start.add_argument("--verbose", action="store_true", help="log every request and replay")
+    start.add_argument("--verbose", action="store_true",
+                       help="log every request (the access log) and replay; also when "
+                            "AzureFunctionsJobHost__logging__logLevel__default is Debug")
     # Core Tools' spelling first; without it every request is let in as admin, as `func start` does.
     start.add_argument("--enableAuth", "--enable-auth", dest="enable_auth", action="store_true",
                        help="check function, system and master keys as on Azure (default: bypassed)")
@@ -68,7 +70,7 @@ async def _serve(host: DevHost) -> None:
 
 
 def _start(args: argparse.Namespace) -> int:
-    configure_logging(args.verbose)
+    configure_logging(args.verbose or debug_logging_requested(os.environ))
     config = build_config(
         args.app_dir, host=args.host, port=args.port, data_dir=args.data, verbose=args.verbose,
         enable_auth=args.enable_auth,

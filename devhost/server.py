@@ -14,7 +14,7 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -360,6 +360,17 @@ class DevHost:
         if not path.startswith(RPC_PATH):
             return web.Response(status=404)
         return await self._durable(request, path[len(RPC_PATH) - 1 :], rpc=True)
+
+
+# The Functions host's own override of host.json `logging.logLevel.default`
+# (https://learn.microsoft.com/azure/azure-functions/functions-host-json#override-hostjson-values):
+# Debug or Trace turns on the dev host's access log as --verbose does. An environment variable
+# reaches hosts the caller does not start itself (lanes started by the local provisioner).
+LOG_LEVEL_SETTING = "AzureFunctionsJobHost__logging__logLevel__default"
+
+
+def debug_logging_requested(environ: Mapping[str, str]) -> bool:
+    return environ.get(LOG_LEVEL_SETTING, "").strip().lower() in ("debug", "trace")
 
 
 def configure_logging(verbose: bool) -> None:

@@ -16,6 +16,7 @@ import pytest
 
 from devhost import launcher
 from devhost.ports import free_port
+from devhost.server import LOG_LEVEL_SETTING, debug_logging_requested
 
 APP = Path(__file__).resolve().parent.parent / "apps" / "host_http"
 
@@ -57,3 +58,10 @@ def test_a_failed_call_is_logged_either_way(output: tuple[bool, str]) -> None:
     _, text = output
     assert "Executed 'Functions.boom' (Failed" in text
     assert "RuntimeError: boom for the test" in text
+
+
+@pytest.mark.parametrize("value, on", [("Debug", True), ("trace", True), ("Information", False), ("", False)])
+def test_the_functions_hosts_log_level_setting_turns_the_access_log_on(value: str, on: bool) -> None:
+    # Lanes are started by the local provisioner, not by their caller: an environment variable
+    # (the Functions host's override of host.json logging.logLevel.default) reaches them.
+    assert debug_logging_requested({LOG_LEVEL_SETTING: value}) is on
