@@ -26,8 +26,11 @@ demo: $(STAMP)
 soak: $(STAMP)
 	$(BIN)/python -m demo.soak $(SOAK_ARGS)
 
+# Not part of `make test` (under 10 minutes): installs nginx and wrk from Debian when missing
+# (bench/setup.py), then writes bench/results/<timestamp>.json and bench/results/latest.json.
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench.setup
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .devhost .demo
