@@ -199,9 +199,17 @@ def _is_excluded(relative: Path) -> bool:
 
 
 def _site_files(site: Path) -> Iterator[tuple[str, Path]]:
+    """The installed files, without caches and without pip's console scripts (`bin/`): the worker
+    never runs them, and their first line names the interpreter that built the package, which
+    would make the zip's digest depend on the build machine."""
     for path in sorted(site.rglob("*")):
         relative = path.relative_to(site)
-        if path.is_file() and "__pycache__" not in relative.parts and not path.name.endswith(_EXCLUDED_SUFFIXES):
+        if (
+            path.is_file()
+            and relative.parts[0] != "bin"
+            and "__pycache__" not in relative.parts
+            and not path.name.endswith(_EXCLUDED_SUFFIXES)
+        ):
             yield f"{SITE_PACKAGES}/{relative.as_posix()}", path
 
 
