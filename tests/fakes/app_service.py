@@ -55,6 +55,13 @@ Retry-After, 5xx, 409, `apply_first`), `slow`, `add_site`, `set_state`, `taken_n
   a Durable Task Scheduler connection (`storageProvider__type` azureManaged) needs its task hub
   and `fake.schedulers.grant(scheduler, identity_id)`. Missing ones keep the host down with the
   reason in `fake.runtime(name).error`. The system identity is `SystemAssigned:<site>`.
+- **One deploy** (Flex Consumption's only way in, flex-consumption-how-to.md): each site has an
+  SCM host (its `hostNameSslStates` entry with `hostType` Repository); `POST /api/publish` with a
+  bearer token and the zip puts it in `functionAppConfig.deployment.storage`'s container (as
+  `released-package.zip` when that container is on `fake.blobs`) and restarts the host, which
+  reads it with the identity the storage `authentication` names; `GET /api/deployments/{id|latest}`
+  answers Kudu's status (1 building, 3 failed, 4 success). A site running from a package URL
+  refuses it with Kudu's 409.
 - **Host names**: `defaultHostName` is `127.0.0.1:<port>` of the site's TLS front door, which
   forwards to its host (503 "Function host is not running." while none runs);
   `fake.runtime(name).requests` records what it took (paths without queries: they may hold a
@@ -66,8 +73,8 @@ Retry-After, 5xx, 409, `apply_first`), `slow`, `add_site`, `set_state`, `taken_n
 
 Everything stops when the `with` block ends: hosts (SIGTERM, then SIGKILL), front doors, servers.
 
-Not simulated (say so in a test that would need it): Flex one-deploy (a Flex site is created
-and validated but never gets a package), WEBSITE_RUN_FROM_PACKAGE=1 and zip deploy, the host's
+Not simulated (say so in a test that would need it): remote builds (`RemoteBuild=true` is
+ignored: the package runs as posted), WEBSITE_RUN_FROM_PACKAGE=1 with a zip deploy, the host's
 AzureFunctionsJobHost__* overrides of host.json (the dev host does not apply them, so the lane's
 hubName setting names no separate store: each site has its own data directory anyway), and
 real Azure Storage (AzureWebJobsStorage is checked, not used).
@@ -75,16 +82,20 @@ real Azure Storage (AzureWebJobsStorage is checked, not used).
 
 from __future__ import annotations
 
+import io
+import json
 import re
 import secrets
 import ssl
 import threading
 import time
 import uuid
+import zipfile
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import trustme
@@ -118,7 +129,7 @@ from tests.fakes.site_runtime import (
     SiteRuntime,
     SiteSnapshot,
 )
-from tests.fakes.tls_server import serve_https
+from tests.fakes.tls_server import Reply, Request, serve_https
 
 __all__ = ["HOST_RUNTIME_ERROR", "FakeAppService", "HostState", "serve_fake_app_service"]
 
@@ -135,6 +146,9 @@ HOST_RUNTIME_ERROR = "Encountered an error (ServiceUnavailable) from host runtim
 # Azure/azure-functions-on-container-apps#34 and Azure/terraform-azurerm-avm-res-web-site#272.
 OPERATION_IN_PROGRESS = "Cannot modify this site because another operation is in progress."
 
+
+# The blob a one deploy leaves in a Flex app's deployment container.
+ONE_DEPLOY_BLOB = "released-package.zip"
 
 _PLAN = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Web/"
@@ -177,6 +191,9 @@ class FakeAppService(FakeArm):
         self._runtimes: dict[str, SiteRuntime] = {}
         self._site_config: dict[str, dict[str, Any]] = {}
         self._closing: list[threading.Thread] = []
+        # One-deploy: the last package posted to each site's SCM host, and its deployments.
+        self._deployed: dict[str, bytes] = {}
+        self._deployments: dict[str, dict[str, Any]] = {}
         self._http = httpx.Client(verify=ssl.create_default_context(cafile=str(ca_path)), timeout=30.0, trust_env=False)
 
     # --- test controls -------------------------------------------------------------------
@@ -355,6 +372,7 @@ class FakeAppService(FakeArm):
             runtime = SiteRuntime(
                 name, self._work_dir / "sites" / key, self._ca,
                 restart_seconds=self.restart_seconds, fetch_package=self._fetch_package_of(key),
+                scm_answer=lambda request, site=key: self._scm(site, request),
             )  # fmt: skip
             runtime.start()
             self._runtimes[key] = runtime
@@ -363,10 +381,17 @@ class FakeAppService(FakeArm):
             # ARM answers each user-assigned identity with its principal and client ids.
             assigned[resource_id] = {"principalId": client_id_of(resource_id, "principal"),
                                      "clientId": client_id_of(resource_id)}  # fmt: skip
-        host = runtime.host_name
-        self.sites[key]["properties"].update(
-            {"defaultHostName": host, "hostNames": [host], "enabledHostNames": [host]}
-        )
+        host, scm_host = runtime.host_name, runtime.scm_url.removeprefix("https://")
+        self.sites[key]["properties"].update({
+            "defaultHostName": host,
+            "hostNames": [host],
+            "enabledHostNames": [host, scm_host],
+            # Where clients find the SCM (Kudu) host: the Repository entry.
+            "hostNameSslStates": [
+                {"name": host, "sslState": "Disabled", "hostType": "Standard"},
+                {"name": scm_host, "sslState": "Disabled", "hostType": "Repository"},
+            ],
+        })  # fmt: skip
         runtime.change(self._snapshot(key))
         return answer
 
@@ -403,7 +428,7 @@ class FakeAppService(FakeArm):
         package = settings.get(RUN_FROM_PACKAGE, "")
         return SiteSnapshot(
             settings, tuple(blockers),
-            has_package=package.lower().startswith(("https://", "http://")),
+            has_package=package.lower().startswith(("https://", "http://")) or key in self._deployed,
             stopped=site["properties"].get("state") == "Stopped",
         )  # fmt: skip
 
@@ -436,6 +461,8 @@ class FakeAppService(FakeArm):
     def _fetch_package_of(self, key: str):
         def fetch(snapshot: SiteSnapshot) -> bytes:
             url = snapshot.settings.get(RUN_FROM_PACKAGE, "")
+            if not url.lower().startswith("https://") and key in self._deployed:
+                return self._read_deployed(key)
             if not url.lower().startswith("https://"):
                 raise PackageUnavailable("WEBSITE_RUN_FROM_PACKAGE must be an https URL")
             headers = {"x-ms-version": "2024-11-04"}
@@ -457,6 +484,93 @@ class FakeAppService(FakeArm):
             return response.content
 
         return fetch
+
+    # --- one-deploy (the SCM host) ------------------------------------------------------
+
+    def _scm(self, key: str, request: Request) -> Reply:
+        """The site's SCM host: `POST /api/publish` (one deploy, the only way to deploy a Flex
+        app: flex-consumption-how-to.md) and `GET /api/deployments/{id|latest}`. It takes an
+        Entra bearer token, as Kudu does for ARM callers."""
+        if not request.headers.get("authorization", "").startswith("Bearer "):
+            return Reply(401, {"Content-Type": "text/plain"}, b"Unauthorized")
+        path = urlsplit(request.target).path.rstrip("/").lower()
+        if request.method == "POST" and path == "/api/publish":
+            return self._one_deploy(key, request.body)
+        if request.method == "GET" and path.startswith("/api/deployments/"):
+            return self._deployment_status(key, path.rsplit("/", 1)[1])
+        return Reply(404, {"Content-Type": "text/plain"}, b"Not Found")
+
+    def _one_deploy(self, key: str, package: bytes) -> Reply:
+        if not zipfile.is_zipfile(io.BytesIO(package)):
+            return Reply(400, {"Content-Type": "text/plain"}, b"The request body is not a zip package.")
+        with self._lock:
+            runtime = self._runtimes.get(key)
+            if runtime is None or key not in self.sites:
+                return Reply(404, {"Content-Type": "text/plain"}, b"Not Found")
+            if self.app_settings.get(key, {}).get(RUN_FROM_PACKAGE, "").lower().startswith("https://"):
+                # Kudu's refusal while the app runs from a package URL.
+                message = (
+                    b"Run-From-Zip is set to a remote URL using WEBSITE_RUN_FROM_PACKAGE or WEBSITE_USE_ZIP "
+                    b"app setting. Deployment is not supported in this configuration."
+                )
+                return Reply(409, {"Content-Type": "text/plain"}, message)
+            container = self._deployment_container(key)
+            if container and self.blobs.contains(container):
+                self.blobs.put(*_container_and_blob(container, ONE_DEPLOY_BLOB), package)
+            self._deployed[key] = package
+            deployment = uuid.uuid4().hex
+            change = runtime.change(self._snapshot(key))
+            self._deployments[key] = {"id": deployment, "change": change}
+        scm = runtime.scm_url
+        return Reply(202, {"Location": f"{scm}/api/deployments/{deployment}", "Content-Type": "application/json"},
+                     json.dumps({"id": deployment}).encode())  # fmt: skip
+
+    def _deployment_status(self, key: str, deployment: str) -> Reply:
+        """Kudu's deployment status: 1 building, 3 failed, 4 success (DeployStatus)."""
+        with self._lock:
+            latest, runtime = self._deployments.get(key), self._runtimes.get(key)
+        if latest is None or runtime is None or deployment not in ("latest", latest["id"]):
+            return Reply(404, {"Content-Type": "text/plain"}, b"Not Found")
+        complete = runtime.settled(latest["change"])
+        ok = runtime.state is HostState.RUNNING
+        status = 1 if not complete else 4 if ok else 3
+        body = {"id": latest["id"], "status": status, "complete": complete, "active": complete and ok,
+                "status_text": "" if ok or not complete else runtime.error}  # fmt: skip
+        return Reply(200, {"Content-Type": "application/json"}, json.dumps(body).encode())
+
+    def _deployment_container(self, key: str) -> str:
+        config = self.sites[key]["properties"].get("functionAppConfig") or {}
+        return str(((config.get("deployment") or {}).get("storage") or {}).get("value") or "").rstrip("/")
+
+    def _read_deployed(self, key: str) -> bytes:
+        """A one-deployed package, read from the deployment container with the identity its
+        `authentication` names (a Flex app's host reads it so), or kept in memory."""
+        with self._lock:
+            container = self._deployment_container(key)
+            config = self.sites[key]["properties"].get("functionAppConfig") or {}
+            identity = self.sites[key].get("identity")
+            package = self._deployed[key]
+        if not container or not self.blobs.contains(container):
+            return package
+        auth = (((config.get("deployment") or {}).get("storage") or {}).get("authentication") or {})
+        kind = str(auth.get("type", "")).lower()
+        headers = {"x-ms-version": "2024-11-04"}
+        if kind in ("systemassignedidentity", "userassignedidentity"):
+            named = "SystemAssigned" if kind == "systemassignedidentity" else str(auth.get("userAssignedIdentityResourceId", ""))
+            principal = site_identities(key, identity).principal_of(named)
+            if principal is None:
+                raise PackageUnavailable(f"the deployment storage identity {named} is not assigned to the site")
+            headers["Authorization"] = f"Bearer {self.blobs.token_for(principal)}"
+        url = f"{container}/{ONE_DEPLOY_BLOB}"
+        if "Authorization" not in headers:
+            # StorageAccountConnectionString: the account key signs the read, as a SAS does.
+            url = self.blobs.sas_url(*_container_and_blob(container, ONE_DEPLOY_BLOB))
+        response = self._http.get(url, headers=headers)
+        if response.status_code != 200:
+            raise PackageUnavailable(
+                f"HTTP {response.status_code} {response.headers.get('x-ms-error-code', '')} reading {url}"
+            )
+        return response.content
 
     def _principal(self, key: str, identity: str) -> str | None:
         """The principal the site authenticates as for WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID."""
@@ -480,6 +594,11 @@ class FakeAppService(FakeArm):
             }
             for fn in (runtime.functions if runtime.state is HostState.RUNNING else ())
         ]
+
+
+def _container_and_blob(container_url: str, blob: str) -> tuple[str, str]:
+    """(container path inside the account, blob name) for FakeBlobStorage.put."""
+    return urlsplit(container_url).path.strip("/"), blob
 
 
 def _error(status: int, code: str, message: str) -> tuple[int, dict[str, str], Any]:

@@ -122,8 +122,11 @@ class SiteRuntime:
         *,
         restart_seconds: float,
         fetch_package: Callable[[SiteSnapshot], bytes],
+        scm_answer: Callable[[Request], Reply] | None = None,
     ) -> None:
         self.name = name
+        self._scm_answer = scm_answer
+        self.scm_url = ""
         self.work_dir = work_dir
         self.data_dir = work_dir / "data"
         self.restart_seconds = restart_seconds
@@ -155,6 +158,9 @@ class SiteRuntime:
         self.base_url = self._exits.enter_context(
             serve_https(self._ca, self._front_door, name=f"front-door-{self.name}")
         )
+        if self._scm_answer is not None:
+            # The site's SCM (Kudu) host, where deployments are posted.
+            self.scm_url = self._exits.enter_context(serve_https(self._ca, self._scm_answer, name=f"scm-{self.name}"))
         self._worker.start()
 
     @property
@@ -162,13 +168,20 @@ class SiteRuntime:
         """`defaultHostName`: the front door's `127.0.0.1:<port>`."""
         return self.base_url.removeprefix("https://")
 
-    def change(self, snapshot: SiteSnapshot) -> None:
-        """Settings or package changed (or a restart was asked for): restart the host."""
+    def change(self, snapshot: SiteSnapshot) -> int:
+        """Settings or package changed (or a restart was asked for): restart the host. Returns
+        the change's number (see `settled`)."""
         with self._changed:
             self._snapshot = snapshot
             self._generation += 1
             self._status.state = HostState.RESTARTING
             self._changed.notify_all()
+            return self._generation
+
+    def settled(self, change: int) -> bool:
+        """Whether the restart for change number `change` (or a later one) is over."""
+        with self._changed:
+            return self._applied >= change and self._applied == self._generation
 
     def fail(self, method: str, pattern: str, status: int, *, times: int = 1, delay: float = 0.0) -> FrontDoorFault:
         """A fault at the site's host name (e.g. 502 from the front end, a slow reply)."""

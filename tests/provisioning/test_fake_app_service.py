@@ -468,6 +468,67 @@ def test_a_scheduler_task_hub_must_exist_and_admit_the_identity(fake: FakeAppSer
     assert runtime.wait_for(HostState.NO_CONTENT, HostState.ERROR) is HostState.NO_CONTENT, runtime.error
 
 
+# --- one deploy (Flex Consumption) ---------------------------------------------------------------
+
+
+def scm_host(site: dict[str, Any]) -> str:
+    # The SCM (Kudu) host is the site's Repository host name.
+    return next(h["name"] for h in site["properties"]["hostNameSslStates"] if h["hostType"] == "Repository")
+
+
+def test_a_flex_app_runs_what_one_deploy_put_in_its_deployment_container(fake: FakeAppService, package: bytes) -> None:
+    # flex-consumption-how-to.md: a Flex app is deployed by one deploy (POST /api/publish on its
+    # SCM host) into the blob container of functionAppConfig.deployment.storage, read with the
+    # identity its `authentication` names (here the system identity, which needs a data role).
+    name = new_name()
+    container = f"deploy-{uuid.uuid4().hex[:8]}"
+    body = create_body(fake, "plan-fc", identity={"type": "SystemAssigned"})
+    config = body["properties"]["siteConfig"]
+    del config["linuxFxVersion"]
+    config["appSettings"] = [i for i in config["appSettings"] if not i["name"].startswith("FUNCTIONS_")]
+    body["properties"]["functionAppConfig"] = {
+        "deployment": {"storage": {"type": "blobContainer", "value": f"{fake.blobs.base_url}/{container}",
+                                   "authentication": {"type": "SystemAssignedIdentity"}}},
+        "runtime": {"name": "python", "version": "3.11"},
+    }  # fmt: skip
+    site = create(fake, name, body)
+    runtime = fake.runtime(name)
+    assert runtime.wait_for(HostState.NO_CONTENT) is HostState.NO_CONTENT
+    publish = f"https://{scm_host(site)}/api/publish?RemoteBuild=false"
+    with arm(fake) as client:
+        assert client.post(publish, content=package, headers={"Authorization": ""}).status_code == 401
+        refused = client.post(publish, content=package)
+        assert refused.status_code == 202
+        assert runtime.wait_for(HostState.RUNNING, HostState.ERROR) is HostState.ERROR
+        assert "403 AuthorizationPermissionMismatch" in runtime.error
+        failed = client.get(refused.headers["Location"]).json()
+        assert (failed["complete"], failed["status"]) == (True, 3)
+
+        fake.blobs.grant_reader(f"SystemAssigned:{name}")
+        accepted = client.post(publish, content=package)
+        assert accepted.status_code == 202
+        assert runtime.wait_for(HostState.RUNNING, HostState.ERROR) is HostState.RUNNING, runtime.error
+        done = client.get(f"https://{scm_host(site)}/api/deployments/latest").json()
+        assert (done["complete"], done["status"]) == (True, 4)
+    assert DURABLE_KEY in list_keys(fake, name)["systemKeys"]
+
+
+def test_one_deploy_is_refused_while_the_app_runs_from_a_package_url(fake: FakeAppService) -> None:
+    # Kudu's answer when WEBSITE_RUN_FROM_PACKAGE is a URL: "Run-From-Zip is set to a remote URL
+    # using WEBSITE_RUN_FROM_PACKAGE or WEBSITE_USE_ZIP app setting. Deployment is not supported
+    # in this configuration." (409).
+    name = new_name()
+    site = create(fake, name, create_body(fake, "plan-y1", package_url="https://127.0.0.1:9/unread.zip"))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("host.json", "{}")
+    with arm(fake) as client:
+        refused = client.post(f"https://{scm_host(site)}/api/publish", content=buffer.getvalue())
+        not_zip = client.post(f"https://{scm_host(site)}/api/publish", content=b"not a zip")
+    assert refused.status_code == 409 and b"Deployment is not supported in this configuration" in refused.content
+    assert not_zip.status_code == 400
+
+
 # --- Durable Task Scheduler --------------------------------------------------------------------
 
 
