@@ -223,14 +223,16 @@ def _deploy(context: Context, state: LifecycleInput, spec: LaneSpec) -> Orchestr
             yield from _progress(context, state, "healthy", report.detail)
             return
         _check_deadline(context, state)
-        if after(context, interval) > ready_by:
+        left = (ready_by - context.current_utc_datetime).total_seconds()
+        if left <= 0:
             raise LaneNotReady(
                 f"The app did not serve the package within {timing.ready_timeout_seconds:g} s: {report.detail}",
                 lane=state.lane, lastError=report.detail)
         if report.detail != said:  # a new reason only: the steps kept are few
             said = report.detail
             _step(context, state, "not_ready", said)
-        yield context.create_timer(after(context, interval))
+        # The last look is at the deadline itself.
+        yield context.create_timer(after(context, min(interval, left)))
         interval = min(interval * 2, BACKOFF_MAX_SECONDS)
 
 
