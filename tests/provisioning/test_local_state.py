@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from provisioning import packaging
 from provisioning.base import AppRef, LaneSpec
+from provisioning.config import ProvisioningConfig
 from provisioning.errors import ProvisioningError
 from provisioning.local import LocalLaneBackend
 
@@ -68,3 +70,11 @@ def test_lane_keys_are_major_minor(tmp_path: Path, lane: str) -> None:
     with pytest.raises(ProvisioningError, match="MAJOR.MINOR"):
         asyncio.run(LocalLaneBackend(tmp_path).create_app(LaneSpec(lane=lane, version="1.2.3", task_hub="hub")))
     assert not (tmp_path / "lanes").exists()
+
+
+def test_the_worker_runtime_is_cached_where_router_local_venv_root_says_else_machine_wide(tmp_path: Path) -> None:
+    """The one setting left of per-lane environments: where the lanes' shared worker runtime goes."""
+    placed = ProvisioningConfig.from_env({"ROUTER_LOCAL_ROOT": str(tmp_path), "ROUTER_LOCAL_VENV_ROOT": "/srv/runtime"})
+    assert LocalLaneBackend.from_config(placed).worker_cache == Path("/srv/runtime")
+    default = ProvisioningConfig.from_env({"ROUTER_LOCAL_ROOT": str(tmp_path)})
+    assert LocalLaneBackend.from_config(default).worker_cache == packaging.DEFAULT_CACHE_DIR
