@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
+from urllib.parse import quote, urlencode
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -26,7 +27,8 @@ from router.errors import BadRequest, InstanceExists, LaneUnreachable, RouterErr
 from router.instance_actions import InstanceAction, action_path
 from router.lane_errors import EDGE_FAILURES, lane_error, transport_error
 from router.lane_transport import (
-    IDEMPOTENT, NOT_SENT, AiohttpTransport, RetryPolicy, RetryTransport, Sleep, delivery_of,
+    NOT_SENT, AiohttpSender, HttpxSender, LaneAnswer, LaneRequest, RetryingSender, RetryPolicy, Sleep, Timeouts,
+    checked_base_url,
 )
 from router.lane_types import InFlight, LaneClientOptions, LaneEndpoint, ProxiedResponse, StartedInstance
 from router.runtime_status import IN_FLIGHT, RuntimeStatus
@@ -49,7 +51,7 @@ __all__ = [
 _IN_FLIGHT_QUERY = tuple(status for status in RuntimeStatus if status in IN_FLIGHT)
 _CONTINUATION_HEADER = "x-ms-continuation-token"
 _KEY_HEADER = "x-functions-key"
-# What httpx.AsyncClient would add; the body's encodings are the ones httpx decodes itself.
+# Sent with every call; the encodings are the ones both senders decode.
 _DEFAULT_HEADERS = {"Accept": "*/*", "Accept-Encoding": "gzip, deflate", "User-Agent": "durable-app-router"}
 
 
@@ -70,34 +72,36 @@ class LaneClient:
         self._options = options or LaneClientOptions()
         self._transport = transport
         self._sleep = sleep
-        self._http: RetryTransport | None = None
-        self._timeout = httpx.Timeout(
-            self._options.read_timeout, connect=self._options.connect_timeout, pool=self._options.connect_timeout
-        ).as_dict()
+        self._sender: RetryingSender | None = None
+        self._timeouts = Timeouts(
+            connect=self._options.connect_timeout, read=self._options.read_timeout, pool=self._options.connect_timeout
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def _pool(self) -> RetryTransport:
-        """The shared pooled transport, for the running event loop.
+    def _pool(self) -> RetryingSender:
+        """The shared pooled sender, for the running event loop.
 
         Pooled connections belong to the loop that opened them. Async functions of a Functions
         worker share one loop; should a caller come from another loop (a sync function running
         `asyncio.run`), it gets a pool of its own rather than connections it cannot use.
         """
         loop = asyncio.get_running_loop()
-        if self._http is None or self._loop is not loop:
+        if self._sender is None or self._loop is not loop:
             options = self._options
             # aiohttp does the I/O: httpcore's pool costs more CPU per request the more
-            # connections it holds (docs/performance.md).
-            sender = self._transport or AiohttpTransport(max_connections=options.max_connections)
+            # connections it holds, and httpx's request and response objects cost more than the
+            # call itself (docs/performance.md). A test's httpx transport runs through HttpxSender.
+            sender = HttpxSender(self._transport) if self._transport else AiohttpSender(
+                max_connections=options.max_connections)
             policy = RetryPolicy(options.attempts, options.backoff_seconds, options.backoff_max_seconds)
-            self._http = RetryTransport(sender, policy, sleep=self._sleep)
+            self._sender = RetryingSender(sender, policy, sleep=self._sleep)
             self._loop = loop
-        return self._http
+        return self._sender
 
     async def aclose(self) -> None:
-        if self._http is not None and self._loop is asyncio.get_running_loop():
-            await self._http.aclose()
-        self._http = None
+        if self._sender is not None and self._loop is asyncio.get_running_loop():
+            await self._sender.aclose()
+        self._sender = None
         self._loop = None
 
     async def __aenter__(self) -> LaneClient:
@@ -213,7 +217,7 @@ class LaneClient:
         rewriter = _rewriter(lane_app, routes)
         if response.is_success or (action is InstanceAction.STATUS and _is_status_object(response)):
             return _proxied(response, rewriter)
-        if action is InstanceAction.TERMINATE and response.status_code == 410 and delivery_of(response).maybe_delivered:
+        if action is InstanceAction.TERMINATE and response.status_code == 410 and response.delivery.maybe_delivered:
             # An earlier attempt landed and terminated it: what the caller asked for.
             return ProxiedResponse(202, {}, b"")
         raise lane_error(response, subject, rewriter)
@@ -325,32 +329,24 @@ class LaneClient:
         headers: Mapping[str, str] | None = None,
         idempotent: bool,
         routes: RouterRoutes | None = None,
-    ) -> httpx.Response:
+    ) -> LaneAnswer:
         """The lane's answer to one call about `subject`, after the transport's retries.
 
         Raises when no attempt got an answer, and for answers no call can use (a refused key,
         throttling or a failed gateway after the last attempt).
         """
-        url = f"{lane_app.base_url.rstrip('/')}{DURABLE_API_PATH}/{path}"
-        request_headers = {**_DEFAULT_HEADERS, **(headers or {}), _KEY_HEADER: lane_app.system_key}
-        # Straight to the transport, not through httpx.AsyncClient: no cookie jar (a lane's
-        # cookie must not reach the next call), no redirects (a lane that redirects is
-        # misconfigured, and following one would send the key header wherever it points), no
-        # per-request INFO log line, and none of the client's header and URL merging, which cost
-        # more CPU than the call itself (docs/performance.md).
+        request = LaneRequest(
+            method, "", {**_DEFAULT_HEADERS, **(headers or {}), _KEY_HEADER: lane_app.system_key},
+            content, idempotent, self._timeouts,
+        )
         try:
-            request = httpx.Request(
-                method, url, params=params, content=content, headers=request_headers,
-                extensions={IDEMPOTENT: idempotent, "timeout": self._timeout},
-            )
-        except httpx.InvalidURL as exc:
-            raise transport_error(exc) from exc
-        try:
-            response = await self._pool().handle_async_request(request)
-        except httpx.HTTPError as exc:
-            if isinstance(exc, httpx.RequestError):
-                _attach(exc, request)  # as httpx.AsyncClient does: the error names its request
-            raise transport_error(exc) from exc
+            query = f"?{urlencode(params, quote_via=quote)}" if params else ""
+            request.url = f"{checked_base_url(lane_app.base_url)}{DURABLE_API_PATH}/{path}{query}"
+            # Redirects are never followed (a lane that redirects is misconfigured, and following
+            # one would send the key header wherever it points), cookies never kept.
+            response = await self._pool().send(request)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise transport_error(exc, request.delivery) from exc
         if response.status_code in EDGE_FAILURES:
             raise lane_error(response, subject, _rewriter(lane_app, routes))
         return response
@@ -361,7 +357,7 @@ class LaneClient:
 _ALREADY_EXISTS_TYPE = "OrchestrationAlreadyExistsException"
 
 
-def _started(response: httpx.Response, instance_id: str | None, subject: str, lane_app: LaneEndpoint) -> StartedInstance:
+def _started(response: LaneAnswer, instance_id: str | None, subject: str, lane_app: LaneEndpoint) -> StartedInstance:
     if not response.is_success:
         raise lane_error(response, subject, _rewriter(lane_app))
     started_id = _json_field(response, "id") or instance_id
@@ -383,7 +379,7 @@ def _exists(instance_id: str, status: Mapping[str, Any] | None) -> InstanceExist
     )
 
 
-def _already_exists(response: httpx.Response) -> bool:
+def _already_exists(response: LaneAnswer) -> bool:
     """Whether the lane refused a start because its instance id is taken (and in flight)."""
     if response.status_code == 409:
         return True  # the dev host before it answered as the extension does
@@ -404,11 +400,10 @@ def _rewriter(lane_app: LaneEndpoint, routes: RouterRoutes | None = None) -> Lan
     return lane_rewriter(lane_app.base_url, lane_app.system_key, routes)
 
 
-def _proxied(response: httpx.Response, rewriter: LaneUrlRewriter) -> ProxiedResponse:
+def _proxied(response: LaneAnswer, rewriter: LaneUrlRewriter) -> ProxiedResponse:
     scrubbed: dict[str, str] = {}
-    for name, value in filter_headers(response.headers.multi_items()).items():
-        if name.lower() == "content-encoding":
-            continue  # httpx already decoded the body, so its encoding no longer applies
+    # Names lower-cased, as ProxiedResponse promises (aiohttp keeps the lane's spelling).
+    for name, value in filter_headers((k.lower(), v) for k, v in response.headers.items()).items():
         if name.lower() == "location":
             rewritten = rewriter.rewrite_url(value)
             if rewritten is not None:
@@ -418,7 +413,7 @@ def _proxied(response: httpx.Response, rewriter: LaneUrlRewriter) -> ProxiedResp
     return ProxiedResponse(response.status_code, scrubbed, _scrub_body(response, rewriter))
 
 
-def _scrub_body(response: httpx.Response, rewriter: LaneUrlRewriter) -> bytes:
+def _scrub_body(response: LaneAnswer, rewriter: LaneUrlRewriter) -> bytes:
     raw = response.content
     if not raw:
         return raw
@@ -436,7 +431,7 @@ def _scrub_body(response: httpx.Response, rewriter: LaneUrlRewriter) -> bytes:
     return json.dumps(rewriter.scrub_json(document)).encode()
 
 
-def _is_status_object(response: httpx.Response) -> bool:
+def _is_status_object(response: LaneAnswer) -> bool:
     try:
         document = response.json()
     except ValueError:
@@ -444,7 +439,7 @@ def _is_status_object(response: httpx.Response) -> bool:
     return isinstance(document, dict) and "runtimeStatus" in document
 
 
-def _json_field(response: httpx.Response, name: str) -> Any:
+def _json_field(response: LaneAnswer, name: str) -> Any:
     try:
         document = response.json()
     except ValueError:
@@ -459,13 +454,6 @@ def _parse_time(value: object) -> datetime | None:
         return datetime.fromisoformat(value)
     except ValueError:
         return None
-
-
-def _attach(exc: httpx.RequestError, request: httpx.Request) -> None:
-    try:
-        exc.request
-    except RuntimeError:  # raised without its request (a transport may leave it out)
-        exc.request = request
 
 
 def _segment(value: str) -> str:

@@ -23,7 +23,7 @@ from router.errors import (
     PayloadTooLarge,
     RouterError,
 )
-from router.lane_transport import DELIVERY, Delivery, delivery_of
+from router.lane_transport import Delivery, LaneAnswer
 from router.urls import LaneUrlRewriter
 
 # A lane's answer → the router error and its message. `{subject}` names what was asked for,
@@ -57,38 +57,29 @@ TRANSPORT_ERRORS: tuple[tuple[type[Exception], type[RouterError], str], ...] = (
 )
 
 
-def lane_error(response: httpx.Response, subject: str, rewriter: LaneUrlRewriter) -> RouterError:
+def lane_error(response: LaneAnswer, subject: str, rewriter: LaneUrlRewriter) -> RouterError:
     """The router error for a lane's non-success answer about `subject`."""
     status = response.status_code
     error, template = STATUS_ERRORS.get(status) or (OTHER_CLIENT_ERROR if 400 <= status < 500 else OTHER_ERROR)
     message = template.format(
-        subject=subject, message=_lane_message(response, rewriter), tries=_tries(delivery_of(response))
+        subject=subject, message=_lane_message(response, rewriter), tries=_tries(response.delivery)
     )
     return error(message, laneStatus=status)
 
 
-def transport_error(exc: httpx.InvalidURL | httpx.HTTPError) -> RouterError:
-    """The router error for an httpx error raised while calling a lane."""
+def transport_error(exc: httpx.InvalidURL | httpx.HTTPError, delivery: Delivery | None = None) -> RouterError:
+    """The router error for an httpx error raised while calling a lane, after `delivery`."""
     for cause, error, template in TRANSPORT_ERRORS:
         if isinstance(exc, cause):
-            return error(template.format(kind=type(exc).__name__, tries=_tries(_failed_delivery(exc))))
+            return error(template.format(kind=type(exc).__name__, tries=_tries(delivery or Delivery(1, False))))
     raise TypeError(f"not an httpx error: {type(exc).__name__}")
-
-
-def _failed_delivery(exc: Exception) -> Delivery:
-    try:
-        request: httpx.Request = exc.request  # type: ignore[attr-defined]
-    except (AttributeError, RuntimeError):  # InvalidURL has none; others have one once sent
-        return Delivery(1, False)
-    delivery = request.extensions.get(DELIVERY)
-    return delivery if isinstance(delivery, Delivery) else Delivery(1, False)
 
 
 def _tries(delivery: Delivery) -> str:
     return f"after {delivery.attempts} attempt{'s' if delivery.attempts != 1 else ''}"
 
 
-def _lane_message(response: httpx.Response, rewriter: LaneUrlRewriter) -> str:
+def _lane_message(response: LaneAnswer, rewriter: LaneUrlRewriter) -> str:
     """The human part of a lane's error answer, without URLs, host or key."""
     text = ""
     try:

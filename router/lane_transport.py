@@ -1,40 +1,44 @@
-"""The lane client's retry policy, as one httpx transport layered over the one that does the I/O.
+"""How the lane client's calls travel: one small request/answer seam, the retry policy over it,
+and the sender that does the I/O over aiohttp.
 
-httpx cuts I/O at `AsyncBaseTransport.handle_async_request(request) -> response`; retrying
-belongs at that cut, so that every lane call gets the same policy and tests drive it through
-`httpx.MockTransport` without a network. What may be retried depends on whether a repeat could
-do the work twice:
+A `LaneRequest` goes in, a `LaneAnswer` (status, headers, whole body) comes out; failures are
+httpx's exception classes, the error vocabulary `router.lane_errors` maps. Two senders do I/O:
+`AiohttpSender` in production, and `HttpxSender`, which runs any `httpx.AsyncBaseTransport`
+(tests hand in an `httpx.MockTransport`). Neither builds an httpx.Request or httpx.Response on
+the production path: httpx's own objects cost more CPU than the call (docs/performance.md).
+
+Retrying belongs at this cut, so every lane call gets the same policy. What may be retried
+depends on whether a repeat could do the work twice:
 
 - an attempt that never left (refused connection, connect or pool timeout) is always retried;
 - an attempt that left but got no answer, or got 502/503/504, is retried only when the request
-  is marked repeatable (`request.extensions[IDEMPOTENT]`); it may have reached the lane;
+  is marked repeatable (`LaneRequest.idempotent`); it may have reached the lane;
 - 429 ("not done, come back later") is always retried, after the lane's Retry-After.
 
-The response carries a `Delivery` (`response.extensions[DELIVERY]`): how many attempts were
-made and whether an earlier one may have been acted on. A call that then sees "already exists"
-or "already gone" can tell its own earlier attempt from someone else's. When the last attempt
-raises, the same record is left on `request.extensions[DELIVERY]`.
+The answer carries a `Delivery`: how many attempts were made and whether an earlier one may
+have been acted on. A call that then sees "already exists" or "already gone" can tell its own
+earlier attempt from someone else's. When the last attempt raises, the same record is left on
+`LaneRequest.delivery`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import aiohttp
 import httpx
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 log = logging.getLogger(__name__)
-
-# Request extension: True when sending the request twice does no more than sending it once.
-IDEMPOTENT = "lane_idempotent"
-# Response (or failed request) extension: the `Delivery` of the call.
-DELIVERY = "lane_delivery"
 
 # Answers that say the lane (or its front end) did not do the work, or may not have.
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
@@ -50,6 +54,52 @@ class Delivery:
 
     attempts: int
     maybe_delivered: bool  # an earlier attempt may have reached the lane and been acted on
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect: float  # to open a connection
+    read: float  # between bytes of the answer
+    pool: float  # to get a free pooled connection
+
+
+@dataclass
+class LaneRequest:
+    method: str
+    url: str  # absolute and already percent-encoded: sent exactly as it is
+    headers: dict[str, str]
+    body: bytes | None
+    idempotent: bool  # True when sending it twice does no more than sending it once
+    timeouts: Timeouts
+    delivery: Delivery | None = None  # left by the retry policy when the last attempt raised
+
+
+@dataclass
+class LaneAnswer:
+    """A lane's whole answer, its body decoded (Content-Encoding undone)."""
+
+    status_code: int
+    headers: CIMultiDictProxy[str] | CIMultiDict[str]
+    content: bytes
+    delivery: Delivery = field(default_factory=lambda: Delivery(1, False))
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status_code < 300
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        """The body as JSON; ValueError when it is not."""
+        return json.loads(self.content)
+
+
+class Sender(Protocol):
+    async def send(self, request: LaneRequest) -> LaneAnswer: ...
+
+    async def aclose(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -70,33 +120,29 @@ class RetryPolicy:
         return min(delay * random.uniform(0.5, 1.0), cap)
 
 
-class RetryTransport(httpx.AsyncBaseTransport):
-    """Sends through `transport`, retrying what `policy` and the request's idempotency allow.
+class RetryingSender:
+    """Sends through `sender`, retrying what `policy` and the request's idempotency allow."""
 
-    Each answer's body is read here, so that a body cut off mid-way is an unanswered attempt
-    like any other, and the connection goes back to the pool before a retry.
-    """
-
-    def __init__(self, transport: httpx.AsyncBaseTransport, policy: RetryPolicy, *, sleep: Sleep = asyncio.sleep) -> None:
-        self._transport = transport
+    def __init__(self, sender: Sender, policy: RetryPolicy, *, sleep: Sleep = asyncio.sleep) -> None:
+        self._sender = sender
         self._policy = policy
         self._sleep = sleep
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        idempotent = bool(request.extensions.get(IDEMPOTENT, False))
+    async def send(self, request: LaneRequest) -> LaneAnswer:
+        idempotent = request.idempotent
         attempts = max(1, self._policy.attempts)
         maybe_delivered = False
         for attempt in range(1, attempts + 1):
             last = attempt == attempts
             try:
-                response = await self._send_once(request)
+                answer = await self._sender.send(request)
             except httpx.UnsupportedProtocol:
                 # A broken lane address: no attempt can ever leave.
-                request.extensions[DELIVERY] = Delivery(attempt, maybe_delivered)
+                request.delivery = Delivery(attempt, maybe_delivered)
                 raise
             except NOT_SENT as exc:
                 if last:
-                    request.extensions[DELIVERY] = Delivery(attempt, maybe_delivered)
+                    request.delivery = Delivery(attempt, maybe_delivered)
                     raise
                 _log_retry(request, f"not sent ({type(exc).__name__})")
                 await self._sleep(self._policy.delay(attempt, None))
@@ -104,7 +150,7 @@ class RetryTransport(httpx.AsyncBaseTransport):
             except httpx.TransportError as exc:
                 # Sent but unanswered: the lane may have acted on it.
                 if last or not idempotent:
-                    request.extensions[DELIVERY] = Delivery(attempt, maybe_delivered)
+                    request.delivery = Delivery(attempt, maybe_delivered)
                     raise
                 maybe_delivered = True
                 _log_retry(request, f"unanswered ({type(exc).__name__})")
@@ -112,58 +158,98 @@ class RetryTransport(httpx.AsyncBaseTransport):
                 continue
             except httpx.HTTPError:
                 # Not a transport failure (an undecodable body, say): a repeat would get the same.
-                request.extensions[DELIVERY] = Delivery(attempt, maybe_delivered)
+                request.delivery = Delivery(attempt, maybe_delivered)
                 raise
-            status = response.status_code
+            status = answer.status_code
             # 429 means "not done"; a gateway 5xx may hide work done behind it.
             if last or status not in RETRYABLE_STATUSES or not (idempotent or status == 429):
-                response.extensions[DELIVERY] = Delivery(attempt, maybe_delivered)
-                return response
+                answer.delivery = Delivery(attempt, maybe_delivered)
+                return answer
             maybe_delivered = maybe_delivered or status != 429
             _log_retry(request, f"answered {status}")
-            await self._sleep(self._policy.delay(attempt, response.headers.get("Retry-After")))
+            await self._sleep(self._policy.delay(attempt, answer.headers.get("Retry-After")))
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def aclose(self) -> None:
+        await self._sender.aclose()
+
+
+def _log_retry(request: LaneRequest, what: str) -> None:
+    # Host and path only: the key travels in a header, and the query may come from a client.
+    url = urlsplit(request.url)
+    log.warning("lane %s: %s %s %s, retrying", url.netloc, request.method, url.path, what)
+
+
+@functools.lru_cache(maxsize=256)
+def checked_base_url(base_url: str) -> str:
+    """A lane's base URL without its trailing '/', once checked to be a usable http(s) URL.
+
+    Raises httpx.UnsupportedProtocol for another scheme and httpx.InvalidURL for no host or a
+    port that is no number, before any connection is tried.
+    """
+    parts = urlsplit(base_url)
+    if parts.scheme.lower() not in ("http", "https"):
+        raise httpx.UnsupportedProtocol(f"not an http(s) URL: scheme {parts.scheme!r}")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is no number
+    except ValueError:
+        raise httpx.InvalidURL("the lane's port is not a number") from None
+    if not parts.hostname:
+        raise httpx.InvalidURL("the lane's URL has no host")
+    return base_url.rstrip("/")
+
+
+class HttpxSender:
+    """Runs any httpx transport: tests' `httpx.MockTransport`, or httpx's own if one wants it."""
+
+    def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
+        self._transport = transport
+
+    async def send(self, request: LaneRequest) -> LaneAnswer:
+        timeouts = request.timeouts
+        outgoing = httpx.Request(
+            request.method, request.url, headers=request.headers, content=request.body,
+            extensions={"timeout": {"connect": timeouts.connect, "read": timeouts.read,
+                                    "write": timeouts.read, "pool": timeouts.pool}},
+        )
+        try:
+            response = await self._transport.handle_async_request(outgoing)
+            try:
+                content = await response.aread()  # decodes Content-Encoding
+            finally:
+                await response.aclose()
+        except httpx.RequestError as exc:
+            _attach(exc, outgoing)
+            raise
+        headers = CIMultiDict(response.headers.multi_items())
+        headers.popall("content-encoding", None)  # the body is decoded now
+        return LaneAnswer(response.status_code, headers, content)
 
     async def aclose(self) -> None:
         await self._transport.aclose()
 
-    async def _send_once(self, request: httpx.Request) -> httpx.Response:
-        response = await self._transport.handle_async_request(request)
-        try:
-            await response.aread()
-        except BaseException:
-            await response.aclose()
-            raise
-        return response
+
+def _attach(exc: httpx.RequestError, request: httpx.Request) -> None:
+    try:
+        exc.request
+    except RuntimeError:  # raised without its request, as a mock transport may
+        exc.request = request
 
 
-def delivery_of(response: httpx.Response) -> Delivery:
-    """The `Delivery` a `RetryTransport` left on `response` (one attempt when there was none)."""
-    delivery = response.extensions.get(DELIVERY)
-    return delivery if isinstance(delivery, Delivery) else Delivery(1, False)
-
-
-def _log_retry(request: httpx.Request, what: str) -> None:
-    # Host and path only: the key travels in a header, and the query may come from a client.
-    url = request.url
-    host = f"{url.host}:{url.port}" if url.port is not None else url.host
-    log.warning("lane %s: %s %s %s, retrying", host, request.method, url.path, what)
-
-
-class AiohttpTransport(httpx.AsyncBaseTransport):
-    """Does the lane client's I/O over one aiohttp session: httpx's API, aiohttp's pool.
+class AiohttpSender:
+    """Does the lane client's I/O over one aiohttp session.
 
     httpcore's pool scans every idle connection (`has_expired`, a `getpeername` each) on every
     request, so its CPU per request grows with the pool: 2 ms at 12 connections, 6 ms at 64
     (docs/performance.md). aiohttp's pool hands out a free connection without a scan.
 
-    Errors come out as the httpx errors `RetryTransport` decides on, by the phase they happen in,
+    Errors come out as the httpx errors `RetryingSender` decides on, by the phase they happen in,
     never by a guess: only aiohttp's connector errors and connect timeouts (raised before a byte
     of the request was written) are "not sent"; a connection dropped, reset or timed out after
     that is "sent but unanswered", so a start is never sent twice. The session is opened on the
-    first request, in the running event loop, and serves that loop only (as `LaneClient` keeps
-    one transport per loop). The whole answer is read here, inside the error mapping; httpx
-    decodes its Content-Encoding, as it does for its own transport. Redirects are never followed.
+    first request, in the running event loop, and serves that loop only (`LaneClient` keeps one
+    sender per loop). The whole answer is read here, inside the error mapping. Redirects are
+    never followed, cookies never kept.
     """
 
     def __init__(self, *, max_connections: int = 100) -> None:
@@ -173,48 +259,35 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     def _open_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=0)
-            # auto_decompress off: httpx decodes by the answer's Content-Encoding, once.
             # No cookie jar: a cookie one lane sets must not ride along on the next call.
-            session = aiohttp.ClientSession(
-                connector=connector, auto_decompress=False, trust_env=False, cookie_jar=aiohttp.DummyCookieJar()
-            )
-            # aiohttp sends a dropped GET or DELETE once more on its own; `RetryTransport` is the
+            session = aiohttp.ClientSession(connector=connector, trust_env=False, cookie_jar=aiohttp.DummyCookieJar())
+            # aiohttp sends a dropped GET or DELETE once more on its own; `RetryingSender` is the
             # one retry policy (its attempts, its backoff), so that is off, as aiohttp's own test
             # client turns it off (aiohttp/test_utils.py).
             session._retry_connection = False
             self._session = session
         return self._session
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        url = request.url
-        if url.scheme not in ("http", "https") or not url.host:
-            raise httpx.UnsupportedProtocol(f"not an http(s) URL: scheme {url.scheme!r}", request=request)
+    async def send(self, request: LaneRequest) -> LaneAnswer:
         session = self._open_session()
-        headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw]
-        body = await request.aread()
         try:
             async with session.request(
                 request.method,
-                # encoded=True: the path is sent as httpx built it (percent-encoded, no dot segments).
-                URL(str(url), encoded=True),
-                headers=headers,
-                data=body or None,
+                URL(request.url, encoded=True),  # sent as built: percent-encoded, no dot segments
+                headers=request.headers,
+                data=request.body,
                 allow_redirects=False,
-                timeout=_aiohttp_timeout(request),
+                timeout=_client_timeout(request.timeouts),
                 skip_auto_headers=_SKIPPED_AUTO_HEADERS,
             ) as answer:
-                content = await answer.read()
-                return httpx.Response(
-                    answer.status,
-                    headers=answer.raw_headers,
-                    stream=httpx.ByteStream(content),
-                    request=request,
-                    extensions={"http_version": b"HTTP/1.1"},
-                )
+                content = await answer.read()  # decoded: aiohttp undoes gzip and deflate
+                headers = CIMultiDict(answer.headers)
         except aiohttp.ClientError as exc:
-            raise _httpx_error(exc, request) from exc
+            raise _httpx_error(exc) from exc
         except asyncio.TimeoutError as exc:  # a plain timeout of the session: the request may have left
-            raise httpx.ReadTimeout(f"no answer in time ({type(exc).__name__})", request=request) from exc
+            raise httpx.ReadTimeout(f"no answer in time ({type(exc).__name__})") from exc
+        headers.popall("content-encoding", None)
+        return LaneAnswer(answer.status, headers, content)
 
     async def aclose(self) -> None:
         if self._session is not None:
@@ -222,20 +295,20 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             self._session = None
 
 
-# httpx already sets these (Accept, Accept-Encoding, User-Agent): aiohttp adds none of its own.
+# The caller sets these (Accept, Accept-Encoding, User-Agent, Content-Type): aiohttp adds none.
 _SKIPPED_AUTO_HEADERS = frozenset({"Accept", "Accept-Encoding", "User-Agent", "Content-Type"})
 
 # aiohttp's errors, in the order they are tried (subclasses first), and the httpx error each is.
 # Only what is raised before the request was written maps to ConnectError or ConnectTimeout,
-# the errors `RetryTransport` may repeat a start after (NOT_SENT): ServerDisconnectedError, for
+# the errors `RetryingSender` may repeat a start after (NOT_SENT): ServerDisconnectedError, for
 # one, is a ClientConnectionError too, but the request may have reached the lane before the drop.
-_AIOHTTP_ERRORS: tuple[tuple[type[BaseException], type[httpx.TransportError]], ...] = (
+_AIOHTTP_ERRORS: tuple[tuple[type[BaseException], type[httpx.HTTPError]], ...] = (
     (aiohttp.ClientConnectorError, httpx.ConnectError),  # DNS, refused, TLS handshake: not sent
     (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),  # no connection (or pool slot) in time
     (aiohttp.SocketTimeoutError, httpx.ReadTimeout),  # sent, no answer in time
     (aiohttp.ServerTimeoutError, httpx.ReadTimeout),
     (aiohttp.ServerDisconnectedError, httpx.RemoteProtocolError),  # sent, dropped before an answer
-    (aiohttp.ClientPayloadError, httpx.RemoteProtocolError),  # the answer was cut off
+    (aiohttp.ClientPayloadError, httpx.RemoteProtocolError),  # the answer was cut off (or undecodable)
     (aiohttp.ClientResponseError, httpx.RemoteProtocolError),  # an answer that is not HTTP
     (aiohttp.ClientConnectionError, httpx.ReadError),  # reset or closed after the connection was up
     (aiohttp.InvalidURL, httpx.UnsupportedProtocol),
@@ -243,20 +316,15 @@ _AIOHTTP_ERRORS: tuple[tuple[type[BaseException], type[httpx.TransportError]], .
 )
 
 
-def _httpx_error(exc: aiohttp.ClientError, request: httpx.Request) -> httpx.TransportError:
+def _httpx_error(exc: aiohttp.ClientError) -> httpx.HTTPError:
     for cause, error in _AIOHTTP_ERRORS:
         if isinstance(exc, cause):
-            return error(f"{type(exc).__name__}", request=request)
-    return httpx.ReadError(type(exc).__name__, request=request)  # unknown: assume it may have left
-
-
-def _aiohttp_timeout(request: httpx.Request) -> aiohttp.ClientTimeout:
-    """httpx's per-request timeouts as aiohttp's: pool wait plus connect, connect, and each read."""
-    timeout = request.extensions.get("timeout") or {}
-    return _client_timeout(timeout.get("connect"), timeout.get("pool"), timeout.get("read"))
+            return error(type(exc).__name__)
+    return httpx.ReadError(type(exc).__name__)  # unknown: assume it may have left
 
 
 @functools.lru_cache(maxsize=64)
-def _client_timeout(connect: float | None, pool: float | None, read: float | None) -> aiohttp.ClientTimeout:
-    acquire = None if connect is None or pool is None else connect + pool
-    return aiohttp.ClientTimeout(total=None, connect=acquire, sock_connect=connect, sock_read=read)
+def _client_timeout(timeouts: Timeouts) -> aiohttp.ClientTimeout:
+    """As aiohttp's: pool wait plus connect, connect, and each read of the answer."""
+    return aiohttp.ClientTimeout(total=None, connect=timeouts.connect + timeouts.pool,
+                                 sock_connect=timeouts.connect, sock_read=timeouts.read)

@@ -1,6 +1,6 @@
-"""The lane client's aiohttp transport against real local sockets: what each failure maps to.
+"""The lane client's aiohttp sender against real local sockets: what each failure maps to.
 
-A mapping decides whether `RetryTransport` may send a request again, so each is pinned here with
+A mapping decides whether `RetryingSender` may send a request again, so each is pinned here with
 a server that fails in that exact way. The hazard: aiohttp's ServerDisconnectedError is a
 ClientConnectionError, and a blanket map of those to httpx.ConnectTimeout (as the httpx-aiohttp
 package has it) would make a start that reached the lane look "never sent" and send it twice.
@@ -21,7 +21,7 @@ import pytest
 from devhost.ports import free_port
 from router.errors import LaneTimeout, LaneUnreachable
 from router.lane_client import LaneClient, LaneClientOptions, LaneEndpoint
-from router.lane_transport import NOT_SENT, AiohttpTransport
+from router.lane_transport import NOT_SENT, AiohttpSender, LaneAnswer, LaneRequest, Timeouts
 
 pytestmark = pytest.mark.anyio
 
@@ -126,10 +126,12 @@ def client(**options: float) -> LaneClient:
     return LaneClient(LaneClientOptions(**options), sleep=no_wait)  # type: ignore[arg-type]
 
 
-async def send(transport: AiohttpTransport, request: httpx.Request) -> httpx.Response:
-    response = await transport.handle_async_request(request)
-    await response.aread()
-    return response
+TIMEOUTS = Timeouts(connect=5.0, read=5.0, pool=5.0)
+
+
+async def send(sender: AiohttpSender, method: str, url: str, body: bytes | None = None,
+               timeouts: Timeouts = TIMEOUTS) -> LaneAnswer:
+    return await sender.send(LaneRequest(method, url, {}, body, False, timeouts))
 
 
 async def test_a_start_dropped_after_it_reached_the_lane_is_not_sent_again() -> None:
@@ -144,9 +146,9 @@ async def test_a_start_dropped_after_it_reached_the_lane_is_not_sent_again() -> 
 
 async def test_a_dropped_connection_is_sent_but_unanswered_not_never_sent() -> None:
     async with raw_lane(drop) as lane:
-        transport = AiohttpTransport()
+        transport = AiohttpSender()
         with pytest.raises(httpx.TransportError) as caught:
-            await send(transport, httpx.Request("POST", f"{lane.endpoint.base_url}/x", content=b"{}"))
+            await send(transport, "POST", f"{lane.endpoint.base_url}/x", b"{}")
         await transport.aclose()
     assert isinstance(caught.value, httpx.RemoteProtocolError)
     assert not isinstance(caught.value, NOT_SENT)
@@ -191,14 +193,13 @@ async def test_a_lane_that_does_not_answer_in_time_is_a_timeout_and_a_start_is_n
 async def test_waiting_for_a_free_pooled_connection_in_vain_is_never_sent() -> None:
     forever = asyncio.Event()
     async with raw_lane(silent(forever)) as lane:
-        transport = AiohttpTransport(max_connections=1)
-        timeouts = httpx.Timeout(5.0, pool=0.1, connect=0.1).as_dict()
-        holder = asyncio.create_task(send(transport, httpx.Request("GET", f"{lane.endpoint.base_url}/first")))
+        transport = AiohttpSender(max_connections=1)
+        timeouts = Timeouts(connect=0.1, read=5.0, pool=0.1)
+        holder = asyncio.create_task(send(transport, "GET", f"{lane.endpoint.base_url}/first"))
         while not lane.received:
             await asyncio.sleep(0.01)
         with pytest.raises(httpx.TransportError) as caught:
-            await send(transport, httpx.Request("POST", f"{lane.endpoint.base_url}/second", content=b"{}",
-                                                extensions={"timeout": timeouts}))
+            await send(transport, "POST", f"{lane.endpoint.base_url}/second", b"{}", timeouts)
         forever.set()
         holder.cancel()
         await transport.aclose()
@@ -208,8 +209,8 @@ async def test_waiting_for_a_free_pooled_connection_in_vain_is_never_sent() -> N
 
 async def test_redirects_are_answered_not_followed() -> None:
     async with raw_lane(answer(302, headers={"Location": "http://elsewhere.example/steal"})) as lane:
-        transport = AiohttpTransport()
-        response = await send(transport, httpx.Request("GET", f"{lane.endpoint.base_url}/x"))
+        transport = AiohttpSender()
+        response = await send(transport, "GET", f"{lane.endpoint.base_url}/x")
         await transport.aclose()
     assert response.status_code == 302
     assert len(lane.received) == 1
@@ -249,18 +250,18 @@ async def test_a_cookie_a_lane_sets_is_not_sent_back() -> None:
 
 async def test_connections_are_reused_and_the_pool_reopens_after_close() -> None:
     async with raw_lane(answer(200, b"[]", {"Content-Type": "application/json"})) as lane:
-        transport = AiohttpTransport()
+        transport = AiohttpSender()
         for _ in range(3):
-            await send(transport, httpx.Request("GET", f"{lane.endpoint.base_url}/x"))
+            await send(transport, "GET", f"{lane.endpoint.base_url}/x")
         await transport.aclose()
-        response = await send(transport, httpx.Request("GET", f"{lane.endpoint.base_url}/x"))
+        response = await send(transport, "GET", f"{lane.endpoint.base_url}/x")
         await transport.aclose()
     assert response.status_code == 200
     assert len(lane.received) == 4
 
 
 async def test_an_address_that_is_not_http_is_refused_before_any_io() -> None:
-    transport = AiohttpTransport()
-    with pytest.raises(httpx.UnsupportedProtocol):
-        await send(transport, httpx.Request("GET", "ftp://lane.example/x"))
-    await transport.aclose()
+    async with client() as lanes:
+        with pytest.raises(LaneUnreachable, match="not a usable http") as caught:
+            await lanes.start_orchestration(LaneEndpoint("ftp://lane.example", KEY), "process_order", None, b"{}")
+    assert isinstance(caught.value.__cause__, httpx.UnsupportedProtocol)
