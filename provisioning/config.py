@@ -184,13 +184,15 @@ class ProvisioningConfig:
         """(setting, why) for every combination of Azure settings that cannot work."""
         problems = []
         if self.lane_storage_account and self.lane_storage_secret_uri:
-            problems.append((STORAGE_SECRET_SETTING, f"{STORAGE_ACCOUNT_SETTING} (identity-based storage) and "
-                             f"{STORAGE_SECRET_SETTING} (a connection string) exclude each other: set one"))
+            why = (f"{STORAGE_ACCOUNT_SETTING} (identity-based storage) and {STORAGE_SECRET_SETTING} "
+                   "(a connection string) exclude each other: set one")
+            problems.append((STORAGE_SECRET_SETTING, why))
         needs_client_id = [s for s, on in ((STORAGE_ACCOUNT_SETTING, self.lane_storage_account),
                                             (SCHEDULER_SETTING, self.scheduler_id)) if on]
         if needs_client_id and not self.lane_identity_client_id:
-            problems.append((CLIENT_ID_SETTING, f"{CLIENT_ID_SETTING} is required with {needs_client_id[0]}: "
-                             "the lanes' identity-based connections name the identity by its client id"))
+            why = (f"{CLIENT_ID_SETTING} is required with {needs_client_id[0]}: the lanes' "
+                   "identity-based connections name the identity by its client id")
+            problems.append((CLIENT_ID_SETTING, why))
         return problems
 
 
