@@ -248,7 +248,8 @@ class AzureLaneBackend:
         )
 
     async def check_health(self, app: AppRef) -> Health:
-        """Readiness without a deploy to compare with (the lifecycle's first health loop)."""
+        """Readiness without a deploy to compare with: the health loop of lifecycles written before
+        the readiness loop (router.durable_inputs.LifecycleInput.readiness_loop)."""
         readiness = await self.check_readiness(app)
         return Health(readiness.ready, readiness.detail)
 
