@@ -178,6 +178,7 @@ class FakeBackend:
         self.health_detail = "host running"
         self.deployed: dict[str, str] = {}  # app name -> version
         self.deleted: list[str] = []
+        self.looks: list[tuple[str, bool]] = []  # check_readiness's (deployed_at, triggers_synced)
 
     def _call(self, op: str) -> None:
         self.calls.append(op)
@@ -213,6 +214,7 @@ class FakeBackend:
 
     async def check_readiness(self, app: AppRef, *, deployed_at: str = "", triggers_synced: bool = False) -> Readiness:
         self._call("check_readiness")
+        self.looks.append((deployed_at, triggers_synced))
         ready = self.healthy and app.name not in self.sick
         return Readiness(ready, self.health_detail, key_read=True, triggers_synced=True)
 

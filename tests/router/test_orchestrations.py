@@ -82,6 +82,27 @@ async def test_a_lane_that_never_becomes_healthy_fails_at_the_ready_timeout_with
         assert router.backend.count("check_readiness") >= 2
 
 
+@with_router(lane_ready_timeout_seconds=30)
+async def test_a_deploy_looks_again_until_ready_with_when_its_package_was_set(router):
+    router.backend.healthy = False
+    release_id = await router.release("1.0.0")
+
+    async def looked_twice():
+        return len(router.backend.looks) >= 2
+
+    await router.wait_for("two looks at the lane", looked_twice)
+    router.backend.healthy = True
+    status = await until_done(router, release_id)
+    assert status["state"] == "completed", status
+    looks = router.backend.looks
+    deployed_at = {at for at, _ in looks}
+    assert len(deployed_at) == 1 and deployed_at.pop(), looks  # every look knows when the package was set
+    assert looks[0][1] is False and looks[-1][1] is True, looks  # the sync is asked for until it is done
+    assert "not_ready" not in [s["step"] for s in status["steps"]]  # the lane's own steps stay in the map
+    lane = await router.lane("1.0")
+    assert [e["event"] for e in lane["history"]].count("key_read") == 1
+
+
 @with_router(release_timeout_seconds=0.5, lane_ready_timeout_seconds=30)
 async def test_the_release_timeout_fails_the_lane(router):
     if True:
