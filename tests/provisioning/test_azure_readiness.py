@@ -19,6 +19,7 @@ What Azure does, and where it says so:
 from __future__ import annotations
 
 import asyncio
+import ssl
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -260,7 +261,8 @@ def _site(app_service: FakeAppService, settings: dict[str, str]) -> AppRef:
                                           "appSettings": [{"name": k, "value": v} for k, v in values.items()]}}}
     url = (f"{app_service.base_url}/subscriptions/sub/resourceGroups/rg/providers/Microsoft.Web/sites/{name}"
            "?api-version=2025-05-01")
-    with http.Client(verify=str(app_service.ca_path), headers={"Authorization": "Bearer t"}, trust_env=False) as c:
+    trust = ssl.create_default_context(cafile=str(app_service.ca_path))
+    with http.Client(verify=trust, headers={"Authorization": "Bearer t"}, trust_env=False) as c:
         assert c.put(url, json=body).status_code in (200, 201, 202)
     site = app_service.sites[name]
     return AppRef(name, f"https://{site['properties']['defaultHostName']}", site["id"])
