@@ -12,7 +12,6 @@ import resource
 import subprocess
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 from bench.setup import tool
 

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from bench.proc import resident_kib
-from bench.stack import ORCHESTRATOR, Stack, running_stack
+from bench.stack import Stack, running_stack
 from demo.router_client import wait_for
 from devhost.durable_urls import WEBHOOK_PATH
 from devhost.server import LOG_LEVEL_SETTING

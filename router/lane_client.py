@@ -335,13 +335,17 @@ class LaneClient:
         Raises when no attempt got an answer, and for answers no call can use (a refused key,
         throttling or a failed gateway after the last attempt).
         """
+        try:
+            base_url = checked_base_url(lane_app.base_url)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise transport_error(exc) from exc
+        query = f"?{urlencode(params, quote_via=quote)}" if params else ""
         request = LaneRequest(
-            method, "", {**_DEFAULT_HEADERS, **(headers or {}), _KEY_HEADER: lane_app.system_key},
-            content, idempotent, self._timeouts,
+            method, f"{base_url}{DURABLE_API_PATH}/{path}{query}",
+            {**_DEFAULT_HEADERS, **(headers or {}), _KEY_HEADER: lane_app.system_key}, content, idempotent,
+            self._timeouts,
         )
         try:
-            query = f"?{urlencode(params, quote_via=quote)}" if params else ""
-            request.url = f"{checked_base_url(lane_app.base_url)}{DURABLE_API_PATH}/{path}{query}"
             # Redirects are never followed (a lane that redirects is misconfigured, and following
             # one would send the key header wherever it points), cookies never kept.
             response = await self._pool().send(request)
