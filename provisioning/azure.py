@@ -63,7 +63,6 @@ from provisioning.packages import (
 log = logging.getLogger(__name__)
 
 DURABLE_SYSTEM_KEY = "durabletask_extension"
-UNCHANGED = "unchanged"  # DeployResult.extra: the app already had this package
 _ALL_METHODS = frozenset({"HEAD", "GET", "PUT", "PATCH", "DELETE", "POST", "OPTIONS", "TRACE"})
 
 
@@ -200,7 +199,7 @@ class AzureLaneBackend:
             describe_location(package.url),
             "" if changed else " (already set)",
         )
-        extra = {} if changed else {UNCHANGED: "true"}
+        extra = {} if changed else {DeployResult.UNCHANGED: "true"}
         return DeployResult(version=lane.version, package_sha256=verified, extra=extra)
 
     async def read_system_key(self, app: AppRef) -> str:

@@ -62,6 +62,13 @@ class DeployResult:
     package_sha256: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
+    # extra[UNCHANGED] == "true": the app already had this package, so nothing restarts.
+    UNCHANGED = "unchanged"
+
+    @property
+    def unchanged(self) -> bool:
+        return self.extra.get(self.UNCHANGED) == "true"
+
 
 class LaneBackend(Protocol):
     """Create, configure, deploy, key, check and delete one function app per lane."""

@@ -155,7 +155,7 @@ class LocalLaneBackend:
                     state = await self._ensure_running(dataclasses.replace(state, version=lane.version))
                     self._files.save(state)
                     logger.info("lane %s: package %s already deployed", lane.lane, fetched.sha256[:12])
-                    return DeployResult(lane.version, fetched.sha256, {"unchanged": "true"})
+                    return DeployResult(lane.version, fetched.sha256, {DeployResult.UNCHANGED: "true"})
                 logger.info(
                     "lane %s: deploying %s from %s (sha256 %s)",
                     lane.lane,

@@ -123,7 +123,7 @@ async def set_package(request: DeployRequest) -> PackageSet:
     before = datetime.now(timezone.utc).isoformat()
     result = await rt.backend.deploy_package(request.lane, request.app, package)
     rt.keys.forget(request.app.base_url)
-    return PackageSet("" if result.extra.get("unchanged") else before)
+    return PackageSet("" if result.unchanged else before)
 
 
 @_activity("check_lane_ready", ReadinessRequest)
