@@ -59,6 +59,15 @@ def activity(
     context: Context, name: str, request: Any, result_type: type[T], timing: Timing, *, attempts: int | None = None
 ) -> Orchestration:
     """Run activity `name`; retry what is retryable with backoff; the typed result, or raise."""
+    result, _ = yield from activity_with_attempts(context, name, request, result_type, timing, attempts=attempts)
+    return result
+
+
+def activity_with_attempts(
+    context: Context, name: str, request: Any, result_type: type[T], timing: Timing, *, attempts: int | None = None
+) -> Orchestration:
+    """`activity`, answering (the typed result, how many attempts it took): a retried call may
+    find done what an earlier attempt did before its answer was lost."""
     tries = max(1, attempts if attempts is not None else timing.activity_attempts)
     delay = timing.activity_retry_seconds
     for attempt in range(1, tries + 1):
@@ -68,7 +77,7 @@ def activity(
             unrun = ActivityNotRun(f"The {name} step could not run: {_first_line(failure)}")
             outcome = {"ok": False, "status": unrun.status, "retryable": True, "error": unrun.body()}
         if outcome.get("ok"):
-            return from_json(result_type, outcome.get("value"))
+            return from_json(result_type, outcome.get("value")), attempt
         error = error_from_body(int(outcome.get("status", 500)), dict(outcome.get("error") or {}))
         if not outcome.get("retryable") or attempt == tries:
             raise error

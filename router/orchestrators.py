@@ -58,6 +58,7 @@ from router.orchestration_calls import (
     Context,
     Orchestration,
     activity,
+    activity_with_attempts,
     after,
     describe,
     lane_op,
@@ -208,10 +209,12 @@ def _deploy(context: Context, state: LifecycleInput, spec: LaneSpec) -> Orchestr
     assert state.release is not None and state.app is not None
     timing = state.timing
     package = Package(url=state.release.package_url, sha256=state.release.sha256 or None)
-    deployed = yield from activity(context, "set_package", DeployRequest(spec, state.app, package), PackageSet, timing)
+    before_first_attempt = now(context)
+    deployed, attempts = yield from activity_with_attempts(
+        context, "set_package", DeployRequest(spec, state.app, package), PackageSet, timing)
     yield from _progress(context, state, "deployed", spec.version)
     ready_by = after(context, timing.ready_timeout_seconds)
-    look = ReadinessRequest(state.app, deployed_at=deployed.deployed_at)
+    look = ReadinessRequest(state.app, deployed_at=_package_set_at(deployed, attempts, before_first_attempt))
     interval, key_read, said = timing.health_interval_seconds, False, ""
     while True:
         report = yield from activity(context, "check_lane_ready", look, ReadinessReport, timing)
@@ -234,6 +237,15 @@ def _deploy(context: Context, state: LifecycleInput, spec: LaneSpec) -> Orchestr
         # The last look is at the deadline itself.
         yield context.create_timer(after(context, min(interval, left)))
         interval = min(interval * 2, BACKOFF_MAX_SECONDS)
+
+
+def _package_set_at(deployed: PackageSet, attempts: int, before_first_attempt: str) -> str:
+    """The lower bound for the host's start. A retried set_package that finds the package
+    already set may be finding what its own lost first attempt did: the site restarts after
+    that, so the host must have started after the first attempt, not be taken as it is."""
+    if deployed.deployed_at or attempts == 1:
+        return deployed.deployed_at
+    return before_first_attempt
 
 
 def _deploy_then_check_health(context: Context, state: LifecycleInput, spec: LaneSpec) -> Orchestration:

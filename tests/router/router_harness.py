@@ -31,6 +31,7 @@ from devhost.keys import load_or_create_keys
 from devhost.server import DevHost
 from provisioning.base import AppRef, DeployResult, Health, LaneSpec, Package, Readiness
 from provisioning.config import ProvisioningConfig
+from provisioning.errors import TransientProvisioningError
 from router import runtime
 from router.entity import VERSION_MAP_ENTITY, VERSION_MAP_KEY
 from router.lane_client import LaneClient
@@ -179,6 +180,12 @@ class FakeBackend:
         self.deployed: dict[str, str] = {}  # app name -> version
         self.deleted: list[str] = []
         self.looks: list[tuple[str, bool]] = []  # check_readiness's (deployed_at, triggers_synced)
+        self.packages: dict[str, str] = {}  # app name -> the package URL deploy_package received
+        self.package_set_at: list[str] = []  # when deploy_package changed an app's package
+        # Deploys to set the package and then lose the answer of (a read timeout after ARM acted);
+        # once set, the same package again answers "unchanged", as the azure backend does.
+        self.lost_deploy_answers = 0
+        self.lost_deploy_answers_used = False  # only then is "unchanged" answered (older tests expect a change)
 
     def _call(self, op: str) -> None:
         self.calls.append(op)
@@ -202,7 +209,15 @@ class FakeBackend:
     async def deploy_package(self, lane: LaneSpec, app: AppRef, package: Package) -> DeployResult:
         self._call("deploy_package")
         self.deployed[app.name] = lane.version
-        return DeployResult(version=lane.version)
+        unchanged = self.lost_deploy_answers_used and self.packages.get(app.name) == package.url
+        if not unchanged:
+            self.package_set_at.append(datetime.now(timezone.utc).isoformat())
+        self.packages[app.name] = package.url
+        if self.lost_deploy_answers > 0:
+            self.lost_deploy_answers -= 1
+            self.lost_deploy_answers_used = True
+            raise TransientProvisioningError("the package was set, but ARM's answer was lost (read timeout)")
+        return DeployResult(version=lane.version, extra={DeployResult.UNCHANGED: "true"} if unchanged else {})
 
     async def read_system_key(self, app: AppRef) -> str:
         self._call("read_system_key")
@@ -326,11 +341,31 @@ async def running_router(tmp_path: Path, *, at_least_once: bool = False, **overr
     engine = DurableEngine(config.data_dir, config.task_hub, functions.registry(), EngineOptions(faults=faults))
     host = DevHost(config, functions, keys, engine)
     await host.start()
+    import os, sys, io
+    async def _watchdog():
+        await asyncio.sleep(float(os.environ.get("WATCHDOG", "1e9")))
+        out = io.StringIO()
+        for t in asyncio.all_tasks():
+            t.print_stack(file=out)
+        try:
+            r = await asyncio.wait_for(http_ref[0].get(f"{DURABLE_API}/instances/lane-lifecycle-1.0", params={"showHistory": "true"}), 5)
+            out.write("LIFECYCLE 1.0: " + r.text[:20000] + "\n")
+            r = await asyncio.wait_for(http_ref[0].get("/api/versionmap"), 5)
+            out.write("MAP: " + r.text[:5000] + "\n")
+        except BaseException as e:
+            out.write(f"status read failed {e!r}\n")
+        for u, l in lanes.by_url.items():
+            out.write(f"{u}: requests={l.requests} queries={l.queries}\n")
+        open(os.environ.get("WATCHDOG_OUT", "/tmp/watchdog.txt"), "w").write(out.getvalue())
+    http_ref = []
+    wd = asyncio.get_running_loop().create_task(_watchdog())
     try:
         async with httpx.AsyncClient(base_url=host.base_url, timeout=20.0,
                                      headers={"x-functions-key": keys.master_key}) as http:
+            http_ref.append(http)
             yield Router(host, http, backend, lanes, at_least_once)
     finally:
+        wd.cancel()
         await host.stop()
         await lane_client.aclose()
 

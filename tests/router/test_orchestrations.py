@@ -103,6 +103,23 @@ async def test_a_deploy_looks_again_until_ready_with_when_its_package_was_set(ro
     assert [e["event"] for e in lane["history"]].count("key_read") == 1
 
 
+@with_router()
+async def test_a_retried_set_package_that_finds_its_own_package_still_waits_for_the_restart(router):
+    """set_package's first attempt set the package (the site restarts after that) but its answer
+    was lost; the retry answers "unchanged" (provisioning/azure.py deploy_package: the settings
+    merge changed nothing). The looks must still want a host started after the first attempt,
+    or the old host would be called ready. Two answers are lost so that both deliveries of the
+    first attempt lose theirs in at-least-once mode."""
+    router.backend.lost_deploy_answers = 2
+    status = await until_done(router, await router.release("1.0.0"))
+    assert status["state"] == "completed", status
+    assert router.backend.count("deploy_package") >= 3  # retried after the lost answers
+    looks = router.backend.looks
+    assert looks and all(at for at, _ in looks), looks  # never "the app already had it"
+    first_set = min(router.backend.package_set_at)
+    assert all(datetime.fromisoformat(at) <= datetime.fromisoformat(first_set) for at, _ in looks), (looks, first_set)
+
+
 @with_router(release_timeout_seconds=0.5, lane_ready_timeout_seconds=30)
 async def test_the_release_timeout_fails_the_lane(router):
     if True:
