@@ -5,7 +5,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from scratch import record_attempt
+from scratch import record_attempt, scratch_dir
 
 bp = df.Blueprint()
 
@@ -31,7 +31,11 @@ def flaky(request: dict[str, Any]) -> dict[str, int]:
 
 @bp.activity_trigger(input_name="request")
 def slow_echo(request: dict[str, Any]) -> dict[str, Any]:
-    """Marks that it started, then takes `seconds`: long enough to kill the host under it."""
+    """Marks that it started, then takes `seconds`, or less once a test leaves a `<key>.release`
+    mark: a test can then kill the host while it surely still runs, whatever the machine's load."""
     attempt = record_attempt(request["key"], "slow-started")
-    time.sleep(request["seconds"])
+    release = scratch_dir() / f"{request['key']}.release"
+    deadline = time.monotonic() + request["seconds"]
+    while time.monotonic() < deadline and not release.exists():
+        time.sleep(0.05)
     return {"echo": request["key"], "attempt": attempt}
