@@ -484,17 +484,23 @@ class Scheduler:
 
     async def _timer_loop(self) -> None:
         assert self._timer_wake is not None
+        loop = asyncio.get_running_loop()
         while True:
             now = time.time()
             while self._timers and self._timers[0][0] <= now:
                 _, _, message = heapq.heappop(self._timers)
                 self._deliver(message)
-            delay = self._timers[0][0] - now if self._timers else None
             self._timer_wake.clear()
+            # Woken by a newly armed timer or by the next one due. Not asyncio.wait_for: on 3.11
+            # it swallows a cancel that lands as the wake-up is set (python/cpython#86296), and
+            # stop() would then wait for this loop forever.
+            next_due = (loop.call_later(self._timers[0][0] - now, self._timer_wake.set)
+                        if self._timers else None)
             try:
-                await asyncio.wait_for(self._timer_wake.wait(), delay)
-            except asyncio.TimeoutError:
-                pass
+                await self._timer_wake.wait()
+            finally:
+                if next_due is not None:
+                    next_due.cancel()
 
     # --- entities ----------------------------------------------------------------------------
 
