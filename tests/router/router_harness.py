@@ -341,31 +341,11 @@ async def running_router(tmp_path: Path, *, at_least_once: bool = False, **overr
     engine = DurableEngine(config.data_dir, config.task_hub, functions.registry(), EngineOptions(faults=faults))
     host = DevHost(config, functions, keys, engine)
     await host.start()
-    import os, sys, io
-    async def _watchdog():
-        await asyncio.sleep(float(os.environ.get("WATCHDOG", "1e9")))
-        out = io.StringIO()
-        for t in asyncio.all_tasks():
-            t.print_stack(file=out)
-        try:
-            r = await asyncio.wait_for(http_ref[0].get(f"{DURABLE_API}/instances/lane-lifecycle-1.0", params={"showHistory": "true"}), 5)
-            out.write("LIFECYCLE 1.0: " + r.text[:20000] + "\n")
-            r = await asyncio.wait_for(http_ref[0].get("/api/versionmap"), 5)
-            out.write("MAP: " + r.text[:5000] + "\n")
-        except BaseException as e:
-            out.write(f"status read failed {e!r}\n")
-        for u, l in lanes.by_url.items():
-            out.write(f"{u}: requests={l.requests} queries={l.queries}\n")
-        open(os.environ.get("WATCHDOG_OUT", "/tmp/watchdog.txt"), "w").write(out.getvalue())
-    http_ref = []
-    wd = asyncio.get_running_loop().create_task(_watchdog())
     try:
         async with httpx.AsyncClient(base_url=host.base_url, timeout=20.0,
                                      headers={"x-functions-key": keys.master_key}) as http:
-            http_ref.append(http)
             yield Router(host, http, backend, lanes, at_least_once)
     finally:
-        wd.cancel()
         await host.stop()
         await lane_client.aclose()
 
