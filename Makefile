@@ -26,7 +26,7 @@ demo: $(STAMP)
 soak: $(STAMP)
 	$(BIN)/python -m demo.soak $(SOAK_ARGS)
 
-# Not part of `make test` (under 10 minutes): installs nginx and wrk from Debian when missing
+# Not part of `make test` (about 7.5 minutes): installs nginx and wrk from Debian when missing
 # (bench/setup.py), then writes bench/results/<timestamp>.json and bench/results/latest.json.
 bench: $(STAMP)
 	$(BIN)/python -m bench.setup
