@@ -9,6 +9,8 @@ enters an orchestration history.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
@@ -33,12 +35,13 @@ from router.durable_inputs import (
     Phase,
     ReadinessReport,
     ReadinessRequest,
+    ReleaseInput,
     WakeRequest,
     from_json,
     lifecycle_instance_id,
     to_json,
 )
-from router.errors import InstanceExists, NotFound, RouterError, from_provisioning
+from router.errors import InstanceExists, NotFound, PackageRejected, RouterError, from_provisioning
 from router.instance_actions import InstanceAction
 from router.forwarding import forward_start as forward
 from router.map_client import read_version_map
@@ -221,6 +224,7 @@ async def delete_app(request: AppTarget) -> Done:
 @_activity("start_lifecycle", LaneCommand, with_client=True)
 async def start_lifecycle(command: LaneCommand, client: Client) -> Done:
     """Start the lane's lifecycle singleton, or hand the release to the one already running."""
+    command = await _with_whole_release(command, client)
     instance_id = lifecycle_instance_id(command.lane)
     status = await client.get_status(instance_id)
     if status and is_in_flight(status.runtime_status):
@@ -245,6 +249,24 @@ async def start_lifecycle(command: LaneCommand, client: Client) -> Done:
         if not (status and is_in_flight(status.runtime_status)):
             raise
     return Done()
+
+
+async def _with_whole_release(command: LaneCommand, client: Client) -> LaneCommand:
+    """A lazy lane's release comes from the version map, which keeps its package URL without
+    the secret. The whole URL is in the input of the release's own orchestration: durable
+    inputs live in the task hub, as the lane app's settings on Azure hold the URL anyway."""
+    release = command.release
+    if release is None or release.whole:
+        return command
+    status = await client.get_status(release.id, show_input=True)
+    data = getattr(status, "input_", None) if status else None
+    if isinstance(data, str):
+        data = json.loads(data)
+    whole = ReleaseInput.from_dict(data).release if isinstance(data, dict) else None
+    if whole is None or whole.id != release.id:
+        raise PackageRejected(f"The package URL of release {release.id} is no longer known to the router; "
+                              "post the release again.", releaseId=release.id)
+    return dataclasses.replace(command, release=whole)
 
 
 @_activity("raise_events", WakeRequest, with_client=True)

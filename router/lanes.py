@@ -7,12 +7,14 @@ The state machine that changes them is `router.version_map`; the admin view is
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from provisioning.base import AppRef
 from router.errors import UnknownLane
+from router.urls import REDACTED
 from router.versions import lane_key, lane_sort_key, parse_version
 
 
@@ -36,12 +38,19 @@ MAX_LANE_EVENTS = 200  # a lane's story in the map is bounded like any history
 
 @dataclass(frozen=True)
 class Release:
-    """A build posted by a release pipeline. The package URL is not a secret."""
+    """A build posted by a release pipeline.
+
+    Its package URL may carry a secret (a SAS token in its query, user:password@), so two forms
+    exist: the whole release, carried only in the durable inputs that deploy it, and `shown()`,
+    the one the version map keeps and every response and log shows: the URL without its secret,
+    and the id pinned because it was computed from the whole URL.
+    """
 
     version: str
     package_url: str
     sha256: str = ""
     provision: ProvisionMode = "eager"
+    pinned_id: str = ""  # set in the shown form only
 
     @property
     def lane(self) -> str:
@@ -51,8 +60,30 @@ class Release:
     @property
     def id(self) -> str:
         """The release's id: posting the same build again names the same release."""
+        if self.pinned_id:
+            return self.pinned_id
         digest = hashlib.sha256(f"{self.version}\n{self.package_url}\n{self.sha256}".encode()).hexdigest()
         return f"release-{self.version}-{digest[:12]}"
+
+    @property
+    def whole(self) -> bool:
+        """Its package URL can be deployed: it is not the shown form, with its secret taken out."""
+        return not self.package_url.endswith(f"?{REDACTED}")
+
+    def shown(self) -> "Release":
+        """The form the map keeps and shows (idempotent)."""
+        return replace(self, package_url=without_secret(self.package_url), pinned_id=self.id)
+
+
+def without_secret(location: str) -> str:
+    """A package location without what may be a secret: query, fragment and user:password@ are
+    dropped, and `?<redacted>` says something was (a redacted location is never deployed)."""
+    parts = urlsplit(location)
+    if parts.scheme.lower() in ("http", "https"):
+        bare = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
+    else:
+        bare = location.split("?", 1)[0].split("#", 1)[0]
+    return bare if bare == location else f"{bare}?{REDACTED}"
 
 
 @dataclass(frozen=True)
@@ -180,7 +211,8 @@ def lane_from_dict(data: dict[str, Any]) -> Lane:
         **{
             **values,
             "state": LaneState(data["state"]),
-            "release": Release(**data["release"]),
+            # Maps written before the shown form may hold the whole URL: shown on load.
+            "release": Release(**data["release"]).shown(),
             "error": fault_from_json(data.get("error")),
             "unhealthy": fault_from_json(data.get("unhealthy")),
             "drain": DrainStatus(**(data.get("drain") or {})),

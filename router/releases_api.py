@@ -43,7 +43,7 @@ async def _post_release(req: func.HttpRequest, client: df.DurableOrchestrationCl
     vmap = await read_version_map(client)
     lane = vmap.lanes.get(release.lane)
     # Posted again: a failed lane retries it, a deleted lane is brought back with it.
-    retry = (existing_status in TERMINAL and lane is not None and lane.release == release
+    retry = (existing_status in TERMINAL and lane is not None and lane.release == release.shown()
              and lane.state in (LaneState.FAILED, LaneState.DELETED))
     if existing_status is None or retry or existing_status in UNSUCCESSFUL:
         # Checked here so the pipeline gets its 409 now; the entity checks again authoritatively.

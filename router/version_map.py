@@ -66,6 +66,7 @@ def register_release(
     A patch never creates a lane. Posting exactly the release already recorded is a no-op,
     except on a failed lane, where it is the way to retry a transient failure.
     """
+    release = release.shown()  # the map never keeps a package URL's secret
     version = parse_version(release.version, allow_prerelease=True)
     key = lane_key(version)
     existing = vmap.lanes.get(key)

@@ -327,7 +327,8 @@ async def running_router(tmp_path: Path, *, at_least_once: bool = False, **overr
     """
     lanes = FakeLanes()
     backend = FakeBackend(lanes)
-    settings = Settings(**{**FAST_SETTINGS, **overrides}, provisioning=ProvisioningConfig())
+    provisioning = overrides.pop("provisioning", ProvisioningConfig())
+    settings = Settings(**{**FAST_SETTINGS, **overrides}, provisioning=provisioning)
     lane_client = LaneClient(LaneClientOptions(backoff_seconds=0.01, backoff_max_seconds=0.05),
                              transport=httpx.MockTransport(lanes.handler))
     runtime.configure(runtime.RouterRuntime(settings, lambda _: backend, lane_client=lane_client,
