@@ -161,7 +161,13 @@ def find_function_app(module: Any) -> FunctionRegister:
 
 
 def _binding_type(binding: Any) -> str:
-    return str(binding.get_binding_name())
+    """The binding's `type` as the host's binding metadata carries it (function.json's "type"),
+    whichever decorator declared it: the worker reads BindingInfo.type, never the Python class
+    (azure-functions-python-worker, azure_functions_worker/functions.py, validate_function_params
+    over `binding_info.type`; loader.py builds the metadata from `get_raw_bindings()`). So a
+    plain `generic_input_binding(type="durableClient")` is a client binding like the SDK's
+    `durable_client_input` (whose DurableClient class spells the same type)."""
+    return str(binding.get_dict_repr()["type"])
 
 
 def _client_param(fn: func.Function) -> str | None:

@@ -26,7 +26,7 @@ from router.lane_types import LaneEndpoint
 from router.lanes import LaneState
 from router.map_client import cached_map
 from router.routing import Forward, check_start_body, decide, requested_version
-from router.runtime import lane_app
+from router.runtime import durable_client, lane_app
 from router.runtime_status import UNSUCCESSFUL, RuntimeStatus
 from router.urls import RouterRoutes, check_status_payload
 from router.validation import check_event_name, check_instance_id, check_orchestrator_name, check_request_id, parse_json
@@ -36,11 +36,18 @@ bp = df.Blueprint()
 
 # Every route is anonymous at the Functions host: the router checks role keys itself (serve), since
 # on Azure the host's FUNCTION level would take any host key for any route.
+#
+# The hot routes take the client binding as a plain `durableClient` input (its JSON text, which
+# the host passes alike on Azure and in the dev host; the worker hands a durableClient binding
+# over as str, azure-functions `durable_functions.py` DurableClientConverter) and reuse one
+# client built from it (runtime.durable_client), instead of the SDK's `durable_client_input`,
+# which builds a new client on every call.
+CLIENT_BINDING = {"arg_name": "client", "type": "durableClient"}
 
 @bp.route(route="orchestrators/{name}/{instanceId?}", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
-@bp.durable_client_input(client_name="client")
-async def start_orchestration(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    return await serve(req, Role.CLIENT, lambda: _start(req, client))
+@bp.generic_input_binding(**CLIENT_BINDING)
+async def start_orchestration(req: func.HttpRequest, client: str) -> func.HttpResponse:
+    return await serve(req, Role.CLIENT, lambda: _start(req, durable_client(client)))
 
 
 async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
@@ -87,9 +94,9 @@ async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient) -
 
 
 @bp.route(route="held/{heldId}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-@bp.durable_client_input(client_name="client")
-async def held_status(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    return await serve(req, Role.CLIENT, lambda: _held_status(req, client))
+@bp.generic_input_binding(**CLIENT_BINDING)
+async def held_status(req: func.HttpRequest, client: str) -> func.HttpResponse:
+    return await serve(req, Role.CLIENT, lambda: _held_status(req, durable_client(client)))
 
 
 async def _held_status(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
@@ -117,9 +124,9 @@ async def _held_status(req: func.HttpRequest, client: df.DurableOrchestrationCli
     methods=["GET", "POST", "DELETE"],
     auth_level=func.AuthLevel.ANONYMOUS,
 )
-@bp.durable_client_input(client_name="client")
-async def manage_instance(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    return await serve(req, Role.CLIENT, lambda: _manage(req, client))
+@bp.generic_input_binding(**CLIENT_BINDING)
+async def manage_instance(req: func.HttpRequest, client: str) -> func.HttpResponse:
+    return await serve(req, Role.CLIENT, lambda: _manage(req, durable_client(client)))
 
 
 async def _manage(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:

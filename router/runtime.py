@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, TypeVar
 
+import azure.durable_functions as df
+
 from provisioning.base import AppRef, LaneBackend
 from provisioning.config import ProvisioningConfig
 from router.durable_inputs import Timing
@@ -141,6 +143,38 @@ def lane_app(lane: Lane) -> AppRef:
     if lane.app is None:
         raise NotFound(f"Lane {lane.key} has no app yet.", lane=lane.key)
     return lane.app
+
+
+class DurableClients:
+    """The Durable client of the host's `durableClient` binding, built once per binding text.
+
+    The host passes the same binding JSON (task hub, base URLs, system key) to every call of
+    a process; the SDK's `durable_client_input` wrapper parses it into a new client on every
+    call (a few % of a forwarded request). The client holds no per-call state, so one serves
+    all calls; a different text (e.g. a rotated key) builds a new one. Never logged: the text
+    carries the system key.
+    """
+
+    def __init__(self) -> None:
+        self._binding: str | None = None
+        self._client: df.DurableOrchestrationClient | None = None
+
+    def client(self, binding: str | bytes) -> df.DurableOrchestrationClient:
+        text = binding.decode("utf-8") if isinstance(binding, bytes) else binding
+        if not isinstance(text, str) or not text:
+            raise TypeError("the durableClient binding must be the host's binding JSON text")
+        if text != self._binding or self._client is None:
+            self._client = df.DurableOrchestrationClient(text)
+            self._binding = text
+        return self._client
+
+
+durable_clients = DurableClients()
+
+
+def durable_client(binding: str | bytes) -> df.DurableOrchestrationClient:
+    """The Durable client for a route's plain `durableClient` input binding (its JSON text)."""
+    return durable_clients.client(binding)
 
 
 _runtime: RouterRuntime | None = None
