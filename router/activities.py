@@ -155,9 +155,11 @@ async def check_health(request: AppTarget) -> HealthReport:
 @_activity("count_in_flight", AppTarget)
 async def count_in_flight(request: AppTarget) -> InFlightCount:
     rt = runtime.current()
-    counts = await rt.call_lane(request.app, rt.lane_client.count_in_flight)
+    # One lane call per poll: zero or not is the drain decision; above a page the figures are "at least".
+    counts = await rt.call_lane(request.app, rt.lane_client.drain_count)
     oldest = counts.oldest_created_time.isoformat() if counts.oldest_created_time else None
-    return InFlightCount(counts.total, counts.running, counts.pending, counts.suspended, oldest)
+    return InFlightCount(counts.total, counts.running, counts.pending, counts.suspended, oldest,
+                         at_least=not counts.complete)
 
 
 @_activity("probe_lane", AppTarget)

@@ -207,6 +207,7 @@ class InFlightCount(DurableInput):
     pending: int = 0
     suspended: int = 0
     oldest_created: str | None = None
+    at_least: bool = False  # the lane had more than one page: the figures are lower bounds
 
 
 @dataclass

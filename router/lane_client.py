@@ -18,6 +18,7 @@ import json
 from collections import Counter
 from urllib.parse import quote, urlencode
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -50,9 +51,36 @@ __all__ = [
 # every time. Entities ("@name@key") always show as Running and are not counted.
 _IN_FLIGHT_QUERY = tuple(status for status in RuntimeStatus if status in IN_FLIGHT)
 _CONTINUATION_HEADER = "x-ms-continuation-token"
+_MAX_KNOWN_ENTITIES = 10_000  # per lane
 _KEY_HEADER = "x-functions-key"
 # Sent with every call; the encodings are the ones both senders decode.
 _DEFAULT_HEADERS = {"Accept": "*/*", "Accept-Encoding": "gzip, deflate", "User-Agent": "durable-app-router"}
+
+
+@dataclass
+class _Tally:
+    """In-flight instances counted so far, by status, and the oldest one's creation time."""
+
+    counts: Counter[RuntimeStatus] = field(default_factory=Counter)
+    oldest: datetime | None = None
+    entity_like: list[dict[str, Any]] = field(default_factory=list)  # not looked up yet
+    uncounted: bool = False  # some entity-like ids were left out: the figures are lower bounds
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def add(self, status: RuntimeStatus, created: datetime | None) -> None:
+        self.counts[status] += 1
+        if created is not None and (self.oldest is None or created < self.oldest):
+            self.oldest = created
+
+    def in_flight(self, *, complete: bool) -> InFlight:
+        counts = self.counts
+        # ContinuedAsNew is a running instance between two generations.
+        running = counts[RuntimeStatus.RUNNING] + counts[RuntimeStatus.CONTINUED_AS_NEW]
+        return InFlight(running, counts[RuntimeStatus.PENDING], counts[RuntimeStatus.SUSPENDED], self.oldest,
+                        complete=complete)
 
 
 class LaneClient:
@@ -77,6 +105,7 @@ class LaneClient:
             connect=self._options.connect_timeout, read=self._options.read_timeout, pool=self._options.connect_timeout
         )
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._known_entities: dict[str, set[str]] = {}  # lane base URL -> ids found to be entities
 
     def _pool(self) -> RetryingSender:
         """The shared pooled sender, for the running event loop.
@@ -240,8 +269,7 @@ class LaneClient:
 
     async def count_in_flight(self, lane_app: LaneEndpoint) -> InFlight:
         """Running, pending and suspended orchestrations on the lane, across every page."""
-        counts: Counter[RuntimeStatus] = Counter()
-        oldest: datetime | None = None
+        tally = _Tally()
         token: str | None = None
         seen_tokens: set[str] = set()
         for _ in range(self._options.max_pages):
@@ -249,17 +277,7 @@ class LaneClient:
             page, token = await self._instances_page(
                 lane_app, _IN_FLIGHT_QUERY, self._options.page_size, token, False, None
             )
-            for instance in page:
-                status = RuntimeStatus.parse(instance.get("runtimeStatus"))
-                if status not in IN_FLIGHT:
-                    continue
-                instance_id = str(instance.get("instanceId", ""))
-                if instance_id.startswith("@") and await self._is_entity(lane_app, instance_id):
-                    continue  # entities show as Running forever; they hold no lane alive
-                counts[status] += 1
-                created = _parse_time(instance.get("createdTime"))
-                if created is not None and (oldest is None or created < oldest):
-                    oldest = created
+            await self._add_page(lane_app, tally, page, check_entity_ids=True)
             if token is None:
                 break
             if token in seen_tokens:
@@ -267,9 +285,57 @@ class LaneClient:
             seen_tokens.add(token)
         else:
             raise LaneUnreachable(f"the lane's instance query did not end after {self._options.max_pages} pages")
-        # ContinuedAsNew is a running instance between two generations.
-        running = counts[RuntimeStatus.RUNNING] + counts[RuntimeStatus.CONTINUED_AS_NEW]
-        return InFlight(running, counts[RuntimeStatus.PENDING], counts[RuntimeStatus.SUSPENDED], oldest)
+        return tally.in_flight(complete=True)
+
+    async def drain_count(self, lane_app: LaneEndpoint) -> InFlight:
+        """What a drain poll needs, whether anything is in flight, in one lane call however many are.
+
+        One page of `page_size`; when the lane has more (a continuation token comes back) the
+        figures are lower bounds (`complete` False). Entity-like ids ("@name@key") cost a call
+        each to tell an entity from an orchestration, so they are looked up only when nothing
+        else on the page is in flight, and an id found to be an entity is remembered for the
+        lane: a drained lane that keeps entities costs one call per poll after the first. Only
+        a first page of nothing but entities with more pages behind it is counted in full.
+        """
+        page, token = await self._instances_page(
+            lane_app, _IN_FLIGHT_QUERY, self._options.page_size, None, False, None
+        )
+        tally = _Tally()
+        await self._add_page(lane_app, tally, page, check_entity_ids=False)
+        if tally.total == 0 and tally.entity_like:
+            await self._add_page(lane_app, tally, tally.entity_like, check_entity_ids=True)
+        elif tally.entity_like:
+            tally.uncounted = True
+        if tally.total == 0 and token is not None:
+            return await self.count_in_flight(lane_app)
+        return tally.in_flight(complete=token is None and not tally.uncounted)
+
+    async def _add_page(
+        self, lane_app: LaneEndpoint, tally: _Tally, page: list[dict[str, Any]], *, check_entity_ids: bool
+    ) -> None:
+        known = self._known_entities.get(lane_app.base_url, set())
+        for instance in page:
+            status = RuntimeStatus.parse(instance.get("runtimeStatus"))
+            if status not in IN_FLIGHT:
+                continue
+            instance_id = str(instance.get("instanceId", ""))
+            if instance_id.startswith("@"):
+                if instance_id in known:
+                    continue
+                if not check_entity_ids:
+                    tally.entity_like.append(instance)
+                    continue
+                if await self._is_entity(lane_app, instance_id):
+                    self._remember_entity(lane_app.base_url, instance_id)
+                    continue  # entities show as Running forever; they hold no lane alive
+            tally.add(status, _parse_time(instance.get("createdTime")))
+
+    def _remember_entity(self, base_url: str, instance_id: str) -> None:
+        # An entity's id stays an entity's (the router refuses "@" ids for orchestrations);
+        # bounded so a lane with very many entities cannot grow the router's memory.
+        known = self._known_entities.setdefault(base_url, set())
+        if len(known) < _MAX_KNOWN_ENTITIES:
+            known.add(instance_id)
 
     async def _is_entity(self, lane_app: LaneEndpoint, instance_id: str) -> bool:
         """Whether `@name@key` is a real entity on the lane. An orchestration that took such an

@@ -39,6 +39,9 @@ class InFlight:
     pending: int
     suspended: int
     oldest_created_time: datetime | None
+    # False when the lane had more than the one page read (`LaneClient.drain_count`): the
+    # figures are then lower bounds ("at least"), which is all a drain decision needs.
+    complete: bool = True
 
     @property
     def total(self) -> int:
@@ -55,7 +58,6 @@ class LaneClientOptions:
     backoff_seconds: float = 0.25  # doubled per retry, with jitter
     backoff_max_seconds: float = 4.0  # also caps a lane's Retry-After
     max_connections: int = 100
-    # `top` when counting in-flight instances: a draining lane with up to this many is counted
-    # with one call per drain poll (100 took 11 calls per poll for 1,050; docs/performance.md).
+    # `top` when counting in-flight instances (one page per drain poll, docs/performance.md).
     page_size: int = 1000
     max_pages: int = 10_000  # a lane that pages forever must not hang the drain monitor

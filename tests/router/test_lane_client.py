@@ -502,6 +502,59 @@ async def test_count_in_flight_retries_a_page() -> None:
     assert (await client(lane).count_in_flight(LANE)).running == 1
 
 
+# The drain poll: one lane call however many are in flight. The Durable extension pages the
+# instance query with `top` and an x-ms-continuation-token header on every page, "null" on the
+# last (Azure/azure-functions-durable-extension, src/WebJobs.Extensions.DurableTask/
+# HttpApiHandler.cs, the instance query; the dev host answers alike, devhost/durable_api.py).
+
+async def test_drain_count_reads_one_page_and_says_at_least_when_more_follow() -> None:
+    lane = Scripted(paged)
+    in_flight = await client(lane, page_size=2).drain_count(LANE)
+    assert (in_flight.running, in_flight.total, in_flight.complete) == (1, 1, False)
+    assert len(lane.requests) == 1  # the "@counter@k1" is not looked up: r1 already says not zero
+    assert dict(lane.requests[0].url.params)["top"] == "2"
+
+
+async def test_drain_count_of_a_lane_on_one_page_is_exact() -> None:
+    lane = Scripted(httpx.Response(200, json=[instance("r1", "Running"), instance("p1", "Pending")],
+                                   headers={"x-ms-continuation-token": "null"}))
+    in_flight = await client(lane).drain_count(LANE)
+    assert (in_flight.running, in_flight.pending, in_flight.complete) == (1, 1, True)
+    assert len(lane.requests) == 1
+
+
+async def test_drain_count_looks_an_entity_up_once_and_then_remembers_it() -> None:
+    lane = Scripted(lambda request: httpx.Response(200, json={"count": 1}) if "/entities/" in request.url.path
+                    else httpx.Response(200, json=[instance("@counter@k1", "Running")]))
+    lanes = client(lane)
+    first = await lanes.drain_count(LANE)
+    assert (first.total, first.complete, len(lane.requests)) == (0, True, 2)
+    again = await lanes.drain_count(LANE)
+    assert (again.total, again.complete, len(lane.requests)) == (0, True, 3)  # one call: the query
+
+
+async def test_drain_count_counts_an_orchestration_that_took_an_entity_like_id() -> None:
+    def lane(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/entities/evil/x"):
+            return httpx.Response(404)
+        return httpx.Response(200, json=[instance("@evil@x", "Running")])
+
+    assert (await client(Scripted(lane)).drain_count(LANE)).running == 1
+
+
+async def test_drain_count_counts_in_full_when_the_first_page_is_only_entities() -> None:
+    pages = {None: [instance("@counter@k1", "Running")], "2": [instance("r2", "Running")]}
+
+    def lane(request: httpx.Request) -> httpx.Response:
+        if "/entities/" in request.url.path:
+            return httpx.Response(200, json={"count": 1})
+        token = request.headers.get("x-ms-continuation-token")
+        return httpx.Response(200, json=pages[token], headers={"x-ms-continuation-token": "2" if token is None else "null"})
+
+    in_flight = await client(Scripted(lane), page_size=1).drain_count(LANE)
+    assert (in_flight.running, in_flight.complete) == (1, True)
+
+
 async def test_list_instances_scrubs_the_page_and_returns_the_next_token() -> None:
     page = [{"instanceId": "i0", "output": lane_url("i0")}]
     lane = Scripted(httpx.Response(200, json=page, headers={"x-ms-continuation-token": "2"}))
