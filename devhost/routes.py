@@ -328,7 +328,10 @@ class RouteTable:
         m = self._regex.match(relative) if self._regex is not None else None
         if m is None:
             return
-        first = next(index for index in range(len(self.templates)) if m.start(f"r{index}") != -1)
+        # The alternative that matched is the last group to close: its own group wraps its
+        # parameters' groups, so `lastgroup` names it without probing each template's group.
+        assert m.lastgroup is not None
+        first = int(m.lastgroup[1:])
         values = self.templates[first].values(lambda number: m.group(f"r{first}p{number}"))
         if values is not None:
             yield first, values
