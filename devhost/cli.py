@@ -19,7 +19,7 @@ from devhost.config import build_config
 from devhost.errors import AppLoadError, HostError
 from devhost.keys import load_or_create_keys
 from devhost.replay import read_histories, replay_history
-from devhost.server import DevHost, configure_logging, create_engine, debug_logging_requested
+from devhost.server import DevHost, configure_logging, create_engine, debug_logging_requested, tune_collector
 
 log = logging.getLogger("devhost")
 
@@ -91,6 +91,7 @@ def _start(args: argparse.Namespace) -> int:
         functions, load_errors = AppFunctions(), [str(exc)]
     keys = load_or_create_keys(config.data_dir, function_names=functions.names)
     engine = create_engine(config, functions)
+    tune_collector()
     try:
         asyncio.run(_serve(DevHost(config, functions, keys, engine, load_errors=load_errors)))
     except OSError as exc:  # typically the port is taken

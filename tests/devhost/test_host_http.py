@@ -181,3 +181,21 @@ def test_an_asgi_app_behind_the_catch_all_route() -> None:
     with running_host(APPS / "host_asgi") as handle:
         response = httpx.post(f"{handle.base_url}/api/items/7", params={"q": "x"}, content=b"data")
         assert (response.status_code, response.text) == (200, "POST /api/items/7 q=x data")
+
+
+def test_a_host_process_tunes_its_collector_and_a_test_process_keeps_its_own() -> None:
+    # tune_collector runs in the host's own process (devhost.cli), never in one that runs a
+    # DevHost in-process (the router harness): checked in a fresh interpreter.
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import gc
+        from devhost.server import COLLECTOR_THRESHOLDS, tune_collector
+        before = gc.get_threshold()
+        tune_collector()
+        print(before == (700, 10, 10), gc.get_threshold() == COLLECTOR_THRESHOLDS, gc.get_freeze_count() > 1000)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          cwd=launcher.REPO_ROOT)
+    assert done.stdout.split() == ["True", "True", "True"], done.stderr
