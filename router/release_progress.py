@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from router.errors import error_from_body
-from router.lanes import Lane, LaneState
+from router.lanes import Lane, LaneEvent, LaneState
 
 SUCCEEDED = frozenset({"activated", "patched"})
 FAILED = frozenset({"failed", "patch_failed"})
+RETRY = "retry"  # the lane lifecycle's step when a failed release is posted again
 
 
 def release_progress(release_id: str, intake: dict[str, Any], lane: Lane | None) -> dict[str, Any]:
@@ -32,7 +33,7 @@ def release_progress(release_id: str, intake: dict[str, Any], lane: Lane | None)
     events = [e for e in lane.history if e.release_id == release_id]
     progress["steps"] += [{"step": e.event, "at": e.at, **({"detail": e.detail} if e.detail else {})}
                           for e in events]
-    outcome = next((e for e in reversed(events) if e.event in SUCCEEDED | FAILED), None)
+    outcome = _latest_outcome(events)
     if outcome is not None and outcome.event in SUCCEEDED:
         progress["state"] = "completed"
     elif outcome is not None:
@@ -46,3 +47,14 @@ def release_progress(release_id: str, intake: dict[str, Any], lane: Lane | None)
     else:
         progress["state"] = "running"
     return progress
+
+
+def _latest_outcome(events: list[LaneEvent]) -> LaneEvent | None:
+    """The outcome of the release's latest attempt: a `retry` step starts a new attempt, so an
+    outcome recorded before it (the failure being retried) no longer counts."""
+    for event in reversed(events):
+        if event.event == RETRY:
+            return None
+        if event.event in SUCCEEDED | FAILED:
+            return event
+    return None
