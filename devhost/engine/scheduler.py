@@ -40,6 +40,9 @@ from devhost.engine.workers import ActivityWorkers
 # One tick keeps the loop (and so the HTTP server) busy; bound it in count and in time.
 MAX_EPISODES_PER_TICK = 64
 TICK_BUDGET_SECONDS = 0.05
+# Between two ticks the pump lets work gather for a moment: under load a tick then takes many
+# episodes in one commit instead of a few each (a first tick after idle still runs at once).
+TICK_GATHER_SECONDS = 0.001
 # An instance whose last episode cost more than this waits (up to its cost, at most the cap)
 # for more of its own activities to finish before it replays again: a fan-in of n results then
 # takes a few replays instead of n, each of them over the whole history.
@@ -244,7 +247,8 @@ class Scheduler:
             self._wake.clear()
             while self._completions or self._ready or self._entity_ready:
                 self._tick()
-                await asyncio.sleep(0)  # let HTTP handlers and activities run between ticks
+                # HTTP handlers and activities run between ticks, and more work gathers.
+                await asyncio.sleep(TICK_GATHER_SECONDS)
 
     def _tick(self) -> None:
         batch = Batch()
