@@ -345,11 +345,6 @@ class SiteRuntime:
             "PYTHONPATH": os.pathsep.join((str(WORKER_IMPORTS_DIR), str(launcher.REPO_ROOT))),
             "PYTHONUNBUFFERED": "1",
         })  # fmt: skip
-        options: dict[str, Any] = {}
-        if "serve_on_load_error" in launcher.HostCommand.__dataclass_fields__:
-            # As App Service: a host whose app cannot be indexed keeps running with no function
-            # and says why in /admin/host/status (the dev host's option for it).
-            options["serve_on_load_error"] = True
         return launcher.HostCommand(
             app_dir=app_dir,
             port=self._host_port,
@@ -357,7 +352,9 @@ class SiteRuntime:
             log_path=self.data_dir / "host-output.log",
             env=env,
             enable_auth=True,
-            **options,
+            # As App Service: a host whose app cannot be indexed keeps running with no function
+            # and says why in /admin/host/status.
+            serve_on_load_error=True,
         )
 
     def _stop_host(self) -> None:
