@@ -178,12 +178,15 @@ def parse_json_object(body: bytes, field: str = "body", *, limit: int | None = N
     if not isinstance(data, dict):
         raise BadRequest("The request body must be a JSON object.", field=field)
     if accepted is not None:
-        allowed = tuple(accepted)
-        for name in data:
-            if name not in allowed:
-                raise BadRequest(f"Unknown field {_shown(name)!r}; accepted: {', '.join(allowed)}.", field=name,
-                                 accepted=list(allowed))
+        _refuse_unknown(data, tuple(accepted))
     return data
+
+
+def _refuse_unknown(data: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    for name in data:
+        if name not in allowed:
+            raise BadRequest(f"Unknown field {_shown(name)!r}; accepted: {', '.join(allowed)}.", field=name,
+                             accepted=list(allowed))
 
 
 # --- releases ----------------------------------------------------------------------------------
@@ -191,10 +194,7 @@ def parse_json_object(body: bytes, field: str = "body", *, limit: int | None = N
 def parse_release(data: dict[str, Any], settings: Settings) -> Release:
     """A posted release body, every field typed as documented (nothing coerced), its package
     location checked; 400 or 422 naming the field."""
-    for name in data:
-        if name not in RELEASE_FIELDS:
-            raise BadRequest(f"Unknown release field {_shown(name)!r}; accepted: {', '.join(RELEASE_FIELDS)}.",
-                             field=name, accepted=list(RELEASE_FIELDS))
+    _refuse_unknown(data, RELEASE_FIELDS)
     version_text = data.get("version")
     if not isinstance(version_text, str):
         raise BadVersion(
