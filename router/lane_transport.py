@@ -212,28 +212,17 @@ class HttpxSender:
             extensions={"timeout": {"connect": timeouts.connect, "read": timeouts.read,
                                     "write": timeouts.read, "pool": timeouts.pool}},
         )
+        response = await self._transport.handle_async_request(outgoing)
         try:
-            response = await self._transport.handle_async_request(outgoing)
-            try:
-                content = await response.aread()  # decodes Content-Encoding
-            finally:
-                await response.aclose()
-        except httpx.RequestError as exc:
-            _attach(exc, outgoing)
-            raise
+            content = await response.aread()  # decodes Content-Encoding
+        finally:
+            await response.aclose()
         headers = CIMultiDict(response.headers.multi_items())
         headers.popall("content-encoding", None)  # the body is decoded now
         return LaneAnswer(response.status_code, headers, content)
 
     async def aclose(self) -> None:
         await self._transport.aclose()
-
-
-def _attach(exc: httpx.RequestError, request: httpx.Request) -> None:
-    try:
-        exc.request
-    except RuntimeError:  # raised without its request, as a mock transport may
-        exc.request = request
 
 
 class AiohttpSender:
