@@ -105,9 +105,8 @@ class AzureLaneBackend:
             # Outside App Service (a developer's machine) it signs in at the cloud's own authority.
             credential = DefaultAzureCredential(authority=config.cloud.authority_host)
         self._credential = credential
+        # Shared with the scheduler's client (LaneTaskHubs), which sets its own base URL and scopes.
         client_options: dict[str, Any] = dict(
-            # Tokens for the cloud ROUTER_ARM_ENDPOINT is in: the SDK's default is the public cloud's.
-            credential_scopes=[config.arm_scope],
             retry_policy=_IdempotentRetryPolicy(
                 retry_total=config.retry_total,
                 retry_backoff_factor=config.retry_backoff_factor,
@@ -122,15 +121,13 @@ class AzureLaneBackend:
             credential,
             config.subscription_id,
             base_url=config.base_url,
+            # Tokens for the cloud ROUTER_ARM_ENDPOINT is in: the SDK's default is the public cloud's.
+            credential_scopes=[config.arm_scope],
             polling_interval=config.polling_interval,
             **client_options,
         )
         self._sites = self._client.web_apps
-        self._task_hubs = (
-            LaneTaskHubs(config, credential, **{k: v for k, v in client_options.items() if k != "credential_scopes"})
-            if config.scheduler_id
-            else None
-        )
+        self._task_hubs = LaneTaskHubs(config, credential, **client_options) if config.scheduler_id else None
         self._plan: PlanKind | None = None  # read once: a plan's kind does not change under it
 
     # --- LaneBackend -------------------------------------------------------------------------
