@@ -108,7 +108,7 @@ class ProvisioningConfig:
     scheduler_id: str = ""  # a Durable Task Scheduler for the lanes' task hubs; empty: Azure Storage
     # local
     local_root: str = DEFAULT_LOCAL_ROOT
-    local_venv_root: str = ""  # shared cache of lane virtual environments (default: LOCAL_ROOT/venvs)
+    local_venv_root: str = ""  # where the lanes' shared worker runtime is cached (default: packaging.DEFAULT_CACHE_DIR)
 
     @property
     def local_allowed(self) -> bool:
