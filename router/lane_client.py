@@ -101,6 +101,9 @@ class LaneClient:
         self._transport = transport
         self._sleep = sleep
         self._sender: RetryingSender | None = None
+        self._policy = RetryPolicy(
+            self._options.attempts, self._options.backoff_seconds, self._options.backoff_max_seconds
+        )
         self._timeouts = Timeouts(
             connect=self._options.connect_timeout, read=self._options.read_timeout, pool=self._options.connect_timeout
         )
@@ -122,8 +125,7 @@ class LaneClient:
             # call itself (docs/performance.md). A test's httpx transport runs through HttpxSender.
             sender = HttpxSender(self._transport) if self._transport else AiohttpSender(
                 max_connections=options.max_connections)
-            policy = RetryPolicy(options.attempts, options.backoff_seconds, options.backoff_max_seconds)
-            self._sender = RetryingSender(sender, policy, sleep=self._sleep)
+            self._sender = RetryingSender(sender, self._policy, sleep=self._sleep)
             self._loop = loop
         return self._sender
 
@@ -168,7 +170,7 @@ class LaneClient:
         existing = await self._instance_status(lane_app, instance_id)
         if existing is not None:
             raise _exists(instance_id, existing)
-        policy = RetryPolicy(self._options.attempts, self._options.backoff_seconds, self._options.backoff_max_seconds)
+        policy = self._policy
         for attempt in range(1, max(1, policy.attempts) + 1):
             try:
                 # Not repeatable for the transport: only what never left is retried there.
