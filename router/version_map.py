@@ -262,8 +262,9 @@ def mark_healthy(vmap: VersionMap, key: str, *, at: str) -> VersionMap:
     lane = vmap.lane(key)
     if lane.unhealthy is None:
         return vmap
-    lane = replace(lane, unhealthy=None, unhealthy_since=None, updated_at=at)
-    return _with_lane(vmap, _log(lane, at, "recovered", f"unhealthy since {vmap.lane(key).unhealthy_since}"))
+    detail = f"unhealthy since {lane.unhealthy_since}"
+    return _with_lane(vmap, _log(replace(lane, unhealthy=None, unhealthy_since=None, updated_at=at), at, "recovered",
+                                 detail))
 
 
 def close(vmap: VersionMap, key: str, *, at: str) -> VersionMap:
