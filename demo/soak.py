@@ -22,6 +22,7 @@ from typing import Any
 
 from demo.router_client import RouterClient
 from demo.stack import running_router
+from provisioning.local_state import LaneFiles
 from samples.build import build_package, package_sha256
 
 
@@ -37,15 +38,8 @@ def process_sample(pid: int) -> tuple[int, int] | None:
 
 
 def lane_pids(lanes_root: Path) -> dict[str, int]:
-    pids = {}
-    for state in (lanes_root / "lanes").glob("*/state.json"):
-        try:
-            data = json.loads(state.read_text())
-        except (OSError, ValueError):
-            continue
-        if data.get("pid"):
-            pids[data["lane"]] = int(data["pid"])
-    return pids
+    """The lane hosts' pids, from the local backend's own state files."""
+    return {record.lane: record.pid for record in LaneFiles(lanes_root / "lanes").all() if record.pid}
 
 
 class Sampler(threading.Thread):
