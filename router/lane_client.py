@@ -64,7 +64,6 @@ class _Tally:
     counts: Counter[RuntimeStatus] = field(default_factory=Counter)
     oldest: datetime | None = None
     entity_like: list[dict[str, Any]] = field(default_factory=list)  # not looked up yet
-    uncounted: bool = False  # some entity-like ids were left out: the figures are lower bounds
 
     @property
     def total(self) -> int:
@@ -304,13 +303,13 @@ class LaneClient:
         )
         tally = _Tally()
         await self._add_page(lane_app, tally, page, check_entity_ids=False)
-        if tally.total == 0 and tally.entity_like:
+        # Entity-like ids left out (something else is in flight): the figures are lower bounds.
+        uncounted = bool(tally.entity_like) and tally.total > 0
+        if tally.entity_like and not uncounted:
             await self._add_page(lane_app, tally, tally.entity_like, check_entity_ids=True)
-        elif tally.entity_like:
-            tally.uncounted = True
         if tally.total == 0 and token is not None:
             return await self.count_in_flight(lane_app)
-        return tally.in_flight(complete=token is None and not tally.uncounted)
+        return tally.in_flight(complete=token is None and not uncounted)
 
     async def _add_page(
         self, lane_app: LaneEndpoint, tally: _Tally, page: list[dict[str, Any]], *, check_entity_ids: bool
