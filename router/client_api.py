@@ -25,11 +25,11 @@ from router.instance_actions import ACCEPTED_FORMS, action_for
 from router.lane_types import LaneEndpoint
 from router.lanes import LaneState
 from router.map_client import cached_map
-from router.routing import Forward, check_start_body, decide, requested_version
+from router.routing import Forward, check_body, decide, requested_version
 from router.runtime import durable_client, lane_app
 from router.runtime_status import UNSUCCESSFUL, RuntimeStatus
 from router.urls import RouterRoutes, check_status_payload
-from router.validation import check_event_name, check_instance_id, check_orchestrator_name, check_request_id, parse_json
+from router.validation import check_event_name, check_instance_id, check_orchestrator_name, check_request_id
 from router.versions import parse_lane_key
 
 bp = df.Blueprint()
@@ -58,7 +58,7 @@ async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient) -
     instance_id = check_instance_id(instance_id) if instance_id is not None and instance_id != "" else None
     version = requested_version(req.headers.get(settings.version_header), req.params.get("version"), settings)
     body = req.get_body() or b""
-    check_start_body(body, settings)
+    check_body(body, settings)
     vmap = await cached_map(client)
     try:
         decision = decide(vmap, version, settings)
@@ -146,8 +146,8 @@ async def _manage(req: func.HttpRequest, client: df.DurableOrchestrationClient) 
     elif event_name is not None:
         raise BadRequest(f"{action_segment or req.method} takes no event name.", field="eventName")
     body = req.get_body() or b""
-    if action.method != "GET" and (body.strip() or len(body) > rt.settings.max_body_bytes):
-        parse_json(body, "body", limit=rt.settings.max_body_bytes)
+    if action.method != "GET":
+        check_body(body, rt.settings)
     vmap = await cached_map(client)
     lane = vmap.lanes.get(lane_key)
     if lane is None:

@@ -107,8 +107,8 @@ def requested_version(header_value: str | None, query_value: str | None, setting
     return parse_version(text, allow_prerelease=settings.allow_prerelease, field=field)
 
 
-def check_start_body(body: bytes, settings: Settings) -> None:
-    """A start's body is the orchestration input: JSON by validation.parse_json's rules (UTF-8,
-    finite numbers), within the size limit, or empty."""
+def check_body(body: bytes, settings: Settings) -> None:
+    """A body sent on to a lane (a start's input, an event's data, a reason): JSON by
+    validation.parse_json's rules (UTF-8, finite numbers), within the size limit, or empty."""
     if len(body) > settings.max_body_bytes or body.strip():
         parse_json(body, "body", limit=settings.max_body_bytes)

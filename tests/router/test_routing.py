@@ -4,7 +4,7 @@ import pytest
 
 from router import version_map as vm
 from router.errors import BadRequest, BadVersion, LaneFailed, LaneGone, PayloadTooLarge, UnknownLane
-from router.routing import Forward, Hold, check_start_body, decide, requested_version
+from router.routing import Forward, Hold, check_body, decide, requested_version
 from router.settings import Settings
 from router.map_view import version_map_view
 from router.version_map import LaneState, Release, VersionMap
@@ -144,7 +144,7 @@ def test_a_bad_header_is_a_400():
 
 def test_bodies_over_the_limit_are_413():
     with pytest.raises(PayloadTooLarge) as caught:
-        check_start_body(b"[" + b"1," * 20 + b"1]", Settings(max_body_bytes=16))
+        check_body(b"[" + b"1," * 20 + b"1]", Settings(max_body_bytes=16))
     assert caught.value.status == 413
     assert caught.value.body()["limit"] == 16
 
@@ -152,12 +152,12 @@ def test_bodies_over_the_limit_are_413():
 @pytest.mark.parametrize("body", [b"{", b"not json", b"\xff\xfe"])
 def test_bodies_that_are_not_json_are_400(body):
     with pytest.raises(BadRequest):
-        check_start_body(body, SETTINGS)
+        check_body(body, SETTINGS)
 
 
 @pytest.mark.parametrize("body", [b"", b"  ", b"null", b'{"order": 1}', b'"text"'])
 def test_json_or_empty_bodies_are_accepted(body):
-    check_start_body(body, SETTINGS)
+    check_body(body, SETTINGS)
 
 
 def test_the_admin_view_shows_what_holds_a_draining_lane(two_lanes):
