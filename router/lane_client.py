@@ -160,7 +160,7 @@ class LaneClient:
         without a start; after an attempt that may have reached the lane it is read again before
         the next one, and if it exists now, that attempt created it.
         """
-        path = f"orchestrators/{_segment(name)}" + (f"/{_segment(instance_id)}" if instance_id else "")
+        path = f"orchestrators/{path_segment(name)}" + (f"/{path_segment(instance_id)}" if instance_id else "")
         headers = {"Content-Type": content_type} if content_type else {}
         subject = f"orchestrator {name!r}"
         if instance_id is None:
@@ -195,7 +195,7 @@ class LaneClient:
         """The lane's status object of `instance_id` (without input), or None if it has none."""
         subject = f"instance {instance_id!r}"
         response = await self._send(
-            lane_app, "GET", f"instances/{_segment(instance_id)}", subject,
+            lane_app, "GET", f"instances/{path_segment(instance_id)}", subject,
             params={"showInput": "false"}, idempotent=True,
         )
         if response.status_code == 404:
@@ -236,7 +236,7 @@ class LaneClient:
         response = await self._send(
             lane_app,
             action.method,
-            f"instances/{_segment(instance_id)}{action_path(action, event_name)}",
+            f"instances/{path_segment(instance_id)}{action_path(action, event_name)}",
             subject,
             params=filter_query(query or {}),
             content=body if action.method != "GET" else None,
@@ -344,7 +344,7 @@ class LaneClient:
         name, at, key = instance_id[1:].partition("@")
         if not name or not at:
             return False
-        response = await self._send(lane_app, "GET", f"entities/{_segment(name)}/{_segment(key)}",
+        response = await self._send(lane_app, "GET", f"entities/{path_segment(name)}/{path_segment(key)}",
                                     f"entity {instance_id!r}", idempotent=True)
         if response.status_code == 404:
             return False
@@ -525,7 +525,3 @@ def _parse_time(value: object) -> datetime | None:
         return datetime.fromisoformat(value)
     except ValueError:
         return None
-
-
-def _segment(value: str) -> str:
-    return path_segment(value)  # never a dot segment httpx would remove

@@ -65,7 +65,7 @@ class RouterRoutes:
 
         Raises ValueError for a name that is no `InstanceAction`.
         """
-        url = f"{self.instances_root()}/{_segment(instance_id)}"
+        url = f"{self.instances_root()}/{path_segment(instance_id)}"
         return url if action is None else url + action_path(InstanceAction(action), event_name)
 
     def instances_root(self) -> str:
@@ -74,7 +74,7 @@ class RouterRoutes:
         root = self.base_url.rstrip("/")
         if prefix:
             root = f"{root}/{prefix}"
-        return f"{root}/instances/{_segment(self.lane)}"
+        return f"{root}/instances/{path_segment(self.lane)}"
 
 
 def check_status_payload(routes: RouterRoutes, instance_id: str) -> dict[str, str]:
@@ -249,7 +249,3 @@ def _is_router_action(action: list[str]) -> bool:
     if action[0] == InstanceAction.RAISE_EVENT.segment:
         return len(action) == 2 and action[1] != ""
     return len(action) == 1
-
-
-def _segment(value: str) -> str:
-    return path_segment(value)
