@@ -55,7 +55,7 @@ async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient) -
     settings = rt.settings
     name = check_orchestrator_name(req.route_params.get("name", ""))
     instance_id = req.route_params.get("instanceId")
-    instance_id = check_instance_id(instance_id) if instance_id is not None and instance_id != "" else None
+    instance_id = check_instance_id(instance_id) if instance_id else None
     version = requested_version(req.headers.get(settings.version_header), req.params.get("version"), settings)
     body = req.get_body() or b""
     check_body(body, settings)
