@@ -121,10 +121,9 @@ async def deploy_package(request: DeployRequest) -> Done:
 async def set_package(request: DeployRequest) -> PackageSet:
     """Set the app's package; when it changed, say when (the host restarts after that)."""
     rt = runtime.current()
-    package = Package(url=request.package.url, sha256=request.package.sha256 or None)
     # Taken before the change: the host that serves the package starts after this moment.
     before = datetime.now(timezone.utc).isoformat()
-    result = await rt.backend.deploy_package(request.lane, request.app, package)
+    result = await rt.backend.deploy_package(request.lane, request.app, request.package)
     rt.keys.forget(request.app.base_url)
     return PackageSet("" if result.unchanged else before)
 
