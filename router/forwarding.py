@@ -25,7 +25,6 @@ from router.lane_types import StartedInstance
 from router.runtime import RouterRuntime
 
 
-
 async def forward_start(
     rt: RouterRuntime,
     client: df.DurableOrchestrationClient,
