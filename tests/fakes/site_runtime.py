@@ -16,6 +16,8 @@ is not running." (the host's answer while it is not Running).
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 import io
 import json
@@ -40,9 +42,9 @@ import trustme
 from devhost import launcher
 from devhost.errors import HostStartError
 from devhost.ports import free_port
+from provisioning import local_worker, packaging
 from tests.fakes.tls_server import Reply, Request, serve_https
 
-WORKER_IMPORTS_DIR = Path(__file__).resolve().parent / "worker_imports"
 NOT_RUNNING = b"Function host is not running."
 # App Service's front end for a stopped app (its "Error 403 - This web app is stopped." page).
 SITE_STOPPED = b"<h1>Error 403 - This web app is stopped.</h1>"
@@ -340,9 +342,9 @@ class SiteRuntime:
             "WEBSITE_SITE_NAME": self.name,
             "WEBSITE_HOSTNAME": self.host_name,
             "WEBSITE_INSTANCE_ID": secrets.token_hex(32),
-            "FAKE_APP_SERVICE_APP_DIR": str(app_dir),
-            # The worker-like import rules first, then the dev host's own code.
-            "PYTHONPATH": os.pathsep.join((str(WORKER_IMPORTS_DIR), str(launcher.REPO_ROOT))),
+            # As a local lane's host (provisioning.local): the dev host and the worker's own
+            # packages only, so the app imports what its package brings and nothing else.
+            "PYTHONPATH": os.pathsep.join((str(self._host_import_dir()), str(_worker_packages()))),
             "PYTHONUNBUFFERED": "1",
         })  # fmt: skip
         return launcher.HostCommand(
@@ -351,11 +353,21 @@ class SiteRuntime:
             data_dir=self.data_dir,
             log_path=self.data_dir / "host-output.log",
             env=env,
+            python_options=local_worker.NO_SITE,
             enable_auth=True,
             # As App Service: a host whose app cannot be indexed keeps running with no function
             # and says why in /admin/host/status.
             serve_on_load_error=True,
         )
+
+    def _host_import_dir(self) -> Path:
+        """A directory holding only the `devhost` package: the repository's other modules must
+        not be importable by the app."""
+        import_dir = self.work_dir / "hostlib"
+        if not (import_dir / "devhost").is_symlink():
+            import_dir.mkdir(parents=True, exist_ok=True)
+            (import_dir / "devhost").symlink_to(launcher.REPO_ROOT / "devhost")
+        return import_dir
 
     def _stop_host(self) -> None:
         process, self._process = self._process, None
@@ -454,6 +466,12 @@ def _functions_in(output: str) -> tuple[HostFunction, ...]:
         what = match["what"]
         found.append(HostFunction(match["name"], "httpTrigger" if what.startswith("[") else what.strip()))
     return tuple(found)
+
+
+@functools.cache
+def _worker_packages() -> Path:
+    """The local lanes' shared worker runtime (installed once per machine, cached)."""
+    return asyncio.run(local_worker.worker_site_packages(packaging.DEFAULT_CACHE_DIR))
 
 
 def _digest(data: bytes) -> str:
