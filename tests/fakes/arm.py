@@ -80,6 +80,15 @@ class Fault:
     apply_first: bool = False  # do the request's work, then answer with the fault anyway
 
 
+def take_fault(faults: list[Fault], method: str, path: str) -> Fault | None:
+    """The first of `faults` that matches and has times left, counted as used (caller locks)."""
+    for fault in faults:
+        if fault.times > 0 and fault.method == method and re.search(fault.pattern, path):
+            fault.times -= 1
+            return fault
+    return None
+
+
 @dataclass
 class _Operation:
     polls_left: int
@@ -184,11 +193,7 @@ class FakeArm:
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
         with self._lock:
-            for fault in self._faults:
-                if fault.times > 0 and fault.method == method and re.search(fault.pattern, path):
-                    fault.times -= 1
-                    return fault
-        return None
+            return take_fault(self._faults, method, path)
 
     def _answer(self, method: str, path: str, headers: Any, body: Any) -> tuple[int, dict[str, str], Any]:
         if path.startswith("/packages/") and method == "GET":

@@ -43,6 +43,7 @@ from devhost import launcher
 from devhost.errors import HostStartError
 from devhost.ports import free_port
 from provisioning import local_worker, packaging
+from tests.fakes.arm import Fault, take_fault
 from tests.fakes.tls_server import Reply, Request, serve_https
 
 NOT_RUNNING = b"Function host is not running."
@@ -93,18 +94,6 @@ class FrontDoorRequest:
 
 
 @dataclass
-class FrontDoorFault:
-    """Answer `status` (after `delay` seconds) to the next `times` matching requests, instead of
-    the host: what an unhealthy instance or App Service's front end answers."""
-
-    method: str
-    pattern: str  # re.search'ed against the path
-    status: int
-    times: int = 1
-    delay: float = 0.0
-
-
-@dataclass
 class _Status:
     state: HostState = HostState.NO_CONTENT
     error: str = ""
@@ -149,7 +138,7 @@ class SiteRuntime:
         self._worker = threading.Thread(target=self._run, name=f"fake-site-{name}", daemon=True)
         self._client = httpx.Client(timeout=120.0, trust_env=False)
         self.requests: list[FrontDoorRequest] = []
-        self._faults: list[FrontDoorFault] = []
+        self._faults: list[Fault] = []
         self._requests_lock = threading.Lock()
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -185,9 +174,10 @@ class SiteRuntime:
         with self._changed:
             return self._applied >= change and self._applied == self._generation
 
-    def fail(self, method: str, pattern: str, status: int, *, times: int = 1, delay: float = 0.0) -> FrontDoorFault:
-        """A fault at the site's host name (e.g. 502 from the front end, a slow reply)."""
-        fault = FrontDoorFault(method.upper(), pattern, status, times, delay)
+    def fail(self, method: str, pattern: str, status: int, *, times: int = 1, delay: float = 0.0) -> Fault:
+        """A fault at the site's host name (e.g. 502 from the front end, a slow reply), answered
+        instead of the host: what an unhealthy instance or App Service's front end answers."""
+        fault = Fault(method.upper(), pattern, status, times, delay=delay)
         with self._requests_lock:
             self._faults.append(fault)
         return fault
@@ -412,16 +402,9 @@ class SiteRuntime:
             self.requests.append(FrontDoorRequest(request.method, request.target.split("?")[0], reply.status))
         return reply
 
-    def _take_fault(self, method: str, path: str) -> FrontDoorFault | None:
-        with self._requests_lock:
-            for fault in self._faults:
-                if fault.times > 0 and fault.method == method and re.search(fault.pattern, path):
-                    fault.times -= 1
-                    return fault
-        return None
-
     def _forward(self, request: Request) -> Reply:
-        fault = self._take_fault(request.method, request.target.split("?")[0])
+        with self._requests_lock:
+            fault = take_fault(self._faults, request.method, request.target.split("?")[0])
         if fault is not None:
             if fault.delay:
                 time.sleep(fault.delay)
