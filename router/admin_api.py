@@ -4,6 +4,7 @@ across lanes, and the lane commands close, forced retire and set current (rollba
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timezone
 import json
 import logging
@@ -16,14 +17,14 @@ from router import runtime
 from router.runtime import lane_app
 from router.auth import Role
 from router.continuation import ContinuationTokens, Page
-from router.errors import BadRequest, RouterError, UnknownLane
+from router.errors import BadRequest, Conflict, LaneGone, RouterError, UnknownLane
 from router.http_responses import ROUTE_PREFIX, json_body, json_response, public_base_url, serve
 from router.map_client import read_version_map, run_map_command
 from router.map_view import version_map_view
 from router.lane_client import LaneEndpoint
 from router.runtime_status import RuntimeStatus
 from router.urls import RouterRoutes
-from router.lanes import WITH_APP, VersionMap
+from router.lanes import WITH_APP, LaneState, VersionMap
 from router.settings import Settings
 from router.validation import check_flag, check_top
 from router.versions import lane_sort_key, parse_lane_key
@@ -123,6 +124,69 @@ async def list_instances(req: func.HttpRequest, client: df.DurableOrchestrationC
             next_token = tokens.issue(scope, Page(lanes[lane_index], lane_token))
         headers = {_CONTINUATION_HEADER: next_token} if next_token else {}
         return json_response(200, {"instances": instances, "continuationToken": next_token}, headers=headers)
+
+    return await serve(req, Role.ADMIN, handle)
+
+
+# A page of histories is read from the lane this many instances at a time.
+_HISTORY_READS_AT_ONCE = 8
+_HISTORIES_PAGE = 50  # default page size: a history carries every input and output it saw
+
+
+@bp.route(route="lanes/{lane}/histories", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.durable_client_input(client_name="client")
+async def lane_histories(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """The lane's in-flight orchestrations with their histories, inputs and outputs, as NDJSON:
+    one status document per line as the lane's Durable HTTP API answers
+    `instances/{id}?showHistory=true&showHistoryOutput=true&showInput=true`, what
+    `python -m devhost replay --histories` and `router.cli check-patch` read. Admin only: the
+    histories carry every input and output the orchestrations saw.
+
+    The Functions Python worker answers an `HttpResponse` whole (streaming needs the separate
+    FastAPI extension), so a page is read from the lane and sent as one body; `top` bounds it and
+    the continuation token (header or `continuationToken`) fetches the next.
+    """
+
+    async def handle() -> func.HttpResponse:
+        rt = runtime.current()
+        lane_key = parse_lane_key(req.route_params.get("lane", ""))
+        top = check_top(req.params.get("top"), default=_HISTORIES_PAGE)
+        token, token_field = req.params.get("continuationToken"), "continuationToken"
+        if token is None and req.headers.get(_CONTINUATION_HEADER) is not None:
+            token, token_field = req.headers.get(_CONTINUATION_HEADER), _CONTINUATION_HEADER
+        tokens = _tokens(rt.settings)
+        scope = json.dumps({"histories": lane_key})
+        start = tokens.read(scope, token, token_field) if token is not None else None
+        vmap = await read_version_map(client)
+        lane = vmap.lanes.get(lane_key)
+        if lane is None:
+            raise UnknownLane(f"No release was posted for lane {lane_key}.", lane=lane_key,
+                              knownLanes=vmap.known_lanes(), field="lane")
+        if lane.state is LaneState.DELETED:
+            raise LaneGone(f"Lane {lane_key} was deleted with its instances.", lane=lane_key, state=lane.state.value)
+        if lane.state not in WITH_APP or lane.app is None:
+            raise Conflict(f"Lane {lane_key} is {lane.state.value}: it has no app serving instances to read.",
+                           lane=lane_key, state=lane.state.value)
+        routes = RouterRoutes(public_base_url(req), ROUTE_PREFIX, lane_key)
+
+        async def page(endpoint: LaneEndpoint) -> tuple[list[dict[str, Any]], str | None]:
+            ids, lane_token = await rt.lane_client.in_flight_page(endpoint, top, start.lane_token if start else None)
+            gate = asyncio.Semaphore(_HISTORY_READS_AT_ONCE)
+
+            async def read(instance_id: str) -> dict[str, Any] | None:
+                async with gate:
+                    return await rt.lane_client.history(endpoint, instance_id, routes=routes)
+
+            documents = await asyncio.gather(*(read(instance_id) for instance_id in ids))
+            # An instance purged between the list and its read is simply not there any more.
+            return [document for document in documents if document is not None], lane_token
+
+        documents, lane_token = await rt.call_lane(lane_app(lane), page)
+        headers = {}
+        if lane_token is not None:
+            headers[_CONTINUATION_HEADER] = tokens.issue(scope, Page(lane_key, lane_token))
+        body = "".join(json.dumps(document, separators=(",", ":")) + "\n" for document in documents)
+        return func.HttpResponse(body.encode(), status_code=200, mimetype="application/x-ndjson", headers=headers)
 
     return await serve(req, Role.ADMIN, handle)
 

@@ -268,6 +268,47 @@ class LaneClient:
         )
         return _rewriter(lane_app, routes).scrub_json(page), next_token
 
+    async def in_flight_page(
+        self, lane_app: LaneEndpoint, top: int, continuation_token: str | None = None
+    ) -> tuple[list[str], str | None]:
+        """Ids of one page of the lane's Running, Pending and Suspended orchestrations (entities
+        left out, found as the drain count finds them) and the next page's token (None: last)."""
+        page, token = await self._instances_page(lane_app, _IN_FLIGHT_QUERY, top, continuation_token, False, None)
+        known = self._known_entities.get(lane_app.base_url, set())
+        ids: list[str] = []
+        for instance in page:
+            if RuntimeStatus.parse(instance.get("runtimeStatus")) not in IN_FLIGHT:
+                continue
+            instance_id = str(instance.get("instanceId", ""))
+            if instance_id.startswith("@"):
+                if instance_id in known:
+                    continue
+                if await self._is_entity(lane_app, instance_id):
+                    self._remember_entity(lane_app.base_url, instance_id)
+                    continue
+            ids.append(instance_id)
+        return ids, token
+
+    async def history(
+        self, lane_app: LaneEndpoint, instance_id: str, *, routes: RouterRoutes | None = None
+    ) -> dict[str, Any] | None:
+        """The instance's status document with its history, the history's outputs and its input,
+        as the lane's Durable HTTP API answers it, scrubbed of the lane's host and key; None
+        when the lane no longer has it (purged since it was listed)."""
+        subject = f"instance {instance_id!r}"
+        response = await self._send(
+            lane_app, "GET", f"instances/{path_segment(instance_id)}", subject,
+            params={"showHistory": "true", "showHistoryOutput": "true", "showInput": "true"},
+            idempotent=True, routes=routes,
+        )
+        if response.status_code == 404:
+            return None
+        rewriter = _rewriter(lane_app, routes)
+        # In flight answers 202, finished 200; a failed one may answer 500 with its status.
+        if not _is_status_object(response):
+            raise lane_error(response, subject, rewriter)
+        return dict(rewriter.scrub_json(response.json()))
+
     async def count_in_flight(self, lane_app: LaneEndpoint) -> InFlight:
         """Running, pending and suspended orchestrations on the lane, across every page."""
         tally = _Tally()

@@ -38,6 +38,7 @@ ROUTES = [
     ("GET", "/api/instances", None, Role.ADMIN),
     ("POST", "/api/lanes/9.9/close", None, Role.ADMIN),
     ("POST", "/api/lanes/9.9/retire", None, Role.ADMIN),
+    ("GET", "/api/lanes/9.9/histories", None, Role.ADMIN),
     ("POST", "/api/current", {"lane": "9.9"}, Role.ADMIN),
 ]
 
