@@ -1,0 +1,249 @@
+"""`dfrouter release`: post a release and, with --wait, follow it to its end.
+
+Following reads `GET /api/releases/{id}` every --poll seconds and shows each step the first time
+it appears, in the router's order: a rich live display on a terminal, one plain line per step
+otherwise (a pipeline's log), or with --json one JSON document per line: `{"type": "accepted"}`
+with the 202's body, `{"type": "step"}` per step, `{"type": "status"}` with the final status last
+(so `tail -n1` is the outcome). Without --wait, --json prints the 202's body alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, Callable, Iterable, Protocol
+
+from router.cli.api import RouterApi
+from router.cli.command import CommandContext, add_command, positive_seconds
+from router.cli.errors import CliError, ExitCode, ReleaseFailed, RouterUnreachable, TimedOut
+from router.cli.output import Output
+
+# The states of GET /api/releases/{id} in which a release will not move on (router/release_progress.py).
+DONE = frozenset({"completed", "waiting_for_first_request"})
+ENDED_UNDONE = frozenset({"failed", "superseded"})
+DEFAULT_TIMEOUT = 1800.0  # a cold lane on Azure takes minutes; a pipeline job has its own limit too
+DEFAULT_POLL = 2.0
+MAX_MISSED_POLLS = 5  # a router restart or a network blip while following is not a failed release
+
+DESCRIPTION = __doc__.split("\n\n", 1)[1]
+
+
+def register(subcommands: Any) -> None:
+    parser = add_command(subcommands, "release", handler=run_release, help="post a release (and follow it with --wait)",
+                         description="Post a release: POST /api/releases (a release pipeline's key).\n\n" + DESCRIPTION)
+    parser.add_argument("--version", required=True, metavar="V", help="the release's version, MAJOR.MINOR.PATCH")
+    parser.add_argument("--package", required=True, metavar="URL",
+                        help="the package's location: an https URL on an allowed host (or a local path "
+                             "with the local provisioner); a SAS token in it is never shown by the router")
+    parser.add_argument("--sha256", metavar="HEX", help="the package's sha256, checked before it is deployed")
+    parser.add_argument("--lazy", action="store_true",
+                        help="provision the lane at its first request, not now (done: waiting_for_first_request)")
+    parser.add_argument("--wait", action="store_true", help="follow the release until it ends; exit 1 if it fails")
+    parser.add_argument("--timeout", metavar="S", type=positive_seconds, default=DEFAULT_TIMEOUT,
+                        help=f"with --wait: give up after S seconds with exit 5 (default {DEFAULT_TIMEOUT:g})")
+    parser.add_argument("--poll", metavar="S", type=positive_seconds, default=DEFAULT_POLL,
+                        help=f"with --wait: seconds between two reads of the release (default {DEFAULT_POLL:g})")
+
+
+def release_body(args: argparse.Namespace) -> dict[str, Any]:
+    body: dict[str, Any] = {"version": args.version, "packageUrl": args.package}
+    if args.sha256:
+        body["sha256"] = args.sha256
+    if args.lazy:
+        body["provision"] = "lazy"
+    return body
+
+
+def run_release(args: argparse.Namespace, ctx: CommandContext) -> int:
+    accepted = ctx.api.post_release(release_body(args))
+    if not args.wait:
+        show_accepted(ctx.output, accepted)
+        return ExitCode.OK
+    with progress_display(ctx.output) as display:
+        display.accepted(accepted)
+        status = follow_release(ctx.api, str(accepted["id"]), display, timeout=args.timeout, poll=args.poll,
+                                clock=ctx.clock, sleep=ctx.sleep)
+        display.finished(status)
+    return outcome(status)
+
+
+def show_accepted(output: Output, accepted: dict[str, Any]) -> None:
+    if output.as_json:
+        output.document(accepted)
+        return
+    for line in accepted_lines(accepted):
+        output.line(line)
+
+
+def accepted_lines(accepted: dict[str, Any]) -> list[str]:
+    posted = "posted again (the same release)" if accepted.get("duplicate") else "accepted"
+    if accepted.get("retry"):
+        posted = "accepted again: retrying its failed lane"
+    return [f"release {accepted.get('id')} {posted}: version {accepted.get('version')} on lane {accepted.get('lane')}",
+            f"status: {accepted.get('statusQueryGetUri')}"]
+
+
+def outcome(status: dict[str, Any]) -> int:
+    """0 for a release that is done; a ReleaseFailed naming the router's error otherwise."""
+    state = status.get("state")
+    if state in DONE:
+        return ExitCode.OK
+    error = status.get("error") or {}
+    if state == "superseded":
+        failure = ReleaseFailed(f"Release {status.get('id')} was superseded: a newer release of lane "
+                                f"{status.get('lane')} took over before it ended.", code="superseded")
+    else:
+        failure = ReleaseFailed(f"Release {status.get('id')} failed ({error.get('error', 'unknown_error')}): "
+                                f"{error.get('message', 'no message')}", code=error.get("error"),
+                                details={k: v for k, v in error.items() if k not in ("error", "message")})
+    failure.shown = True  # the final status already said it on stdout
+    raise failure
+
+
+def step_identity(step: dict[str, Any]) -> tuple[str, str, str]:
+    return str(step.get("step")), str(step.get("at")), str(step.get("detail", ""))
+
+
+def new_steps(seen: set[tuple[str, str, str]], steps: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The steps not seen yet, in the order given; `seen` is updated."""
+    fresh = []
+    for step in steps:
+        identity = step_identity(step)
+        if identity not in seen:
+            seen.add(identity)
+            fresh.append(step)
+    return fresh
+
+
+class ProgressDisplay(Protocol):
+    def __enter__(self) -> "ProgressDisplay": ...
+    def __exit__(self, *exc: object) -> None: ...
+    def accepted(self, accepted: dict[str, Any]) -> None: ...
+    def step(self, step: dict[str, Any]) -> None: ...
+    def waiting(self, status: dict[str, Any]) -> None: ...
+    def missed(self, error: CliError) -> None: ...
+    def finished(self, status: dict[str, Any]) -> None: ...
+
+
+def follow_release(api: RouterApi, release_id: str, display: ProgressDisplay, *, timeout: float, poll: float,
+                   clock: Callable[[], float], sleep: Callable[[float], None]) -> dict[str, Any]:
+    """Read the release until it ends (its last status) or `timeout` passes (TimedOut)."""
+    deadline = clock() + timeout
+    seen: set[tuple[str, str, str]] = set()
+    missed = 0
+    while True:
+        try:
+            status = api.release(release_id)
+            missed = 0
+        except RouterUnreachable as error:
+            missed += 1
+            if missed >= MAX_MISSED_POLLS:
+                raise
+            display.missed(error)
+        else:
+            for step in new_steps(seen, status.get("steps") or ()):
+                display.step(step)
+            if status.get("state") in DONE | ENDED_UNDONE:
+                return status
+            display.waiting(status)
+        if clock() >= deadline:
+            raise TimedOut(f"Release {release_id} has not ended after {timeout:g} s (it goes on: run the same "
+                           f"command again to follow it, posting it again is a no-op).", code="timeout")
+        sleep(max(0.0, min(poll, deadline - clock())))
+
+
+def step_line(step: dict[str, Any]) -> str:
+    detail = step.get("detail")
+    return f"{step.get('at')}  {step.get('step')}" + (f"  {detail}" if detail else "")
+
+
+def final_line(status: dict[str, Any]) -> str:
+    return f"release {status.get('id')} {status.get('state')}: version {status.get('version')} on lane {status.get('lane')}"
+
+
+class PlainProgress:
+    """One line per new step, for logs: each step once, in order, with its timestamp."""
+
+    def __init__(self, output: Output) -> None:
+        self.output = output
+
+    def __enter__(self) -> "PlainProgress":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def accepted(self, accepted: dict[str, Any]) -> None:
+        for line in accepted_lines(accepted):
+            self.output.line(line)
+
+    def step(self, step: dict[str, Any]) -> None:
+        self.output.line(step_line(step))
+
+    def waiting(self, status: dict[str, Any]) -> None:
+        return None
+
+    def missed(self, error: CliError) -> None:
+        self.output.note(f"dfrouter: the router did not answer, trying again: {error.message}")
+
+    def finished(self, status: dict[str, Any]) -> None:
+        self.output.line(final_line(status))
+
+
+class JsonProgress(PlainProgress):
+    """One JSON document per line: accepted, each step, the final status."""
+
+    def accepted(self, accepted: dict[str, Any]) -> None:
+        self.output.document({"type": "accepted", **accepted})
+
+    def step(self, step: dict[str, Any]) -> None:
+        self.output.document({"type": "step", **step})
+
+    def finished(self, status: dict[str, Any]) -> None:
+        self.output.document({"type": "status", **status})
+
+
+class RichProgress(PlainProgress):
+    """A spinner with the release's state under the steps printed so far (a terminal)."""
+
+    def __init__(self, output: Output) -> None:
+        super().__init__(output)
+        self.console = output.console()
+        self.spinner: Any = None
+
+    def __enter__(self) -> "RichProgress":
+        self.spinner = self.console.status("posting the release")
+        self.spinner.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.spinner.__exit__(*exc)
+
+    def accepted(self, accepted: dict[str, Any]) -> None:
+        for line in accepted_lines(accepted):
+            self.console.print(line, markup=False)
+        self.spinner.update(f"release {accepted.get('id')}: waiting")
+
+    def step(self, step: dict[str, Any]) -> None:
+        self.console.print(f"[dim]{_escape(step.get('at'))}[/dim]  [bold]{_escape(step.get('step'))}[/bold]"
+                           + (f"  {_escape(step.get('detail'))}" if step.get("detail") else ""))
+
+    def waiting(self, status: dict[str, Any]) -> None:
+        self.spinner.update(f"release {status.get('id')}: {status.get('state')}")
+
+    def finished(self, status: dict[str, Any]) -> None:
+        colour = "green" if status.get("state") in DONE else "red"
+        self.console.print(f"[{colour}]{_escape(final_line(status))}[/{colour}]")
+
+
+def _escape(text: Any) -> str:
+    from rich.markup import escape
+
+    return escape(str(text))
+
+
+def progress_display(output: Output) -> ProgressDisplay:
+    if output.as_json:
+        return JsonProgress(output)
+    if output.rich is not None:
+        return RichProgress(output)
+    return PlainProgress(output)
