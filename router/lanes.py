@@ -34,6 +34,7 @@ ProvisionMode = Literal["eager", "lazy"]
 PROVISION_MODES: tuple[ProvisionMode, ...] = ("eager", "lazy")
 
 MAX_LANE_EVENTS = 200  # a lane's story in the map is bounded like any history
+MAX_RAMP_CHECKS = 100  # one per step at most; steps are whole percents
 
 
 @dataclass(frozen=True)
@@ -159,10 +160,62 @@ class Lane:
             self.state in (LaneState.ACTIVE, LaneState.DRAINING) and self.unhealthy is not None)
 
 
+class RampState(StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"  # the ramp lane became current; the lane it came from drains
+    ABORTED = "aborted"  # the lane it came from stays current
+
+
+@dataclass(frozen=True)
+class RampPlan:
+    """What an admin or a pipeline asked for: the shares (percent of version-less starts) the new
+    lane takes step after step, how long each step lasts, and the Failed share that rolls back."""
+
+    steps: tuple[int, ...]
+    step_seconds: int
+    max_failed_ratio: float
+
+
+@dataclass(frozen=True)
+class RampCheck:
+    """The new lane's orchestrations at a step's end, counted since the ramp began."""
+
+    at: str
+    share: int  # the step that was checked
+    started: int
+    failed: int
+
+    @property
+    def ratio(self) -> float:
+        return self.failed / self.started if self.started else 0.0
+
+
+@dataclass(frozen=True)
+class Ramp:
+    """Version-less starts split between the current lane (`from_lane`) and `lane`."""
+
+    lane: str
+    from_lane: str
+    plan: RampPlan
+    started_at: str
+    step_ends_at: str
+    step: int = 0  # index into plan.steps
+    state: RampState = RampState.RUNNING
+    checks: tuple[RampCheck, ...] = ()
+    ended_at: str | None = None
+    reason: str = ""  # why it ended
+
+    @property
+    def share(self) -> int:
+        """Percent of version-less starts the ramp lane takes now (0 once the ramp ended)."""
+        return self.plan.steps[self.step] if self.state is RampState.RUNNING else 0
+
+
 @dataclass(frozen=True)
 class VersionMap:
     lanes: dict[str, Lane] = field(default_factory=dict)
     current: str | None = None
+    ramp: Ramp | None = None  # the latest ramp, kept after it ended to show how it went
 
     def lane(self, key: str) -> Lane:
         try:
@@ -183,8 +236,14 @@ class VersionMap:
             return None
         return self.lanes[self.current].deployed_version
 
+    def running_ramp(self) -> Ramp | None:
+        return self.ramp if self.ramp is not None and self.ramp.state is RampState.RUNNING else None
+
     def to_dict(self) -> dict[str, Any]:
-        return {"current": self.current, "lanes": {k: lane_to_dict(v) for k, v in self.lanes.items()}}
+        data: dict[str, Any] = {"current": self.current, "lanes": {k: lane_to_dict(v) for k, v in self.lanes.items()}}
+        if self.ramp is not None:  # a map without a ramp is written as before
+            data["ramp"] = ramp_to_dict(self.ramp)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> "VersionMap":
@@ -193,6 +252,7 @@ class VersionMap:
         return cls(
             lanes={k: lane_from_dict(v) for k, v in data.get("lanes", {}).items()},
             current=data.get("current"),
+            ramp=ramp_from_dict(data.get("ramp")),
         )
 
 
@@ -228,3 +288,32 @@ def fault_from_json(value: Any) -> LaneFault | None:
     if isinstance(value, str):  # maps written before faults carried a code
         return LaneFault("lane_failed", value)
     return LaneFault(str(value.get("code", "lane_failed")), str(value.get("message", "")))
+
+
+def plan_to_dict(plan: RampPlan) -> dict[str, Any]:
+    return {"steps": list(plan.steps), "step_seconds": plan.step_seconds, "max_failed_ratio": plan.max_failed_ratio}
+
+
+def plan_from_dict(data: dict[str, Any]) -> RampPlan:
+    return RampPlan(tuple(int(s) for s in data["steps"]), int(data["step_seconds"]), float(data["max_failed_ratio"]))
+
+
+def ramp_to_dict(ramp: Ramp) -> dict[str, Any]:
+    data = asdict(ramp)
+    data["plan"] = plan_to_dict(ramp.plan)
+    data["state"] = ramp.state.value
+    data["checks"] = [asdict(c) for c in ramp.checks]
+    return data
+
+
+def ramp_from_dict(data: dict[str, Any] | None) -> Ramp | None:
+    if not data:
+        return None
+    known = Ramp.__dataclass_fields__
+    values = {k: v for k, v in data.items() if k in known}
+    return Ramp(**{
+        **values,
+        "plan": plan_from_dict(data["plan"]),
+        "state": RampState(data.get("state", RampState.RUNNING.value)),
+        "checks": tuple(RampCheck(**c) for c in data.get("checks", ())),
+    })

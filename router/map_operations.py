@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from router import version_map as vm
 from router.errors import BadRequest, RouterError, error_from_body
-from router.lanes import Release, VersionMap, lane_to_dict
+from router.lanes import Release, VersionMap, lane_to_dict, plan_from_dict
 
 Args = dict[str, Any]
 Operation = Callable[[VersionMap, Args, int], tuple[VersionMap, Any]]
@@ -43,6 +43,26 @@ def _get(vmap: VersionMap, args: Args, max_lanes: int) -> tuple[VersionMap, Any]
     return vmap, vmap.to_dict()
 
 
+def _activate(vmap: VersionMap, key: str, *, ramp: dict[str, Any] | None = None, **kwargs: Any) -> VersionMap:
+    return vm.activate(vmap, key, ramp=plan_from_dict(ramp) if ramp else None, **kwargs)
+
+
+def _start_ramp(vmap: VersionMap, key: str, *, ramp: dict[str, Any], at: str) -> VersionMap:
+    return vm.start_ramp(vmap, key, plan=plan_from_dict(ramp), at=at)
+
+
+def _ramp_op(operation: Callable[..., VersionMap], *names: str) -> Operation:
+    """A ramp operation: it may change which lane is current and drain another, so it answers
+    the whole map."""
+    lane_op = _lane_op(operation, *names)
+
+    def apply(vmap: VersionMap, args: Args, max_lanes: int) -> tuple[VersionMap, Any]:
+        new_map, _ = lane_op(vmap, args, max_lanes)
+        return new_map, new_map.to_dict()
+
+    return apply
+
+
 OPERATIONS: dict[str, Operation] = {
     "get": _get,
     "register_release": _register_release,
@@ -50,7 +70,7 @@ OPERATIONS: dict[str, Operation] = {
     "reserve_lane": _lane_op(vm.reserve_lane, quota=True),
     "record_app": _lane_op(vm.record_app, "app_name", "app_url"),
     "record_progress": _lane_op(vm.record_progress, "step", "detail", "release_id"),
-    "activate": _lane_op(vm.activate, "version", "release_id"),
+    "activate": _lane_op(_activate, "version", "release_id", "ramp"),
     "deploy_patch": _lane_op(vm.deploy_patch, "version", "release_id"),
     "record_deploy_error": _lane_op(vm.record_deploy_error, "code", "message", "release_id"),
     "record_delete_error": _lane_op(vm.record_delete_error, "code", "message"),
@@ -67,6 +87,9 @@ OPERATIONS: dict[str, Operation] = {
     "retire": _lane_op(vm.retire, "force"),
     "mark_deleted": _lane_op(vm.mark_deleted),
     "set_current": _lane_op(vm.set_current),
+    "start_ramp": _ramp_op(_start_ramp, "ramp"),
+    "record_ramp_check": _ramp_op(vm.record_ramp_check, "started_at", "started", "failed"),
+    "abort_ramp": _ramp_op(vm.abort_ramp, "started_at", "reason"),
 }
 
 

@@ -1,7 +1,9 @@
 """The routing decision: which lane a start request goes to (SPEC 3 and 5).
 
 `decide` is pure: the version map, the version the client asked for (or none) and the settings
-in; a `Forward`, a `Hold` or a `RouterError` carrying the HTTP status and body out.
+in; a `Forward`, a `Hold` or a `RouterError` carrying the HTTP status and body out. While a ramp
+runs, a version-less start goes to the ramp lane or the current one by `router.ramp` (its
+instance id, else the caller's `draw`); a start that names a version is never ramped.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import semver
 from router.errors import BadVersion, LaneFailed, LaneGone, LaneUnhealthy, UnknownLane
 from router.settings import Settings
 from router.lanes import Lane, LaneState, VersionMap
+from router.ramp import ramp_lane_serves, takes_ramp_lane
 from router.validation import parse_json, requested_version_text
 from router.versions import ACCEPTED_FORMS, lane_key, parse_version
 
@@ -38,7 +41,12 @@ class Hold:
 Decision = Forward | Hold
 
 
-def decide(vmap: VersionMap, requested: semver.Version | None, settings: Settings) -> Decision:
+def decide(
+    vmap: VersionMap, requested: semver.Version | None, settings: Settings, *,
+    instance_id: str | None = None, draw: float = 100.0,
+) -> Decision:
+    """`draw`, in [0, 100), places a version-less start without an instance id during a ramp
+    (the default, 100, never takes the ramp lane)."""
     if requested is None:
         if settings.require_version:
             raise BadVersion(
@@ -48,7 +56,7 @@ def decide(vmap: VersionMap, requested: semver.Version | None, settings: Setting
             )
         if vmap.current is None:
             raise UnknownLane("No release is active yet.", knownLanes=vmap.known_lanes())
-        key = vmap.current
+        key = _version_less_lane(vmap, instance_id, draw)
     else:
         key = lane_key(requested)
     lane = vmap.lanes.get(key)
@@ -59,6 +67,14 @@ def decide(vmap: VersionMap, requested: semver.Version | None, settings: Setting
             knownLanes=vmap.known_lanes(),
         )
     return _decide_for_lane(vmap, lane, settings)
+
+
+def _version_less_lane(vmap: VersionMap, instance_id: str | None, draw: float) -> str:
+    assert vmap.current is not None
+    ramp = vmap.running_ramp()
+    if ramp is None or not ramp_lane_serves(vmap.lanes.get(ramp.lane)):
+        return vmap.current
+    return ramp.lane if takes_ramp_lane(ramp.share, instance_id, draw) else vmap.current
 
 
 def _decide_for_lane(vmap: VersionMap, lane: Lane, settings: Settings) -> Decision:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import datetime
 import re
 import stat
 import unicodedata
 from collections.abc import Iterable
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +24,15 @@ from provisioning.errors import ProvisioningError
 from provisioning.packages import check_package_location as check_package_source
 from provisioning.packages import describe_location, local_path_of
 from router.errors import BadRequest, BadVersion, PackageRejected, PayloadTooLarge, from_provisioning
-from router.lanes import PROVISION_MODES, Release
+from router.lanes import PROVISION_MODES, RampPlan, Release
+from router.patch_gate import ReplayCheck
 from router.settings import Settings
 from router.versions import parse_version
 
 MAX_INSTANCE_ID = 256  # Azure's limit for an orchestration instance id
 MAX_EVENT_NAME = 256
 MAX_PACKAGE_LOCATION = 2048
-RELEASE_FIELDS = ("version", "packageUrl", "sha256", "provision")
+RELEASE_FIELDS = ("version", "packageUrl", "sha256", "provision", "replayCheck")
 _FORBIDDEN_IN_IDS = frozenset("/\\#?")
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 # Azure Functions names: a letter, then letters, digits, `_` or `-`; 128 characters at most.
@@ -218,6 +221,54 @@ def parse_release(data: dict[str, Any], settings: Settings) -> Release:
     return Release(str(version), location, (sha256 or "").lower(), provision)
 
 
+REPLAY_CHECK_FIELDS = ("sha256", "instancesChecked", "checkedAt", "passed")
+
+
+def parse_replay_check(value: object, release: Release, field: str = "replayCheck") -> ReplayCheck | None:
+    """A release's `replayCheck` as `router.cli check-patch` prints it: `{"sha256": the package's
+    sha256, "instancesChecked": n, "checkedAt": ISO time with its offset, "passed": bool}`, every
+    field required and typed (nothing coerced), for this release's package: the release must
+    carry its sha256 and it must be the checked one. None when absent; 400 naming the field."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise BadRequest(f"{field} must be an object with {', '.join(REPLAY_CHECK_FIELDS)}.", field=field)
+    for name in value:
+        if name not in REPLAY_CHECK_FIELDS:
+            raise BadRequest(f"Unknown field {_shown(str(name))!r} in {field}; accepted: "
+                             f"{', '.join(REPLAY_CHECK_FIELDS)}.", field=f"{field}.{name}",
+                             accepted=list(REPLAY_CHECK_FIELDS))
+    sha256 = value.get("sha256")
+    if not isinstance(sha256, str) or not _SHA256.match(sha256):
+        raise BadRequest(f"{field}.sha256 must be the package's sha256: 64 hexadecimal characters.",
+                         field=f"{field}.sha256")
+    checked = value.get("instancesChecked")
+    if not isinstance(checked, int) or isinstance(checked, bool) or checked < 0:
+        raise BadRequest(f"{field}.instancesChecked must be a whole number from 0.", field=f"{field}.instancesChecked")
+    checked_at = value.get("checkedAt")
+    if not isinstance(checked_at, str) or not _is_aware_time(checked_at):
+        raise BadRequest(f"{field}.checkedAt must be an ISO 8601 time with its offset, such as "
+                         "2026-01-01T12:00:00+00:00.", field=f"{field}.checkedAt")
+    passed = value.get("passed")
+    if not isinstance(passed, bool):
+        raise BadRequest(f"{field}.passed must be true or false.", field=f"{field}.passed")
+    if not release.sha256:
+        raise BadRequest(f"A release with a {field} must carry its package's sha256, the one that was checked.",
+                         field="sha256")
+    if sha256.lower() != release.sha256:
+        raise BadRequest(f"{field} is for another package: its sha256 is not the release's.",
+                         field=f"{field}.sha256")
+    return ReplayCheck(sha256.lower(), checked, checked_at, passed)
+
+
+def _is_aware_time(text: str) -> bool:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    except ValueError:
+        return False
+    return moment.tzinfo is not None and len(text) <= 64
+
+
 def check_package_location(location: str, settings: Settings, field: str = "packageUrl") -> str:
     """A package location that can work, refused with 422 otherwise: an https URL on an allowed
     host, or, with the local provisioner, an absolute path (or file:// URL without a host) to an
@@ -267,6 +318,45 @@ def _check_local_package(location: str, path: Path, settings: Settings, field: s
 
 def _rejected(message: str, field: str) -> PackageRejected:
     return PackageRejected(message[:1].upper() + message[1:] + ".", field=field)
+
+
+# --- progressive ramps ------------------------------------------------------------------------
+
+RAMP_FIELDS = ("steps", "stepSeconds", "maxFailedRatio")
+MAX_RAMP_STEP_SECONDS = 7 * 24 * 3600  # a step longer than a week is a typo, not a plan
+
+
+def parse_ramp(value: object, field: str = "ramp") -> RampPlan:
+    """`{"steps": [5, 25, 50, 100], "stepSeconds": 600, "maxFailedRatio": 0.05}`: steps whole
+    percents from 1 to 100, increasing, ending at 100; stepSeconds a whole number of seconds from
+    1; maxFailedRatio from 0 to 1. Nothing coerced (true is not 1, "600" is not 600); 400 naming
+    the field."""
+    if not isinstance(value, dict):
+        raise BadRequest(f"{field} must be an object with {', '.join(RAMP_FIELDS)}.", field=field)
+    for name in value:
+        if name not in RAMP_FIELDS:
+            raise BadRequest(f"Unknown field {_shown(str(name))!r} in {field}; accepted: {', '.join(RAMP_FIELDS)}.",
+                             field=f"{field}.{name}", accepted=list(RAMP_FIELDS))
+    steps = value.get("steps")
+    if not isinstance(steps, list) or not steps or not all(_whole(s) and 1 <= s <= 100 for s in steps):
+        raise BadRequest(f"{field}.steps must be a list of whole percents from 1 to 100, such as [5, 25, 50, 100].",
+                         field=f"{field}.steps")
+    if any(later <= earlier for earlier, later in pairwise(steps)) or steps[-1] != 100:
+        raise BadRequest(f"{field}.steps must increase and end at 100, not {json.dumps(steps)}.",
+                         field=f"{field}.steps")
+    seconds = value.get("stepSeconds")
+    if not _whole(seconds) or not 1 <= seconds <= MAX_RAMP_STEP_SECONDS:
+        raise BadRequest(f"{field}.stepSeconds must be a whole number of seconds from 1 to {MAX_RAMP_STEP_SECONDS}.",
+                         field=f"{field}.stepSeconds")
+    ratio = value.get("maxFailedRatio")
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1:
+        raise BadRequest(f"{field}.maxFailedRatio must be a number from 0 to 1, such as 0.05.",
+                         field=f"{field}.maxFailedRatio")
+    return RampPlan(tuple(steps), seconds, float(ratio))
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 # --- admin queries -----------------------------------------------------------------------------

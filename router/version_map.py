@@ -10,21 +10,27 @@ lane state is written once, in `ALLOWED_FROM`.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from router.errors import IllegalTransition, QuotaReached, VersionNotNewer
 from router.lanes import (  # noqa: F401  (ROUTABLE: the states routing may send to)
     MAX_LANE_EVENTS,
+    MAX_RAMP_CHECKS,
     ROUTABLE,
     DrainStatus,
     Lane,
     LaneEvent,
     LaneFault,
     LaneState,
+    Ramp,
+    RampCheck,
+    RampPlan,
+    RampState,
     Release,
     VersionMap,
 )
+from router.ramp import step_outcome
 from router.versions import lane_key, lane_sort_key, parse_version
 
 P, A, D, R, X, F = (
@@ -47,6 +53,7 @@ ALLOWED_FROM: dict[str, frozenset[LaneState]] = {
     "make current": frozenset({A, D}),
     "mark unhealthy": frozenset({A, D}),
     "register a patch for": frozenset({A, D, P}),
+    "ramp onto": frozenset({A}),
 }
 
 
@@ -157,8 +164,14 @@ def record_progress(
     return _with_lane(vmap, _log(lane, at, step, detail, release_id or lane.release.id))
 
 
-def activate(vmap: VersionMap, key: str, *, version: str, release_id: str = "", at: str) -> VersionMap:
-    """A provisioned lane serves: the newest active lane becomes current, older ones drain."""
+def activate(
+    vmap: VersionMap, key: str, *, version: str, release_id: str = "", ramp: RampPlan | None = None, at: str
+) -> VersionMap:
+    """A provisioned lane serves: the newest active lane becomes current, older ones drain.
+
+    With a ramp, a lane activated beside a current one takes version-less starts step by step
+    instead (`start_ramp`); the current lane stays current and nothing drains until it completes.
+    """
     lane = vmap.lane(key)
     if lane.state is LaneState.ACTIVE and lane.deployed_version == version:
         return vmap
@@ -174,13 +187,24 @@ def activate(vmap: VersionMap, key: str, *, version: str, release_id: str = "", 
     if newer_active:
         # Activated late (a retried old lane): it is superseded from the start.
         lanes[key] = _step(lane, LaneState.DRAINING, at, "superseded", max(newer_active, key=lane_sort_key))
-        return VersionMap(lanes=lanes, current=vmap.current)
+        return replace(vmap, lanes=lanes)
+    if ramp is not None and vmap.current is not None and vmap.current != key:
+        # A newer ramp replaces one still running: the newest release is the one being tried.
+        ramped = _end_ramp(replace(vmap, lanes=lanes), RampState.ABORTED, f"lane {key} activated with a ramp", at)
+        return start_ramp(ramped, key, plan=ramp, at=at)
+    lanes = _superseded_by(lanes, key, vmap.current, at, sweep_older=True)
+    return _end_ramp(replace(vmap, lanes=lanes, current=key), RampState.ABORTED, f"lane {key} activated", at)
+
+
+def _superseded_by(lanes: dict[str, Lane], key: str, previous: str | None, at: str, *, sweep_older: bool) -> dict[str, Lane]:
+    """Lane `key` became current: the previous current lane and (with `sweep_older`) every older
+    active lane drain."""
+    lanes = dict(lanes)
     for other_key, other in lanes.items():
-        if other.state is LaneState.ACTIVE and lane_sort_key(other_key) < lane_sort_key(key):
-            lanes[other_key] = replace(
-                _step(other, LaneState.DRAINING, at, "superseded", key), drain=DrainStatus()
-            )
-    return VersionMap(lanes=lanes, current=key)
+        older = sweep_older and lane_sort_key(other_key) < lane_sort_key(key)
+        if other_key != key and other.state is LaneState.ACTIVE and (older or other_key == previous):
+            lanes[other_key] = replace(_step(other, LaneState.DRAINING, at, "superseded", key), drain=DrainStatus())
+    return lanes
 
 
 def deploy_patch(vmap: VersionMap, key: str, *, version: str, release_id: str = "", at: str) -> VersionMap:
@@ -277,6 +301,7 @@ def close(vmap: VersionMap, key: str, *, at: str) -> VersionMap:
             f"Lane {key} is current; make another lane current before closing it.", lane=key
         )
     _require(lane, "close")
+    vmap = _end_ramp_onto(vmap, key, "closed by an administrator", at)
     lane = replace(lane, closed=True, updated_at=at)
     if lane.state is LaneState.ACTIVE:
         lane = replace(_step(lane, LaneState.DRAINING, at, "closed"), drain=DrainStatus())
@@ -343,6 +368,9 @@ def retire(vmap: VersionMap, key: str, *, force: bool, at: str) -> VersionMap:
             f"Lane {key} is current; make another lane current before retiring it.", lane=key
         )
     _require(lane, "retire")
+    if not force and key == _ramp_lane(vmap):
+        raise IllegalTransition(f"Lane {key} is taking part of the version-less starts in a running ramp; "
+                                "use force=true to end the ramp and retire it.", lane=key)
     if not force and (lane.drain.remaining > 0 or lane.drain.checked_at is None):
         raise IllegalTransition(
             f"Lane {key} may still have instances in flight ({lane.drain.remaining} at the last check); "
@@ -352,6 +380,7 @@ def retire(vmap: VersionMap, key: str, *, force: bool, at: str) -> VersionMap:
         )
     lane = _step(lane, LaneState.RETIRING, at, "forced_retire" if force else "retire",
                  f"{lane.drain.remaining} in flight" if force else "")
+    vmap = _end_ramp_onto(vmap, key, "retired by an administrator", at)
     return _with_lane(vmap, replace(lane, closed=True, forced_retire=force))
 
 
@@ -369,10 +398,11 @@ def mark_deleted(vmap: VersionMap, key: str, *, at: str) -> VersionMap:
 
 
 def set_current(vmap: VersionMap, key: str, *, at: str) -> VersionMap:
-    """Make a still-serving lane current (rollback); a draining one becomes active again."""
+    """Make a still-serving lane current (rollback); a draining one becomes active again. It ends a
+    running ramp: making the current lane current again is how an admin stops one."""
     lane = vmap.lane(key)
     if key == vmap.current:
-        return vmap
+        return _end_ramp(vmap, RampState.ABORTED, f"an administrator made lane {key} current", at)
     _require(lane, "make current")
     if lane.deployed_version is None:
         raise IllegalTransition(f"Lane {key} has no deployed version yet.", lane=key)
@@ -381,7 +411,98 @@ def set_current(vmap: VersionMap, key: str, *, at: str) -> VersionMap:
         lane = _step(lane, LaneState.ACTIVE, at, "made_current")
     else:
         lane = _log(lane, at, "made_current")
-    return VersionMap(lanes={**vmap.lanes, key: lane}, current=key)
+    vmap = _end_ramp(vmap, RampState.ABORTED, f"an administrator made lane {key} current", at)
+    return replace(vmap, lanes={**vmap.lanes, key: lane}, current=key)
+
+
+# --- progressive ramps ----------------------------------------------------------------------
+
+def start_ramp(vmap: VersionMap, key: str, *, plan: RampPlan, at: str) -> VersionMap:
+    """Version-less starts go to active lane `key` in the plan's first share, the rest to the
+    current lane, until the ramp's checks complete or abort it. The same ramp asked for again
+    changes nothing; another one is refused while it runs."""
+    lane = vmap.lane(key)
+    running = vmap.running_ramp()
+    if running is not None:
+        if running.lane == key and running.plan == plan:
+            return vmap
+        raise IllegalTransition(
+            f"A ramp onto lane {running.lane} is running (step {running.step + 1} of {len(running.plan.steps)}); "
+            f"make a lane current to end it first.", lane=key, rampLane=running.lane)
+    _require(lane, "ramp onto")
+    if vmap.current is None:
+        raise IllegalTransition("No lane is current, so there is nothing to ramp from; make the lane current.",
+                                lane=key)
+    if key == vmap.current:
+        raise IllegalTransition(f"Lane {key} is already current.", lane=key)
+    ramp = Ramp(lane=key, from_lane=vmap.current, plan=plan, started_at=at,
+                step_ends_at=_plus_seconds(at, plan.step_seconds))
+    steps = ", ".join(f"{share}%" for share in plan.steps)
+    lane = _log(replace(lane, updated_at=at), at, "ramp_started",
+                f"{steps}, {plan.step_seconds} s each, from lane {vmap.current}")
+    return replace(_with_lane(vmap, lane), ramp=ramp)
+
+
+def record_ramp_check(
+    vmap: VersionMap, key: str, *, started_at: str, started: int, failed: int, at: str
+) -> VersionMap:
+    """A step of the ramp onto `key` ended and the lane's orchestrations since the ramp began were
+    counted: advance, complete (the lane becomes current, the one it ramped from drains) or abort
+    (the previous lane stays current). A ramp that already ended, or a step already checked,
+    changes nothing."""
+    ramp = vmap.running_ramp()
+    if ramp is None or ramp.lane != key or ramp.started_at != started_at or len(ramp.checks) > ramp.step:
+        return vmap
+    if started < 0 or failed < 0 or failed > started:
+        raise IllegalTransition(f"A ramp check of {failed} failed out of {started} makes no sense.", lane=key)
+    check = RampCheck(at, ramp.share, started, failed)
+    ramp = replace(ramp, checks=(ramp.checks + (check,))[-MAX_RAMP_CHECKS:])
+    lane = vmap.lane(key)
+    if lane.state is not LaneState.ACTIVE:
+        return _end_ramp(replace(vmap, ramp=ramp), RampState.ABORTED, f"lane {key} is {lane.state.value}", at)
+    outcome = step_outcome(ramp, check)
+    if outcome.kind == "abort":
+        return _end_ramp(replace(vmap, ramp=ramp), RampState.ABORTED, outcome.reason, at)
+    if outcome.kind == "complete":
+        ended = replace(ramp, state=RampState.COMPLETED, ended_at=at, reason=outcome.reason)
+        lanes = {**vmap.lanes, key: _log(replace(lane, updated_at=at), at, "ramp_completed", outcome.reason)}
+        if vmap.current is not None and vmap.current != key:
+            lanes = _superseded_by(lanes, key, vmap.current, at, sweep_older=True)
+        return VersionMap(lanes=lanes, current=key, ramp=ended)
+    advanced = replace(ramp, step=ramp.step + 1, step_ends_at=_plus_seconds(at, ramp.plan.step_seconds))
+    lane = _log(lane, at, "ramp_advanced", f"{advanced.share}% ({failed} of {started} failed so far)")
+    return replace(_with_lane(vmap, lane), ramp=advanced)
+
+
+def abort_ramp(vmap: VersionMap, key: str, *, started_at: str, reason: str, at: str) -> VersionMap:
+    """End the ramp onto `key` (its failures could not be counted, say): the previous lane stays current."""
+    ramp = vmap.running_ramp()
+    if ramp is None or ramp.lane != key or ramp.started_at != started_at:
+        return vmap
+    return _end_ramp(vmap, RampState.ABORTED, reason, at)
+
+
+def _ramp_lane(vmap: VersionMap) -> str | None:
+    ramp = vmap.running_ramp()
+    return ramp.lane if ramp else None
+
+
+def _end_ramp_onto(vmap: VersionMap, key: str, why: str, at: str) -> VersionMap:
+    if _ramp_lane(vmap) != key:
+        return vmap
+    return _end_ramp(vmap, RampState.ABORTED, f"lane {key} {why}", at)
+
+
+def _end_ramp(vmap: VersionMap, state: RampState, reason: str, at: str) -> VersionMap:
+    """End the running ramp, if any, noting why on its lane; routing no longer splits."""
+    ramp = vmap.running_ramp()
+    if ramp is None:
+        return vmap
+    ended = replace(ramp, state=state, ended_at=at, reason=reason)
+    lane = vmap.lanes.get(ramp.lane)
+    if lane is not None:
+        vmap = _with_lane(vmap, _log(lane, at, f"ramp_{state.value}", reason))
+    return replace(vmap, ramp=ended)
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -436,7 +557,11 @@ def _log(lane: Lane, at: str, event: str, detail: str = "", release_id: str = ""
 
 
 def _with_lane(vmap: VersionMap, lane: Lane) -> VersionMap:
-    return VersionMap(lanes={**vmap.lanes, lane.key: lane}, current=vmap.current)
+    return replace(vmap, lanes={**vmap.lanes, lane.key: lane})
+
+
+def _plus_seconds(at: str, seconds: float) -> str:
+    return (_parse_time(at) + timedelta(seconds=seconds)).isoformat()
 
 
 def seconds_between(earlier: str, later: str) -> float:
