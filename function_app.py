@@ -4,13 +4,16 @@ Only builds the app: settings are read once (a bad one fails the start, naming i
 blueprints are registered by role.
 """
 
+import os
+
 import azure.durable_functions as df
 import azure.functions as func
 
 from provisioning.factory import build_backend
-from router import admin_api, activities, client_api, entity, orchestrators, releases_api, runtime
+from router import admin_api, activities, client_api, entity, orchestrators, releases_api, runtime, telemetry
 from router.settings import Settings
 
+telemetry.configure(os.environ)  # logs' fields, OpenTelemetry when configured (docs/telemetry.md)
 runtime.configure(runtime.RouterRuntime(Settings.from_env(), build_backend))
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)

@@ -22,6 +22,13 @@ from devhost.app_loader import HttpFunction
 
 @dataclass(frozen=True)
 class _TraceContext(functions_abc.TraceContext):
+    """The request's W3C trace context. The host passes its own span for the invocation, a child
+    of the request's traceparent (azure-functions-host `src/WebJobs.Script.Grpc/MessageExtensions/
+    GrpcMessageConversionExtensions.cs` GetRpcTraceContext); the dev host records no span, so it
+    passes the request's own. Both spellings: azure-functions' `_abc.TraceContext` and the Python
+    worker's object (`Traceparent`, `Tracestate`, `Attributes` in azure-functions-python-worker
+    `azure_functions_worker/bindings/tracecontext.py`), which the OpenTelemetry docs' samples read."""
+
     _trace_parent: str = ""
     _trace_state: str = ""
 
@@ -35,6 +42,18 @@ class _TraceContext(functions_abc.TraceContext):
 
     @property
     def attributes(self) -> dict[str, str]:
+        return {}
+
+    @property
+    def Traceparent(self) -> str:  # noqa: N802 - the worker's spelling
+        return self._trace_parent
+
+    @property
+    def Tracestate(self) -> str:  # noqa: N802
+        return self._trace_state
+
+    @property
+    def Attributes(self) -> dict[str, str]:  # noqa: N802
         return {}
 
 

@@ -49,6 +49,7 @@ from router.lanes import LaneState
 from router.map_operations import failure
 from router.orchestrators import RELEASE_EVENT
 from router.runtime_status import is_in_flight
+from router.telemetry import IncomingTrace, payload_fields, request_context
 
 bp = df.Blueprint()
 log = logging.getLogger("router.activities")
@@ -79,14 +80,16 @@ def _activity(name: str, request_type: type, *, with_client: bool = False) -> Ca
     def register(work: Callable[..., Awaitable[Any]]) -> Any:
         if with_client:
             async def run_with_client(payload: dict[str, Any], client: Client) -> dict[str, Any]:
-                return await _envelope(name, lambda: work(from_json(request_type, payload), client))
+                with request_context(**payload_fields(payload)):
+                    return await _envelope(name, lambda: work(from_json(request_type, payload), client))
 
             run_with_client.__name__ = name
             return bp.activity_trigger(input_name="payload", activity=name)(
                 bp.durable_client_input(client_name="client")(run_with_client))
 
         async def run(payload: dict[str, Any]) -> dict[str, Any]:
-            return await _envelope(name, lambda: work(from_json(request_type, payload)))
+            with request_context(**payload_fields(payload)):
+                return await _envelope(name, lambda: work(from_json(request_type, payload)))
 
         run.__name__ = name
         return bp.activity_trigger(input_name="payload", activity=name)(run)
@@ -204,6 +207,7 @@ async def forward_start(request: ForwardRequest, client: Client) -> Forwarded:
             runtime.current(), client, lane=request.lane, app=request.app, draining=request.draining,
             orchestrator=request.orchestrator, instance_id=request.instance_id,
             body=request.body.encode(), content_type=request.content_type or "application/json",
+            trace=IncomingTrace.of(request.traceparent, request.tracestate),
         )
     except InstanceExists as exists:
         log.info("held start of %s: instance %s already on lane %s (%s), not started again",

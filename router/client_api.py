@@ -7,6 +7,7 @@ only: a lane's host name or key never reaches a client.
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 import azure.durable_functions as df
@@ -28,11 +29,14 @@ from router.map_client import cached_map
 from router.routing import Forward, check_body, decide, requested_version
 from router.runtime import durable_client, lane_app
 from router.runtime_status import UNSUCCESSFUL, RuntimeStatus
+from router.telemetry import IncomingTrace, annotate, incoming_trace, request_context
+from router.telemetry import current as telemetry
 from router.urls import RouterRoutes, check_status_payload
 from router.validation import check_event_name, check_instance_id, check_orchestrator_name, check_request_id
 from router.versions import parse_lane_key
 
 bp = df.Blueprint()
+log = logging.getLogger("router.client")
 
 # Every route is anonymous at the Functions host: the router checks role keys itself (serve), since
 # on Azure the host's FUNCTION level would take any host key for any route.
@@ -46,11 +50,15 @@ CLIENT_BINDING = {"arg_name": "client", "type": "durableClient"}
 
 @bp.route(route="orchestrators/{name}/{instanceId?}", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @bp.generic_input_binding(**CLIENT_BINDING)
-async def start_orchestration(req: func.HttpRequest, client: str) -> func.HttpResponse:
-    return await serve(req, Role.CLIENT, lambda: _start(req, durable_client(client)))
+async def start_orchestration(req: func.HttpRequest, client: str, context: func.Context) -> func.HttpResponse:
+    # `context.trace_context` is the host's span for this call (telemetry.incoming_trace).
+    with request_context():
+        return await serve(req, Role.CLIENT, lambda: _start(req, durable_client(client), incoming_trace(context, req.headers)))
 
 
-async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+async def _start(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient, trace: IncomingTrace | None = None,
+) -> func.HttpResponse:
     rt = runtime.current()
     settings = rt.settings
     name = check_orchestrator_name(req.route_params.get("name", ""))
@@ -74,8 +82,12 @@ async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient) -
             lane=decision.lane, version=str(version) if version else "", orchestrator=name,
             instance_id=instance_id, body=body.decode("utf-8"), content_type=content_type,
             start_lazy_lane=decision.start_lazy_lane, timing=rt.timing(),
+            traceparent=trace.traceparent if trace else "", tracestate=trace.tracestate if trace else "",
         )
         await client.start_new("held_request", held_id, held.to_dict())
+        annotate(lane=decision.lane, version=held.version or None, instance_id=held_id)
+        telemetry().count_held(decision.lane)
+        log.info("start of %s held for lane %s as %s", name, decision.lane, held_id)
         status_url = router_url(req, f"held/{held_id}")
         return json_response(
             202,
@@ -84,9 +96,10 @@ async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient) -
              "message": f"Lane {decision.lane} is provisioning; the request is held and forwarded once it is active."},
             headers={"Location": status_url, "Retry-After": "2"},
         )
+    annotate(lane=decision.lane, version=decision.version)
     started = await forward_start(
         rt, client, lane=decision.lane, app=lane_app(vmap.lanes[decision.lane]), draining=decision.draining,
-        orchestrator=name, instance_id=instance_id, body=body, content_type=content_type,
+        orchestrator=name, instance_id=instance_id, body=body, content_type=content_type, trace=trace,
     )
     routes = RouterRoutes(public_base_url(req), ROUTE_PREFIX, decision.lane)
     payload = {**check_status_payload(routes, started.instance_id), "lane": decision.lane, "version": decision.version}
@@ -96,7 +109,8 @@ async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient) -
 @bp.route(route="held/{heldId}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @bp.generic_input_binding(**CLIENT_BINDING)
 async def held_status(req: func.HttpRequest, client: str) -> func.HttpResponse:
-    return await serve(req, Role.CLIENT, lambda: _held_status(req, durable_client(client)))
+    with request_context(instance_id=req.route_params.get("heldId")):
+        return await serve(req, Role.CLIENT, lambda: _held_status(req, durable_client(client)))
 
 
 async def _held_status(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
@@ -126,7 +140,8 @@ async def _held_status(req: func.HttpRequest, client: df.DurableOrchestrationCli
 )
 @bp.generic_input_binding(**CLIENT_BINDING)
 async def manage_instance(req: func.HttpRequest, client: str) -> func.HttpResponse:
-    return await serve(req, Role.CLIENT, lambda: _manage(req, durable_client(client)))
+    with request_context(lane=req.route_params.get("lane"), instance_id=req.route_params.get("instanceId")):
+        return await serve(req, Role.CLIENT, lambda: _manage(req, durable_client(client)))
 
 
 async def _manage(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:

@@ -139,6 +139,9 @@ class HeldRequestInput(DurableInput):
     start_lazy_lane: bool = False
     deadline: str | None = None  # set on the first run: held_timeout after the request arrived
     timing: Timing = field(default_factory=Timing)
+    # The caller's W3C trace context, so the forward joins the client's trace (router.telemetry).
+    traceparent: str = ""
+    tracestate: str = ""
 
 
 @dataclass
@@ -225,6 +228,8 @@ class ForwardRequest(DurableInput):
     body: str
     content_type: str | None
     draining: bool  # a forward into a draining lane resets its grace period
+    traceparent: str = ""  # the held start's caller (HeldRequestInput.traceparent)
+    tracestate: str = ""
 
 
 @dataclass

@@ -14,6 +14,7 @@ instance is the one an earlier attempt of the same forward created.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
 
 import azure.durable_functions as df
@@ -23,6 +24,9 @@ from router.entity import VERSION_MAP_ID
 from router.errors import InstanceExists
 from router.lane_types import StartedInstance
 from router.runtime import RouterRuntime
+from router.telemetry import IncomingTrace, annotate, current as telemetry
+
+log = logging.getLogger("router.forwarding")
 
 
 async def forward_start(
@@ -36,14 +40,22 @@ async def forward_start(
     instance_id: str | None,
     body: bytes,
     content_type: str | None,
+    trace: IncomingTrace | None = None,
 ) -> StartedInstance:
-    """Start `orchestrator` on the lane; raises `InstanceExists` (409) if `instance_id` is taken."""
-    try:
-        started = await rt.call_lane(app, lambda endpoint: rt.lane_client.start_orchestration(
-            endpoint, orchestrator, instance_id, body, content_type))
-    except InstanceExists as exists:
-        exists.details["lane"] = lane
-        raise
+    """Start `orchestrator` on the lane; raises `InstanceExists` (409) if `instance_id` is taken.
+
+    The router's span for it is a child of `trace` (the caller's), and the lane's parent."""
+    observed = telemetry()
+    with observed.forward_span(trace, lane=lane, orchestrator=orchestrator) as trace_headers:
+        try:
+            started = await rt.call_lane(app, lambda endpoint: rt.lane_client.start_orchestration(
+                endpoint, orchestrator, instance_id, body, content_type, trace_headers))
+        except InstanceExists as exists:
+            exists.details["lane"] = lane
+            raise
+    observed.count_forwarded(lane)
+    annotate(lane=lane, instance_id=started.instance_id)
+    log.debug("start of %s forwarded to lane %s as %s", orchestrator, lane, started.instance_id)
     if draining:
         await client.signal_entity(
             VERSION_MAP_ID, "record_forward", {"lane": lane, "at": datetime.now(timezone.utc).isoformat()})

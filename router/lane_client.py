@@ -147,8 +147,10 @@ class LaneClient:
         instance_id: str | None,
         body: bytes,
         content_type: str | None = "application/json",
+        trace_headers: Mapping[str, str] | None = None,
     ) -> StartedInstance:
-        """Start orchestration `name` on the lane; `body` is its input JSON.
+        """Start orchestration `name` on the lane; `body` is its input JSON. `trace_headers`
+        (traceparent, tracestate) ride along so the lane's work joins the caller's trace.
 
         Without an instance id the lane picks one, and the start is retried only when the
         request never left: a repeat would schedule a second instance.
@@ -161,7 +163,9 @@ class LaneClient:
         the next one, and if it exists now, that attempt created it.
         """
         path = f"orchestrators/{path_segment(name)}" + (f"/{path_segment(instance_id)}" if instance_id else "")
-        headers = {"Content-Type": content_type} if content_type else {}
+        headers = {**trace_headers} if trace_headers else {}
+        if content_type:
+            headers["Content-Type"] = content_type
         subject = f"orchestrator {name!r}"
         if instance_id is None:
             response = await self._send(lane_app, "POST", path, subject, content=body, headers=headers, idempotent=False)

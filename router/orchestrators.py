@@ -67,6 +67,7 @@ from router.orchestration_calls import (
     read_lane,
     read_map,
 )
+from router import telemetry
 from router.versions import lane_task_hub
 
 bp = df.Blueprint()
@@ -387,6 +388,8 @@ def _drain_check(context: Context, state: LifecycleInput) -> Orchestration:
     except RouterError as error:  # the lane did not answer: it stays draining, try at the next poll
         _step(context, state, "drain_check_failed", f"{error.code}: {error.message}")
         return None, error.message
+    if not context.is_replaying:  # once per count, not once per replay
+        telemetry.current().record_draining(state.lane, counts.remaining)
     lane = yield from lane_op(
         context, "record_drain_check", state.lane, remaining=counts.remaining, oldest_created=counts.oldest_created,
         cache_seconds=state.timing.map_cache_seconds, grace_seconds=state.timing.drain_grace_seconds)
@@ -450,6 +453,8 @@ def _retire(context: Context, state: LifecycleInput) -> Orchestration:
                 poll.cancel()
             return
     yield from map_op(context, "mark_deleted", lane=state.lane)
+    if not context.is_replaying:
+        telemetry.current().lane_deleted(state.lane)
     state.phase = Phase.DONE
     _step(context, state, "deleted", app.name if app else "")
 
@@ -530,6 +535,7 @@ def held_request(context: Context) -> Orchestration:
                 forwarded = yield from activity(context, "forward_start", ForwardRequest(
                     lane=data.lane, app=app, orchestrator=data.orchestrator, instance_id=data.instance_id,
                     body=data.body, content_type=data.content_type, draining=lane.state is LaneState.DRAINING,
+                    traceparent=data.traceparent, tracestate=data.tracestate,
                 ), Forwarded, data.timing)
                 break
             except RouterError as error:
