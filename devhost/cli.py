@@ -1,6 +1,7 @@
 """Command line: `python -m devhost start [APP_DIR] [--port N] [--host H] [--data DIR] [--verbose]
-[--enableAuth] [--on-load-error exit|serve]`
-and `python -m devhost keys [APP_DIR] [--data DIR]` (docs/architecture.md, "The dev host contract")."""
+[--enableAuth] [--on-load-error exit|serve]`, `python -m devhost keys [APP_DIR] [--data DIR]`
+(docs/architecture.md, "The dev host contract") and
+`python -m devhost replay [APP_DIR] --histories PATH [--json]` (devhost/replay.py: the format)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,14 @@ from devhost.app_loader import AppFunctions, load_app
 from devhost.config import build_config
 from devhost.errors import AppLoadError, HostError
 from devhost.keys import load_or_create_keys
-from devhost.replay import read_histories, replay_history
+from devhost.replay import (
+    HistoriesError,
+    Verdict,
+    is_status_document,
+    read_histories,
+    replay_all,
+    replay_history,
+)
 from devhost.server import DevHost, configure_logging, create_engine, debug_logging_requested, tune_collector
 
 log = logging.getLogger("devhost")
@@ -46,7 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     replay = commands.add_parser("replay", help="replay recorded histories against the app's orchestrators")
     replay.add_argument("app_dir", nargs="?", default=".", type=Path, help="app directory (default .)")
     replay.add_argument("--histories", type=Path, required=True,
-                        help="a recorded history (JSON), NDJSON of them, or a directory of *.json")
+                        help="NDJSON of status documents as GET instances/{id}?showHistory=true"
+                             "&showHistoryOutput=true&showInput=true answers them (or older "
+                             "recordings: a JSON file, NDJSON, or a directory of *.json)")
+    replay.add_argument("--json", action="store_true",
+                        help="print one JSON verdict per line (devhost/replay.py: the format)")
     keys = commands.add_parser("keys", help="print the host keys (keys.json)")
     keys.add_argument("app_dir", nargs="?", default=".", type=Path)
     keys.add_argument("--data", type=Path, default=None)
@@ -111,22 +123,52 @@ def _keys(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    """Exit 0 when every history replays without a difference, 1 otherwise (the patch gate)."""
+    """Exit 0 when every history replays clean, 1 when any diverged or failed (the patch gate),
+    2 when the histories cannot be read."""
+    try:
+        documents = list(read_histories(args.histories))
+    except HistoriesError as exc:
+        print(f"devhost: error: {exc}", file=sys.stderr)
+        return 2
     config = build_config(args.app_dir)
     os.chdir(config.app_dir)
-    orchestrators = load_app(config.app_dir, config.script_file).orchestrators
-    failed = 0
-    for recorded in read_histories(args.histories):
-        handle = orchestrators.get(str(recorded.get("orchestrator")))
-        if handle is None:
-            print(f"FAIL {recorded.get('instanceId')}: the app has no orchestrator {recorded.get('orchestrator')!r}")
-            failed += 1
-            continue
-        result = replay_history(handle, recorded)
+    # load_app puts the package's .python_packages/lib/site-packages first on sys.path, as
+    # `start` does. An app that cannot load fails every history, so the gate names the reason.
+    load_error: str | None = None
+    orchestrators: dict = {}
+    try:
+        orchestrators = load_app(config.app_dir, config.script_file).orchestrators
+    except AppLoadError as exc:
+        load_error = str(exc)
+    verdicts: list[Verdict] = []
+    for document in documents:
+        if is_status_document(document):
+            verdict = replay_all(orchestrators, [document], load_error)[0]
+            print(json.dumps(verdict.to_json()) if args.json else verdict.describe(), flush=True)
+        else:
+            verdict = _replay_old(orchestrators, document, load_error, args.json)
+        verdicts.append(verdict)
+    if not args.json:
+        counts = {kind: sum(v.verdict == kind for v in verdicts) for kind in ("clean", "diverged", "failed")}
+        print(f"{len(verdicts)} histories: " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
+    return 0 if all(v.clean for v in verdicts) else 1
+
+
+def _replay_old(orchestrators: dict, recorded: dict, load_error: str | None, as_json: bool) -> Verdict:
+    """An older recording ({"orchestrator", "instanceId", "input", "history"}), printed as before."""
+    name, instance_id = str(recorded.get("orchestrator")), str(recorded.get("instanceId"))
+    handle = orchestrators.get(name)
+    if load_error is not None or handle is None:
+        verdict = Verdict(instance_id, name, "failed", error=load_error or f"the app has no orchestrator {name!r}")
+        print(json.dumps(verdict.to_json()) if as_json else f"FAIL {instance_id}: {verdict.error}")
+        return verdict
+    result = replay_history(handle, recorded)
+    if as_json:
+        print(json.dumps(result.verdict().to_json()))
+    else:
         print(f"{'ok  ' if result.ok else 'FAIL'} {result.orchestrator} {result.instance_id}"
               + "".join(f"\n     {problem}" for problem in result.problems))
-        failed += not result.ok
-    return 1 if failed else 0
+    return result.verdict()
 
 
 def main(argv: list[str] | None = None) -> int:

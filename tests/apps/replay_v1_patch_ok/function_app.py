@@ -1,0 +1,90 @@
+"""replay_v1 with a compatible patch: the same steps in the same order, other outputs and a
+custom status (tests/devhost/test_replay_recorded.py: every recorded history replays clean)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Generator
+
+import azure.durable_functions as df
+
+app = df.DFApp()
+
+Steps = Generator[Any, Any, Any]
+TIMER = timedelta(milliseconds=200)
+RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=100, max_number_of_attempts=3)
+
+
+@app.orchestration_trigger(context_name="context")
+def chain(context: df.DurableOrchestrationContext) -> Steps:
+    item = context.get_input() or "book"
+    reserved = yield context.call_activity("reserve", item)
+    charged = yield context.call_activity("charge", reserved)
+    approved = yield context.wait_for_external_event("approve")
+    context.set_custom_status({"approved": bool(approved)})
+    shipped = yield context.call_activity("ship", charged)
+    return {"shipped": shipped, "approved": approved, "patched": True}
+
+
+@app.orchestration_trigger(context_name="context")
+def timed(context: df.DurableOrchestrationContext) -> Steps:
+    reserved = yield context.call_activity("reserve", "clock")
+    yield context.create_timer(context.current_utc_datetime + TIMER)
+    charged = yield context.call_activity("charge", reserved)
+    approved = yield context.wait_for_external_event("approve")
+    return {"charged": charged, "approved": approved}
+
+
+@app.orchestration_trigger(context_name="context")
+def parent(context: df.DurableOrchestrationContext) -> Steps:
+    key = context.get_input() or context.instance_id
+    both = yield context.task_all([context.call_activity("reserve", "left"),
+                                   context.call_activity("reserve", "right")])
+    child = yield context.call_sub_orchestrator("child", both[0])
+    flaky = yield context.call_activity_with_retry("flaky", RETRY, key)
+    approved = yield context.wait_for_external_event("approve")
+    return {"both": both, "child": child, "flaky": flaky, "approved": approved}
+
+
+@app.orchestration_trigger(context_name="context")
+def child(context: df.DurableOrchestrationContext) -> Steps:
+    charged = yield context.call_activity("charge", context.get_input())
+    return charged
+
+
+@app.orchestration_trigger(context_name="context")
+def looping(context: df.DurableOrchestrationContext) -> Steps:
+    round_number = context.get_input() or 0
+    yield context.call_activity("reserve", f"round {round_number}")
+    if round_number < 2:
+        context.continue_as_new(round_number + 1)
+        return None
+    approved = yield context.wait_for_external_event("approve")
+    return {"rounds": round_number + 1, "approved": approved, "patched": True}
+
+
+@app.activity_trigger(input_name="item")
+def reserve(item: str) -> str:
+    return f"reserved {item}"
+
+
+@app.activity_trigger(input_name="what")
+def charge(what: str) -> str:
+    return f"charged for {what}"
+
+
+@app.activity_trigger(input_name="what")
+def ship(what: str) -> str:
+    return f"shipped {what} (patched)"
+
+
+_FLAKY_CALLS: dict[str, int] = {}
+
+
+@app.activity_trigger(input_name="key")
+def flaky(key: str) -> str:
+    # Fails the first two attempts per key, so the history holds failed attempts and retry timers.
+    calls = _FLAKY_CALLS[key] = _FLAKY_CALLS.get(key, 0) + 1
+    if calls < 3:
+        raise RuntimeError(f"flaky attempt {calls} failed")
+    return f"flaky ok after {calls} attempts"
