@@ -7,6 +7,7 @@ the release it belongs to. The outcome is read from there, so it lives in one pl
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from router.errors import error_from_body
@@ -15,6 +16,10 @@ from router.lanes import Lane, LaneEvent, LaneState
 SUCCEEDED = frozenset({"activated", "patched"})
 FAILED = frozenset({"failed", "patch_failed"})
 RETRY = "retry"  # the lane lifecycle's step when a failed release is posted again
+REGISTERED = "registered"  # the map's step when a release (re)creates its lane
+# Steps that begin a new attempt of the release: an outcome recorded before one of them belongs to
+# an earlier attempt (a failure being retried, or a lane deleted since and released again).
+ATTEMPT_STARTS = frozenset({RETRY, REGISTERED})
 
 
 def release_progress(release_id: str, intake: dict[str, Any], lane: Lane | None) -> dict[str, Any]:
@@ -31,8 +36,10 @@ def release_progress(release_id: str, intake: dict[str, Any], lane: Lane | None)
     if progress["state"] != "handed_to_lane" or lane is None:
         return progress
     events = [e for e in lane.history if e.release_id == release_id]
-    progress["steps"] += [{"step": e.event, "at": e.at, **({"detail": e.detail} if e.detail else {})}
-                          for e in events]
+    lane_steps = [{"step": e.event, "at": e.at, **({"detail": e.detail} if e.detail else {})} for e in events]
+    # Stable: a tie keeps the intake's step first (its `received` and the lane's `registered`
+    # share the intake episode's time).
+    progress["steps"] = sorted(progress["steps"] + lane_steps, key=_step_time)
     outcome = _latest_outcome(events)
     if outcome is not None and outcome.event in SUCCEEDED:
         progress["state"] = "completed"
@@ -43,17 +50,25 @@ def release_progress(release_id: str, intake: dict[str, Any], lane: Lane | None)
     elif lane.release.id != release_id:
         progress["state"] = "superseded"  # a newer release of the lane took over before this one ended
     elif lane.state is LaneState.PROVISIONING and not lane.started:
-        progress["state"] = "waiting_for_first_request"
+        progress["state"] = "waiting_for_first_request"  # a lazy lane: no app until a start asks
     else:
         progress["state"] = "running"
     return progress
 
 
+def _step_time(step: dict[str, Any]) -> datetime:
+    """A step's time as a datetime: isoformat drops the microseconds when they are 0, so the
+    strings alone do not sort."""
+    at = datetime.fromisoformat(step["at"])
+    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+
+
 def _latest_outcome(events: list[LaneEvent]) -> LaneEvent | None:
-    """The outcome of the release's latest attempt: a `retry` step starts a new attempt, so an
-    outcome recorded before it (the failure being retried) no longer counts."""
+    """The outcome of the release's latest attempt: a `retry` or `registered` step starts a new
+    attempt, so an outcome recorded before it (the failure being retried, or the activation of a
+    lane since deleted and now released again) no longer counts."""
     for event in reversed(events):
-        if event.event == RETRY:
+        if event.event in ATTEMPT_STARTS:
             return None
         if event.event in SUCCEEDED | FAILED:
             return event

@@ -8,6 +8,7 @@ of its own.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import pytest
 
@@ -50,9 +51,10 @@ def terminate(router: RouterClient, order: dict) -> None:
 
 def test_a_lazy_release_creates_no_app_until_the_first_request(fresh_router, packages):
     router = fresh_router
-    release(router, "1.0.0", packages["1.0.0"], "lazy")
+    release_id = release(router, "1.0.0", packages["1.0.0"], "lazy")["id"]
     lane = router.version_map()["lanes"]["1.0"]
     assert lane["state"] == "provisioning" and lane["app_name"] is None and lane["started"] is False
+    assert router.release_status(release_id)["state"] == "waiting_for_first_request", "no app exists yet"
 
     held = router.start("process_order", {"order_id": "lazy-1", "wait_seconds": 0}, version="1.0.0",
                         instance_id="lazy-order-1")
@@ -66,6 +68,10 @@ def test_a_lazy_release_creates_no_app_until_the_first_request(fresh_router, pac
     status = router.wait_instance(forwarded["statusQueryGetUri"])
     assert status["output"]["app_version"] == "1.0.0"
     assert router.version_map()["lanes"]["1.0"]["state"] == "active"
+    done = router.release_status(release_id)
+    assert done["state"] == "completed" and {"app_created", "activated"} <= {s["step"] for s in done["steps"]}
+    times = [datetime.fromisoformat(s["at"]) for s in done["steps"]]
+    assert times == sorted(times), "the intake's and the lane's steps merged in time order"
 
 
 def test_posting_the_same_release_again_is_a_no_op(fresh_router, packages):
