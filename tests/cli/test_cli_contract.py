@@ -8,9 +8,11 @@ router/errors.py); test_cli_router.py checks the same commands against a real ro
 from __future__ import annotations
 
 import io
+import os
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any, Callable
 
 import httpx
@@ -385,3 +387,13 @@ def test_the_cli_loads_neither_azure_functions_nor_the_durable_sdk():
             "print(sorted({m.split('.')[0] for m in sys.modules if m.startswith('azure')}))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
+
+
+def test_the_dfrouter_console_script_runs():
+    script = Path(sys.executable).parent / "dfrouter"
+    assert script.exists(), "`make setup` installs the project (pip install --no-deps -e .), which adds dfrouter"
+    shown = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith("usage: dfrouter") and "exit codes:" in shown.stdout
+    assert subprocess.run([str(script), "gate"], capture_output=True, text=True, timeout=60,
+                          env={"PATH": os.environ.get("PATH", "")}).returncode == ExitCode.BAD_INPUT
