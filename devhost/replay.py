@@ -420,16 +420,22 @@ def _history_failed(document: Mapping[str, Any]) -> bool:
 
 def replay_status(handle: Handle, document: Mapping[str, Any]) -> Verdict:
     """Replay one status document through `handle` and compare, as the extension does."""
+    return replay_outcome(handle, document)[0]
+
+
+def replay_outcome(handle: Handle, document: Mapping[str, Any]) -> tuple[Verdict, dict[str, Any]]:
+    """The verdict and the orchestrator state (the SDK's answer: actions, output, error) of the
+    replay of one status document; the state is {} when nothing was replayed."""
     instance_id, name = str(document.get("instanceId", "")), str(document.get("name", ""))
     events = list(document.get("historyEvents") or [])
     if not events:
-        return Verdict(instance_id, name, CLEAN)  # Pending: nothing ran, nothing to contradict
+        return Verdict(instance_id, name, CLEAN), {}  # Pending: nothing ran, nothing to contradict
     try:
         scheduled = find_scheduled(events)
         if events[0].get("EventType") != "ExecutionStarted":
             raise ValueError("the history does not begin with ExecutionStarted")
     except (ValueError, KeyError, TypeError) as exc:
-        return Verdict(instance_id, name, FAILED, error=f"the history cannot be read: {exc}")
+        return Verdict(instance_id, name, FAILED, error=f"the history cannot be read: {exc}"), {}
     tie_order: Mapping[int, int] | None = None
     for _ in range(3):  # a new order for tied tasks changes what the code is given: run again
         ordered = number(scheduled, tie_order)
@@ -438,7 +444,7 @@ def replay_status(handle: Handle, document: Mapping[str, Any]) -> Verdict:
         tie_order = _rebuild_ties(ordered, produced)
         if tie_order is None:
             break
-    return _compare(instance_id, name, ordered, produced, state, _history_failed(document))
+    return _compare(instance_id, name, ordered, produced, state, _history_failed(document)), state
 
 
 def _run(handle: Handle, instance_id: str, document: Mapping[str, Any],
