@@ -48,7 +48,8 @@ param routerAdminKeys string
 var tags = { 'azd-env-name': environmentName }
 // Storage account and vault names are global and short: a stable hash of where this environment is.
 var token = toLower(uniqueString(subscription().id, environmentName, location))
-var uploaders = filter([pipelinePrincipalId, principalId], id => !empty(id))
+// union: one assignment per principal even when the pipeline is the user running azd.
+var uploaders = union(filter([pipelinePrincipalId, principalId], id => !empty(id)), [])
 
 resource routerGroup 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: 'rg-${environmentName}'

@@ -34,6 +34,7 @@ resource plan 'Microsoft.Web/serverfarms@2024-11-01' = {
   kind: isConsumption ? 'functionapp' : (isElasticPremium ? 'elastic' : 'linux')
   sku: {
     name: planSku
+    tier: isConsumption ? 'Dynamic' : (isElasticPremium ? 'ElasticPremium' : null)
   }
   properties: {
     reserved: true // Linux: lane apps are Python function apps
