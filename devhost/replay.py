@@ -143,7 +143,7 @@ class Scheduled:
 # The completions the extension merges into their scheduling event (ScheduledTime, FunctionName,
 # Input), dropping that event: azure-functions-durable-extension
 # src/WebJobs.Extensions.DurableTask/ContextImplementations/DurableClient.cs,
-# ConvertHistoryToJsonArray / ConvertHistoryEvent (the parity table in docs/devhost.md).
+# GetDurableOrchestrationStatusAsync's history conversion (the parity table in docs/devhost.md).
 _MERGED = {"TaskCompleted": ("activity", False), "TaskFailed": ("activity", True),
            "SubOrchestrationInstanceCompleted": ("sub-orchestration", False),
            "SubOrchestrationInstanceFailed": ("sub-orchestration", True)}

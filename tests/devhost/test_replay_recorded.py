@@ -56,7 +56,7 @@ def test_the_recordings_hold_timers_events_sub_orchestrations_retries_and_contin
             "TaskFailed", "TaskCompleted"} <= kinds
     looping = next(d for d in DOCUMENTS if d["instanceId"] == "looping-waiting")
     assert looping["input"] == 2  # two continue_as_new: only the third execution's history is shown
-    assert {d["runtimeStatus"] for d in DOCUMENTS} == {"Running", "Completed"}
+    assert {d["runtimeStatus"] for d in DOCUMENTS} == {"Running", "Completed", "Failed"}
 
 
 @pytest.mark.parametrize("app", ["replay_v1", "replay_v1_patch_ok"])
@@ -108,6 +108,15 @@ def test_a_completed_history_rebuilds_into_the_output_it_recorded(document):
     assert state["output"] == document["output"]
 
 
+def test_a_history_whose_retries_ran_out_replays_clean_because_the_code_fails_the_same_way():
+    # doomed: two failed attempts, each followed by a retry timer (the last fires at once), then
+    # the error: the numbers the retry took line up with the history's, and the SDK raises.
+    document = next(d for d in DOCUMENTS if d["instanceId"] == "doomed-failed")
+    verdict, state = replay_outcome(orchestrators_of("replay_v1")["doomed"], document)
+    assert verdict.verdict == "clean"
+    assert "always fails" in state["error"]
+
+
 def test_the_text_output_names_each_instance_its_verdict_and_first_difference():
     result = subprocess.run(
         [sys.executable, "-m", "devhost", "replay", str(APPS / "replay_renamed"), "--histories", str(RECORDED)],
@@ -118,4 +127,4 @@ def test_the_text_output_names_each_instance_its_verdict_and_first_difference():
     assert ("chain-waiting  diverged at history event 2: expected activity 'charge', "
             "produced activity 'charge_card'") in lines
     assert "timed-waiting  clean" in lines
-    assert lines[-1] == "8 histories: 6 clean, 2 diverged, 0 failed"
+    assert lines[-1] == "9 histories: 7 clean, 2 diverged, 0 failed"

@@ -13,6 +13,7 @@ app = df.DFApp()
 Steps = Generator[Any, Any, Any]
 TIMER = timedelta(milliseconds=200)
 RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=100, max_number_of_attempts=3)
+RETRY_TWICE = df.RetryOptions(first_retry_interval_in_milliseconds=100, max_number_of_attempts=2)
 
 
 @app.orchestration_trigger(context_name="context")
@@ -61,6 +62,12 @@ def looping(context: df.DurableOrchestrationContext) -> Steps:
     return {"rounds": round_number + 1, "approved": approved}
 
 
+@app.orchestration_trigger(context_name="context")
+def doomed(context: df.DurableOrchestrationContext) -> Steps:
+    yield context.call_activity("reserve", "doomed")
+    return (yield context.call_activity_with_retry("always_fails", RETRY_TWICE, None))
+
+
 @app.activity_trigger(input_name="item")
 def reserve(item: str) -> str:
     return f"reserved {item}"
@@ -86,3 +93,8 @@ def flaky(key: str) -> str:
     if calls < 3:
         raise RuntimeError(f"flaky attempt {calls} failed")
     return f"flaky ok after {calls} attempts"
+
+
+@app.activity_trigger(input_name="what")
+def always_fails(what: str) -> str:
+    raise RuntimeError("always fails")

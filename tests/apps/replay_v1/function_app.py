@@ -6,7 +6,9 @@ a replay must rebuild from the Durable HTTP API's merged history.
 - `timed`: an activity, a durable timer, an activity, then the `approve` wait;
 - `parent`: a fan-out of two activities, a sub-orchestration (`child`), an activity with retries
   (`flaky` fails its first two attempts), then the `approve` wait;
-- `looping`: an activity per round, `continue_as_new` twice, then the `approve` wait.
+- `looping`: an activity per round, `continue_as_new` twice, then the `approve` wait;
+- `doomed`: an activity, then one with two attempts that both fail: the instance fails after its
+  last retry timer.
 
 The variants beside it (replay_v1_patch_ok, replay_reordered, replay_renamed,
 replay_removed_timer, replay_added_wait) are this file with one change each; the histories in
@@ -25,6 +27,7 @@ app = df.DFApp()
 Steps = Generator[Any, Any, Any]
 TIMER = timedelta(milliseconds=200)
 RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=100, max_number_of_attempts=3)
+RETRY_TWICE = df.RetryOptions(first_retry_interval_in_milliseconds=100, max_number_of_attempts=2)
 
 
 @app.orchestration_trigger(context_name="context")
@@ -74,6 +77,12 @@ def looping(context: df.DurableOrchestrationContext) -> Steps:
     return {"rounds": round_number + 1, "approved": approved}
 
 
+@app.orchestration_trigger(context_name="context")
+def doomed(context: df.DurableOrchestrationContext) -> Steps:
+    yield context.call_activity("reserve", "doomed")
+    return (yield context.call_activity_with_retry("always_fails", RETRY_TWICE, None))
+
+
 @app.activity_trigger(input_name="item")
 def reserve(item: str) -> str:
     return f"reserved {item}"
@@ -99,3 +108,8 @@ def flaky(key: str) -> str:
     if calls < 3:
         raise RuntimeError(f"flaky attempt {calls} failed")
     return f"flaky ok after {calls} attempts"
+
+
+@app.activity_trigger(input_name="what")
+def always_fails(what: str) -> str:
+    raise RuntimeError("always fails")

@@ -3,7 +3,8 @@
     .venv/bin/python -m tests.devhost.histories.record
 
 Runs tests/apps/replay_v1 in a real dev host, drives one instance of each orchestrator to where
-it waits for its `approve` event (in flight) and another to the end (completed), and writes each
+it waits for its `approve` event (in flight) and another to the end (completed), runs `doomed`
+until it fails (its retries exhausted), and writes each
 one's status document, exactly as
 `GET /runtime/webhooks/durabletask/instances/{id}?showHistory=true&showHistoryOutput=true&showInput=true`
 answers it, one per line, to replay_v1.ndjson. Run it again after a change to replay_v1 (and keep
@@ -72,10 +73,12 @@ SCENARIOS: list[tuple[str, Any, Callable[[Status], bool]]] = [
 
 def record(host: HostHandle) -> list[Status]:
     """Drive every scenario on `host` (serving replay_v1): one instance left waiting for
-    `approve`, one approved and completed. Returns their status documents, in flight first."""
+    `approve`, one approved and completed; and one `doomed` to fail. Returns their status
+    documents: in flight, completed, failed."""
     in_flight: list[Status] = []
     completed: list[Status] = []
     with httpx.Client(base_url=host.base_url, timeout=10.0) as http:
+        http.post(f"{API}/orchestrators/doomed/doomed-failed").raise_for_status()
         started: list[tuple[str, str, Callable[[Status], bool]]] = []
         for name, input_value, ready in SCENARIOS:
             for outcome in ("waiting", "done"):
@@ -92,7 +95,8 @@ def record(host: HostHandle) -> list[Status]:
             http.post(f"{API}/instances/{instance_id}/raiseEvent/approve", json=True).raise_for_status()
             completed.append(_wait(http, instance_id, lambda s: s["runtimeStatus"] == "Completed",
                                    "to Completed"))
-    return in_flight + completed
+        failed = _wait(http, "doomed-failed", lambda s: s["runtimeStatus"] == "Failed", "to Failed")
+    return in_flight + completed + [failed]
 
 
 def write_ndjson(statuses: list[Status], path: Path) -> None:
