@@ -17,6 +17,7 @@ from router.auth import KEY_HEADER, ROLE_SETTINGS, Role
 from router.cli.errors import AuthRefused, RouterRefused, RouterUnreachable, UsageError
 
 DEFAULT_HTTP_TIMEOUT = 30.0  # seconds for one request; following a release has its own --timeout
+_CONTINUATION = "x-ms-continuation-token"
 _ROLE_NAMES = {Role.RELEASE: "release pipeline", Role.ADMIN: "admin", Role.CLIENT: "client"}
 
 
@@ -104,12 +105,29 @@ class RouterApi:
     def set_current(self, lane: str) -> dict[str, Any]:
         return self.request("POST", "/api/current", Role.ADMIN, json={"lane": lane})
 
+    def histories_page(self, lane: str, top: int, token: str | None) -> tuple[str, str | None]:
+        """One page of the lane's in-flight histories (NDJSON text) and the next page's token."""
+        path = f"/api/lanes/{quote(lane, safe='')}/histories"
+        headers = {_CONTINUATION: token} if token else {}
+        response = self._send("GET", path, params={"top": str(top)}, headers=headers)
+        if not 200 <= response.status_code < 300:
+            self._answer(response, "GET", path, Role.ADMIN)  # raises the router's error
+        if not response.headers.get("content-type", "").startswith("application/x-ndjson"):
+            raise RouterUnreachable(f"GET {path} did not answer NDJSON: is {shown_url(self.base_url)} the "
+                                    "router's base URL (without /api)?", status=response.status_code)
+        return response.text, response.headers.get(_CONTINUATION) or None
+
     # --- the one exchange ----------------------------------------------------------------------
 
     def request(self, method: str, path: str, role: Role, *, json: Any = None,
                 params: dict[str, str] | None = None) -> dict[str, Any]:
         """Send one request with the key of `role`'s routes; the answer's JSON object, or a CliError."""
-        headers = {KEY_HEADER: self._key} if self._key else {}
+        response = self._send(method, path, json=json, params=params)
+        return self._answer(response, method, path, role)
+
+    def _send(self, method: str, path: str, *, json: Any = None, params: dict[str, str] | None = None,
+              headers: dict[str, str] | None = None) -> httpx.Response:
+        headers = {**(headers or {}), **({KEY_HEADER: self._key} if self._key else {})}
         where = f"{self.base_url}{path}"
         try:
             response = self._http.request(method, path, json=json, params=params, headers=headers)
@@ -121,7 +139,7 @@ class RouterApi:
                                     f"{type(error).__name__}: {error}.") from None
         if self._on_exchange:
             self._on_exchange(f"{method} {shown_url(where)} -> {response.status_code}")
-        return self._answer(response, method, path, role)
+        return response
 
     def _answer(self, response: httpx.Response, method: str, path: str, role: Role) -> dict[str, Any]:
         body = _json_object(response)

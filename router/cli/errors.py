@@ -13,31 +13,29 @@ from typing import Any
 
 class ExitCode(IntEnum):
     OK = 0
-    FAILED = 1  # the release failed or was superseded; `gate`: something still runs
-    BAD_INPUT = 2  # the command line, or a request the router refused (400, 404, 413, 422)
-    AUTH = 3  # the key is missing, unknown (401) or another role's (403)
-    UNREACHABLE = 4  # no connection, no answer in time, a 5xx, or not the router answering
-    TIMEOUT = 5  # --timeout passed while following a release (it may still complete)
-    CONFLICT = 6  # the router's state refuses it (409/410): not newer, lane quota, the current lane
-    BUG = 70  # an unexpected error in dfrouter itself (EX_SOFTWARE)
-    INTERRUPTED = 130  # Ctrl-C
+    FAILED = 1
+    BAD_INPUT = 2
+    AUTH = 3
+    UNREACHABLE = 4
+    TIMEOUT = 5
+    CONFLICT = 6
+    BUG = 70  # EX_SOFTWARE
+    INTERRUPTED = 130
 
 
-EXIT_CODE_HELP = "\n".join(
-    f"  {code.value:>3}  {text}"
-    for code, text in (
-        (ExitCode.OK, "done: the release completed (a --lazy one: waits for its first request); the gate is open"),
-        (ExitCode.FAILED, "the release failed or was superseded (the router's error code is printed); "
-                          "gate: an orchestration still runs"),
-        (ExitCode.BAD_INPUT, "bad command line, or the router refused the request (400, 404, 413, 422)"),
-        (ExitCode.AUTH, "the key is missing or unknown (401) or another role's (403)"),
-        (ExitCode.UNREACHABLE, "the router is unreachable, did not answer in time, failed (5xx) or is not a router"),
-        (ExitCode.TIMEOUT, "--timeout passed before the release ended (run the same command again to follow it)"),
-        (ExitCode.CONFLICT, "the router's state refuses it (409/410): version not newer, lane quota, current lane"),
-        (ExitCode.BUG, "an unexpected error in dfrouter itself"),
-        (ExitCode.INTERRUPTED, "interrupted (Ctrl-C)"),
-    )
-)
+EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
+    ExitCode.OK: "done: the release completed (a --lazy one: waits for its first request); the gate is open",
+    ExitCode.FAILED: "the release failed or was superseded (the router's error code is printed); "
+                     "gate: an orchestration still runs",
+    ExitCode.BAD_INPUT: "bad command line, or the router refused the request (400, 404, 413, 422)",
+    ExitCode.AUTH: "the key is missing or unknown (401) or another role's (403)",
+    ExitCode.UNREACHABLE: "the router is unreachable, did not answer in time, failed (5xx) or is not a router",
+    ExitCode.TIMEOUT: "--timeout passed before the release ended (run the same command again to follow it)",
+    ExitCode.CONFLICT: "the router's state refuses it (409/410): version not newer, lane quota, current lane",
+    ExitCode.BUG: "an unexpected error in dfrouter itself",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
+}
+EXIT_CODE_HELP = "\n".join(f"  {code.value:>3}  {text}" for code, text in EXIT_CODE_MEANINGS.items())
 
 # The router's 4xx answers that are not about the key.
 _STATUS_EXIT = {409: ExitCode.CONFLICT, 410: ExitCode.CONFLICT}

@@ -26,7 +26,7 @@ from router.cli.errors import EXIT_CODE_HELP, CliError, ExitCode
 from router.cli.output import Output, RedactingStream
 
 # Modules of router/cli/, each with register(subcommands); listed in --help in this order.
-COMMANDS = ("release", "versionmap", "status", "lanes", "instances")
+COMMANDS = ("release", "versionmap", "status", "lanes", "instances", "check_patch")
 
 URL_ENV, KEY_ENV = "DFROUTER_URL", "DFROUTER_KEY"
 

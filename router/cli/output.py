@@ -39,16 +39,12 @@ class RedactingStream:
         return getattr(self._stream, "encoding", None) or "utf-8"
 
 
-def load_rich() -> Any | None:
-    """The rich package, or None where it is not installed."""
+def rich_installed() -> bool:
     try:
-        import rich.console  # noqa: F401
-        import rich.table  # noqa: F401
+        import rich  # noqa: F401
     except ImportError:
-        return None
-    import rich
-
-    return rich
+        return False
+    return True
 
 
 class Output:
@@ -58,7 +54,7 @@ class Output:
                  fancy: bool | None = None) -> None:
         self.out, self.err, self.as_json = out, err, as_json
         # rich only for people at a terminal; a pipeline's log gets plain lines.
-        self.rich = load_rich() if (out.isatty() if fancy is None else fancy) and not as_json else None
+        self.fancy = (out.isatty() if fancy is None else fancy) and not as_json and rich_installed()
 
     def line(self, text: str = "") -> None:
         self.out.write(text + "\n")
@@ -74,13 +70,13 @@ class Output:
         self.line(json.dumps(value, separators=(",", ":"), sort_keys=False))
 
     def console(self) -> Any:
-        """A rich Console on stdout (only when `self.rich`)."""
+        """A rich Console on stdout (only when `self.fancy`)."""
         from rich.console import Console
 
         return Console(file=self.out, force_terminal=True, highlight=False)
 
     def table(self, title: str | None, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        if self.rich is not None:
+        if self.fancy:
             from rich.table import Table
 
             table = Table(title=title, title_justify="left")

@@ -244,6 +244,6 @@ def _escape(text: Any) -> str:
 def progress_display(output: Output) -> ProgressDisplay:
     if output.as_json:
         return JsonProgress(output)
-    if output.rich is not None:
+    if output.fancy:
         return RichProgress(output)
     return PlainProgress(output)

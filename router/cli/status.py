@@ -57,27 +57,28 @@ def lane_in_flight(lane: dict[str, Any]) -> bool:
 
 def run_gate(args: argparse.Namespace, ctx: CommandContext) -> int:
     status = ctx.api.status()
-    lanes: dict[str, Any] = status.get("lanes") or {}
-    if args.lane is not None and args.lane not in lanes:
-        # Only lanes with an app are counted; a lane without one runs nothing, but a typo must not pass.
-        known = (ctx.api.version_map().get("lanes") or {})
-        if args.lane not in known:
-            raise RouterRefused(f"No lane {args.lane}: the router knows {', '.join(known) or 'no lane'}.",
-                                status=404, code="unknown_lane", details={"knownLanes": list(known)})
-        lanes = {}
-    else:
-        lanes = {args.lane: lanes[args.lane]} if args.lane is not None else lanes
-    busy = sorted(key for key, lane in lanes.items() if lane_in_flight(lane))
-    is_open = not busy if args.lane is not None else not busy and not status.get("hasRunning")
+    counted: dict[str, Any] = status.get("lanes") or {}
+    if args.lane is not None and args.lane not in counted:
+        check_known_lane(ctx, args.lane)  # only lanes with an app are counted: the others run nothing
+    watched = counted if args.lane is None else {k: v for k, v in counted.items() if k == args.lane}
+    busy = sorted(key for key, lane in watched.items() if lane_in_flight(lane))
+    is_open = not busy and (args.lane is not None or not status.get("hasRunning"))
     where = f"lane {args.lane}" if args.lane is not None else "any lane"
     if ctx.output.as_json:
-        ctx.output.document({"open": is_open, "lane": args.lane, "busyLanes": busy,
-                             "lanes": lanes})
+        ctx.output.document({"open": is_open, "lane": args.lane, "busyLanes": busy, "lanes": watched})
     elif is_open:
         ctx.output.line(f"gate open: no orchestration runs on {where}")
     else:
         ctx.output.line(f"gate closed: orchestrations run on {', '.join(busy) or where}")
-        for row in status_rows({"lanes": {key: lanes[key] for key in busy}}):
+        for row in status_rows({"lanes": {key: watched[key] for key in busy}}):
             ctx.output.line(f"  lane {row[0]} ({row[1]}): running {row[2]}, pending {row[3]}, suspended {row[4]}"
                             + (f"; {row[5]}" if row[5] else ""))
     return ExitCode.OK if is_open else ExitCode.FAILED
+
+
+def check_known_lane(ctx: CommandContext, lane: str) -> None:
+    """A lane the map never had is a typo, not an open gate."""
+    known = ctx.api.version_map().get("lanes") or {}
+    if lane not in known:
+        raise RouterRefused(f"No lane {lane}: the router knows {', '.join(known) or 'no lane'}.",
+                            status=404, code="unknown_lane", details={"knownLanes": list(known)})

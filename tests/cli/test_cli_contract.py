@@ -397,3 +397,13 @@ def test_the_dfrouter_console_script_runs():
     assert shown.stdout.startswith("usage: dfrouter") and "exit codes:" in shown.stdout
     assert subprocess.run([str(script), "gate"], capture_output=True, text=True, timeout=60,
                           env={"PATH": os.environ.get("PATH", "")}).returncode == ExitCode.BAD_INPUT
+
+
+def test_without_rich_a_terminal_gets_plain_lines():
+    """The router app's requirements do not ship rich: dfrouter must work where it is missing."""
+    code = ("import io, sys; sys.modules['rich'] = None\n"
+            "from router.cli.output import Output, RedactingStream\n"
+            "out = io.StringIO(); output = Output(RedactingStream(out, []), RedactingStream(out, []), fancy=True)\n"
+            "output.table('t', ['lane'], [['1.0']]); print(output.fancy, repr(out.getvalue()))")
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert shown.strip() == "False 't\\nlane\\n----\\n1.0\\n'"
