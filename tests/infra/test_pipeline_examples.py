@@ -18,6 +18,7 @@ import yaml
 
 from provisioning import packaging
 from router.cli.main import build_parser
+from tests.infra.bicep_reader import BicepFile
 
 ROOT = Path(__file__).resolve().parents[2]
 PIPELINES = {
@@ -150,3 +151,20 @@ def test_azure_pipelines_scripts_stop_at_the_first_failing_command():
     for script in scripts(yaml.safe_load(PIPELINES["azure-pipelines"].read_text(encoding="utf-8"))):
         if len(script.strip().splitlines()) > 1:
             assert script.startswith("set -euo pipefail\n"), script.splitlines()[0]
+
+
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_what_the_pipeline_needs_is_what_azd_up_outputs(pipeline):
+    # Its header tells the user to copy these from `azd env get-values`: main.bicep's outputs.
+    text = PIPELINES[pipeline].read_text(encoding="utf-8")
+    outputs = set(BicepFile(ROOT / "infra" / "main.bicep").outputs())
+    for name in ("DFROUTER_URL", "PACKAGE_STORAGE_ACCOUNT", "PACKAGE_CONTAINER"):
+        assert name in outputs and name in text
+    assert "DFROUTER_PIPELINE_PRINCIPAL_ID" in text
+
+
+def test_every_azd_variable_the_readme_sets_is_a_template_parameter():
+    section = (ROOT / "README.md").read_text(encoding="utf-8").split("## Deploy with azd\n", 1)[1]
+    named = set(re.findall(r"azd env set (\w+)", section))
+    parameters = (ROOT / "infra" / "main.parameters.json").read_text(encoding="utf-8")
+    assert named and {name for name in named if "${" + name not in parameters} == set()
