@@ -137,11 +137,17 @@ def readme_step(number: int) -> str:
 # --- app settings -------------------------------------------------------------------------------
 
 
-def test_the_router_starts_with_the_settings_the_template_gives_it():
+# The optional parts are empty strings in the template when not asked for (a Dedicated or
+# Consumption lanes' plan, no scheduler): the code must read those as unset.
+OPTIONAL_SETTINGS = ("ROUTER_LANE_CONTENT_SECRET_URI", "ROUTER_LANE_SCHEDULER_ID")
+
+
+@pytest.mark.parametrize("empty", [(), OPTIONAL_SETTINGS], ids=["everything", "no-vault-no-scheduler"])
+def test_the_router_starts_with_the_settings_the_template_gives_it(empty):
     # The code decides what is required: Settings.from_env refuses to start (naming the setting)
     # without the azure backend's target, lane identity and storage, or the role keys on App
     # Service. A setting the Bicep lacks fails here with the code's own message.
-    settings = Settings.from_env(deployed_env())
+    settings = Settings.from_env({**deployed_env(), **dict.fromkeys(empty, "")})
 
     assert settings.provisioner == "azure"
     assert settings.role_keys is not None
