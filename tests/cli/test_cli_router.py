@@ -165,7 +165,7 @@ def test_versionmap_and_status_print_readable_tables(router, released):
     assert {cells(line)[0] for line in status.lines[3:]} == {"1.0", "1.1"}
 
 
-def test_lanes_current_rolls_back_and_forward_and_close_refuses_new_starts(router, released):
+def test_lanes_current_rolls_back_and_forward_and_close_closes_a_draining_lane(router, released):
     assert cli(router, "lanes", "close", "1.1").code == ExitCode.CONFLICT, "the current lane cannot be closed"
     assert cli(router, "lanes", "retire", "1.1", "--force").code == ExitCode.CONFLICT
     unknown = cli(router, "lanes", "current", "9.9")
