@@ -32,23 +32,28 @@ ROUTER_APP = INFRA / "modules" / "router-app.bicep"
 ROUTER_ACCESS = INFRA / "modules" / "router-access.bicep"
 LANES = INFRA / "modules" / "lanes.bicep"
 
-# API version of each resource type, and where it was read (Azure templates reference).
-TEMPLATES = "https://learn.microsoft.com/azure/templates"
+# API version of each resource type, and the page it was read from, https://learn.microsoft.com/
+# azure/<page>: the Azure templates reference (resource groups: Bicep's "create resource groups"
+# page). The scheduler's is also the version azure-mgmt-durabletask sends.
 PINNED_API_VERSIONS = {
-    "Microsoft.Resources/resourceGroups": ("2024-03-01", "https://learn.microsoft.com/azure/azure-resource-manager/bicep/create-resource-group"),
-    "Microsoft.Web/sites": ("2024-11-01", f"{TEMPLATES}/microsoft.web/sites"),
-    "Microsoft.Web/serverfarms": ("2024-11-01", f"{TEMPLATES}/microsoft.web/serverfarms"),
-    "Microsoft.Storage/storageAccounts": ("2023-05-01", f"{TEMPLATES}/microsoft.storage/2023-05-01/storageaccounts"),
-    "Microsoft.Storage/storageAccounts/blobServices": ("2023-05-01", f"{TEMPLATES}/microsoft.storage/2023-05-01/storageaccounts/blobservices"),
-    "Microsoft.Storage/storageAccounts/blobServices/containers": ("2023-05-01", f"{TEMPLATES}/microsoft.storage/2023-05-01/storageaccounts/blobservices/containers"),
-    "Microsoft.Authorization/roleAssignments": ("2022-04-01", f"{TEMPLATES}/microsoft.authorization/2022-04-01/roleassignments"),
-    "Microsoft.ManagedIdentity/userAssignedIdentities": ("2023-01-31", f"{TEMPLATES}/microsoft.managedidentity/2023-01-31/userassignedidentities"),
-    "Microsoft.Insights/components": ("2020-02-02", f"{TEMPLATES}/microsoft.insights/2020-02-02/components"),
-    "Microsoft.OperationalInsights/workspaces": ("2023-09-01", f"{TEMPLATES}/microsoft.operationalinsights/2023-09-01/workspaces"),
-    "Microsoft.KeyVault/vaults": ("2024-11-01", f"{TEMPLATES}/microsoft.keyvault/2024-11-01/vaults"),
-    "Microsoft.KeyVault/vaults/secrets": ("2024-11-01", f"{TEMPLATES}/microsoft.keyvault/2024-11-01/vaults/secrets"),
-    # The version azure-mgmt-durabletask (which creates the lanes' task hubs) sends, too.
-    "Microsoft.DurableTask/schedulers": ("2026-02-01", f"{TEMPLATES}/microsoft.durabletask/2026-02-01/schedulers"),
+    "Microsoft.Resources/resourceGroups": ("2024-03-01", "azure-resource-manager/bicep/create-resource-group"),
+    "Microsoft.Web/sites": ("2024-11-01", "templates/microsoft.web/2024-11-01/sites"),
+    "Microsoft.Web/serverfarms": ("2024-11-01", "templates/microsoft.web/2024-11-01/serverfarms"),
+    "Microsoft.Storage/storageAccounts": ("2023-05-01", "templates/microsoft.storage/2023-05-01/storageaccounts"),
+    "Microsoft.Storage/storageAccounts/blobServices": (
+        "2023-05-01", "templates/microsoft.storage/2023-05-01/storageaccounts/blobservices"),
+    "Microsoft.Storage/storageAccounts/blobServices/containers": (
+        "2023-05-01", "templates/microsoft.storage/2023-05-01/storageaccounts/blobservices/containers"),
+    "Microsoft.Authorization/roleAssignments": (
+        "2022-04-01", "templates/microsoft.authorization/2022-04-01/roleassignments"),
+    "Microsoft.ManagedIdentity/userAssignedIdentities": (
+        "2023-01-31", "templates/microsoft.managedidentity/2023-01-31/userassignedidentities"),
+    "Microsoft.Insights/components": ("2020-02-02", "templates/microsoft.insights/2020-02-02/components"),
+    "Microsoft.OperationalInsights/workspaces": (
+        "2023-09-01", "templates/microsoft.operationalinsights/2023-09-01/workspaces"),
+    "Microsoft.KeyVault/vaults": ("2024-11-01", "templates/microsoft.keyvault/2024-11-01/vaults"),
+    "Microsoft.KeyVault/vaults/secrets": ("2024-11-01", "templates/microsoft.keyvault/2024-11-01/vaults/secrets"),
+    "Microsoft.DurableTask/schedulers": ("2026-02-01", "templates/microsoft.durabletask/2026-02-01/schedulers"),
 }
 
 # Built-in role definition ids: MicrosoftDocs/azure-docs articles/role-based-access-control/
@@ -74,7 +79,9 @@ DEPLOYED_VALUES = {
     "storage.properties.primaryEndpoints.blob": "https://strouterabc.blob.core.windows.net/",
     "storage.properties.primaryEndpoints.queue": "https://strouterabc.queue.core.windows.net/",
     "storage.properties.primaryEndpoints.table": "https://strouterabc.table.core.windows.net/",
-    "appInsights.properties.ConnectionString": "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://westeurope-5.in.applicationinsights.azure.com/",
+    "appInsights.properties.ConnectionString": (
+        "InstrumentationKey=00000000-0000-0000-0000-000000000000;"
+        "IngestionEndpoint=https://westeurope-5.in.applicationinsights.azure.com/"),
     "environment().resourceManager": "https://management.azure.com/",
     "subscription().subscriptionId": "00000000-0000-0000-0000-000000000000",
     "laneGroupName": "rg-prod-lanes",
