@@ -156,21 +156,18 @@ _SCHEDULING_TYPE = {"activity": EventType.TASK_SCHEDULED, "http call": EventType
                     "timer": EventType.TIMER_CREATED, "entity operation": EventType.EVENT_SENT}
 
 
-def _event_type(name: str) -> EventType:
+def _event_type(name: str) -> EventType | None:
     """The SDK's number for the API's EventType name (HistoryEventType.py; "TaskCompleted" ->
-    TASK_COMPLETED). The extension writes the enum's name (DurableClient.cs, EventType
-    converted with StringEnumConverter)."""
+    TASK_COMPLETED), None for a type the SDK does not know (it would ignore it). The extension
+    writes the enum's name (DurableClient.cs, EventType converted with StringEnumConverter)."""
     snake = "".join("_" + c if c.isupper() and i else c for i, c in enumerate(name)).upper()
-    try:
-        return EventType[snake]
-    except KeyError:
-        raise ValueError(f"unknown history event type {name!r}") from None
+    return EventType.__members__.get(snake)
 
 
 def _time(event: Mapping[str, Any], key: str = "Timestamp") -> datetime:
     value = event.get(key)
     if not isinstance(value, str):
-        raise ValueError(f"a {event.get('EventType')} event has no {key}")
+        raise TypeError(f"a {event.get('EventType')} event has no {key}")
     return parse_time(value)
 
 
@@ -237,7 +234,11 @@ def _answer_event(item: Scheduled) -> dict[str, Any]:
     """The host-shape completion of a task, naming it by its number (TaskScheduledId, TimerId)."""
     answer = item.answer or {}
     kind = answer["EventType"]
-    event: dict[str, Any] = {"EventType": int(_event_type(kind)), "EventId": -1, "IsPlayed": True,
+    kind_number = {"TimerFired": EventType.TIMER_FIRED, "TaskCompleted": EventType.TASK_COMPLETED,
+                   "TaskFailed": EventType.TASK_FAILED,
+                   "SubOrchestrationInstanceCompleted": EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED,
+                   "SubOrchestrationInstanceFailed": EventType.SUB_ORCHESTRATION_INSTANCE_FAILED}[kind]
+    event: dict[str, Any] = {"EventType": int(kind_number), "EventId": -1, "IsPlayed": True,
                              "Timestamp": answer["Timestamp"]}
     if kind == "TimerFired":
         event.update(TimerId=item.task_id, FireAt=answer.get("FireAt"))
@@ -298,11 +299,12 @@ def host_history(events: list[dict[str, Any]], ordered: list[Scheduled]) -> list
                             "Input": _input_text(event.get("Input")), "Version": ""})
         elif id(event) in by_answer:
             rebuilt.append(_answer_event(by_answer[id(event)]))
-        else:  # EventRaised, ExecutionSuspended/Resumed/Terminated: as they were, typed by number
+        elif (number_ := _event_type(str(kind))) is not None:
+            # EventRaised, ExecutionSuspended/Resumed/Terminated...: as they were, typed by number.
             shown = {k: v for k, v in event.items() if k != "EventType"}
             if kind == "EventRaised":
                 shown["Input"] = _input_text(shown.get("Input"))
-            rebuilt.append({"EventType": int(_event_type(str(kind))), "EventId": -1, "IsPlayed": True, **shown})
+            rebuilt.append({"EventType": int(number_), "EventId": -1, "IsPlayed": True, **shown})
     flush(None)
     return rebuilt
 
@@ -431,19 +433,19 @@ def replay_outcome(handle: Handle, document: Mapping[str, Any]) -> tuple[Verdict
     if not events:
         return Verdict(instance_id, name, CLEAN), {}  # Pending: nothing ran, nothing to contradict
     try:
-        scheduled = find_scheduled(events)
-        if events[0].get("EventType") != "ExecutionStarted":
+        if not isinstance(events[0], dict) or events[0].get("EventType") != "ExecutionStarted":
             raise ValueError("the history does not begin with ExecutionStarted")
-    except (ValueError, KeyError, TypeError) as exc:
+        scheduled = find_scheduled(events)
+        tie_order: Mapping[int, int] | None = None
+        for _ in range(3):  # a new order for tied tasks changes what the code is given: run again
+            ordered = number(scheduled, tie_order)
+            state = _run(handle, instance_id, document, host_history(events, ordered))
+            produced = number_actions(flatten_actions(state.get("actions") or []), ordered)
+            tie_order = _rebuild_ties(ordered, produced)
+            if tie_order is None:
+                break
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         return Verdict(instance_id, name, FAILED, error=f"the history cannot be read: {exc}"), {}
-    tie_order: Mapping[int, int] | None = None
-    for _ in range(3):  # a new order for tied tasks changes what the code is given: run again
-        ordered = number(scheduled, tie_order)
-        state = _run(handle, instance_id, document, host_history(events, ordered))
-        produced = number_actions(flatten_actions(state.get("actions") or []), ordered)
-        tie_order = _rebuild_ties(ordered, produced)
-        if tie_order is None:
-            break
     return _compare(instance_id, name, ordered, produced, state, _history_failed(document)), state
 
 

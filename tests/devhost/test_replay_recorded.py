@@ -22,7 +22,8 @@ import pytest
 from devhost.engine.testing import registry_from_app
 from devhost.replay import replay_outcome
 from devhost.testing import REPO_ROOT
-from tests.devhost.histories.record import APP_V1, OUTPUT as RECORDED
+from tests.devhost.histories.record import APP_V1
+from tests.devhost.histories.record import OUTPUT as RECORDED
 
 APPS = APP_V1.parent
 DOCUMENTS = [json.loads(line) for line in RECORDED.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -34,7 +35,7 @@ TIMED = {"timed-waiting", "timed-done"}
 def replay_json(app: str, histories: Path = RECORDED) -> tuple[int, dict[str, dict[str, Any]]]:
     result = subprocess.run(
         [sys.executable, "-m", "devhost", "replay", str(APPS / app), "--histories", str(histories), "--json"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+        cwd=REPO_ROOT, check=False, capture_output=True, text=True, timeout=120,
     )
     verdicts = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
     assert len(verdicts) == len(DOCUMENTS), result.stdout + result.stderr
@@ -120,7 +121,7 @@ def test_a_history_whose_retries_ran_out_replays_clean_because_the_code_fails_th
 def test_the_text_output_names_each_instance_its_verdict_and_first_difference():
     result = subprocess.run(
         [sys.executable, "-m", "devhost", "replay", str(APPS / "replay_renamed"), "--histories", str(RECORDED)],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+        cwd=REPO_ROOT, check=False, capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 1
     lines = result.stdout.splitlines()

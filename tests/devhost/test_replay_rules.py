@@ -136,6 +136,24 @@ def test_a_task_still_unanswered_is_compared_where_the_api_shows_it():
         "diverged", 2, "activity 'configure'", "activity 'configure_v2'")
 
 
+def test_suspension_and_event_types_the_sdk_does_not_know_are_carried_or_left_out():
+    history = document("two_steps", [started("two_steps"),
+                                     completed("create", None, None, scheduled=10, done=20),
+                                     {"EventType": "ExecutionSuspended", "Timestamp": at(25), "Input": "pause"},
+                                     {"EventType": "ExecutionResumed", "Timestamp": at(26), "Input": None},
+                                     {"EventType": "SomethingNewer", "Timestamp": at(27)},
+                                     completed("configure", None, None, scheduled=30, done=40)],
+                       status="Suspended")
+    assert replay_status(handle_of(two_steps_app("create", "configure"), "two_steps"), history).clean
+
+
+def test_a_history_that_cannot_be_read_fails_with_the_reason():
+    history = document("two_steps", [completed("create", None, None, scheduled=10, done=20)])
+    verdict = replay_status(handle_of(two_steps_app("create", "configure"), "two_steps"), history)
+    assert verdict.to_json() == {"instanceId": "two_steps-1", "name": "two_steps", "verdict": "failed",
+                                 "error": "the history cannot be read: the history does not begin with ExecutionStarted"}
+
+
 def test_an_orchestrator_that_raises_on_replay_fails_with_its_exception():
     app = df.DFApp()
 
@@ -176,7 +194,7 @@ def test_a_pending_history_is_clean_and_a_missing_orchestrator_fails_it():
 
 def run_replay(app_dir: Path, histories: Path, *flags: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "devhost", "replay", str(app_dir), "--histories", str(histories),
-                           *flags], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+                           *flags], cwd=REPO_ROOT, check=False, capture_output=True, text=True, timeout=120)
 
 
 def write_app(app_dir: Path, *, with_dependency: bool) -> None:

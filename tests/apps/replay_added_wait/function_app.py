@@ -3,8 +3,9 @@ activity: every `chain` history diverges at that activity, which the code no lon
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from datetime import timedelta
-from typing import Any, Generator
+from typing import Any
 
 import azure.durable_functions as df
 

@@ -3,8 +3,9 @@ first task (expected reserve, produced charge)."""
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from datetime import timedelta
-from typing import Any, Generator
+from typing import Any
 
 import azure.durable_functions as df
 
@@ -22,7 +23,7 @@ def chain(context: df.DurableOrchestrationContext) -> Steps:
     charged = yield context.call_activity("charge", item)
     reserved = yield context.call_activity("reserve", charged)
     approved = yield context.wait_for_external_event("approve")
-    shipped = yield context.call_activity("ship", charged)
+    shipped = yield context.call_activity("ship", reserved)
     return {"shipped": shipped, "approved": approved}
 
 

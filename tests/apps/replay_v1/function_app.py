@@ -17,8 +17,9 @@ tests/devhost/histories/ were recorded from this version (tests/devhost/historie
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from datetime import timedelta
-from typing import Any, Generator
+from typing import Any
 
 import azure.durable_functions as df
 
