@@ -168,3 +168,28 @@ def test_every_azd_variable_the_readme_sets_is_a_template_parameter():
     named = set(re.findall(r"azd env set (\w+)", section))
     parameters = (ROOT / "infra" / "main.parameters.json").read_text(encoding="utf-8")
     assert named and {name for name in named if "${" + name not in parameters} == set()
+
+
+def steps_running(node: object, command: str) -> Iterator[dict]:
+    """Every step (a mapping with a script) whose script runs `command`."""
+    if isinstance(node, dict):
+        if any(command in value for key, value in node.items() if key in ("run", "bash", "script")
+               and isinstance(value, str)):
+            yield node
+        for value in node.values():
+            yield from steps_running(value, command)
+    elif isinstance(node, list):
+        for item in node:
+            yield from steps_running(item, command)
+
+
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_each_step_gets_the_key_of_its_role(pipeline):
+    # Keys belong to one role (README "Keys and roles"): check-patch reads the lane's histories
+    # (an admin's route), release posts releases (a pipeline's). Another role's key is a 403.
+    document = yaml.safe_load(PIPELINES[pipeline].read_text(encoding="utf-8"))
+    (gate,) = steps_running(document, "router.cli check-patch")
+    (release,) = steps_running(document, "router.cli release")
+    assert "DFROUTER_ADMIN_KEY" in gate["env"]["DFROUTER_KEY"]
+    release_key = release.get("env", {}).get("DFROUTER_KEY") or document["jobs"]["release"]["env"]["DFROUTER_KEY"]
+    assert "DFROUTER_KEY" in release_key and "ADMIN" not in release_key
