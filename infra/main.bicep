@@ -32,7 +32,8 @@ param pipelinePrincipalId string = ''
 param principalId string = ''
 
 // Role keys (README, "Keys and roles"): generated once by azd and kept in the environment's
-// config, so `azd up` again does not rotate them. Letters and digits only, 48 of them.
+// config, so `azd up` again does not rotate them. Letters and digits only, 48 of them
+// (docs: azure-developer-cli/metadata, the `generate` type and its config).
 @secure()
 @metadata({ azd: { type: 'generate', config: { length: 48, noSpecial: true } } })
 param routerClientKeys string
