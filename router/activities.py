@@ -12,12 +12,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import tempfile
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 import azure.durable_functions as df
 
 from provisioning.base import AppRef, LaneSpec, Package
+from provisioning import packaging
 from provisioning.errors import ProvisioningError
 from router import runtime
 from router.durable_inputs import (
@@ -36,6 +39,11 @@ from router.durable_inputs import (
     ReadinessReport,
     ReadinessRequest,
     ReleaseInput,
+    ReplayCheckRequest,
+    ReplayVerdict,
+    RampCountRequest,
+    RampFigures,
+    RampInput,
     WakeRequest,
     from_json,
     lifecycle_instance_id,
@@ -49,6 +57,8 @@ from router.lanes import LaneState
 from router.map_operations import failure
 from router.orchestrators import RELEASE_EVENT
 from router.runtime_status import is_in_flight
+from router.ramp import ramp_instance_id
+from router.replay_check import fetch_and_unpack, run_replay, write_histories
 from router.telemetry import IncomingTrace, payload_fields, request_context
 
 bp = df.Blueprint()
@@ -217,6 +227,28 @@ async def forward_start(request: ForwardRequest, client: Client) -> Forwarded:
     return Forwarded(started.instance_id)
 
 
+@_activity("check_patch_replay", ReplayCheckRequest)
+async def check_patch_replay(request: ReplayCheckRequest) -> ReplayVerdict:
+    """Replay the lane's in-flight histories against the patch's package, in a subprocess that
+    sees only the package's own `.python_packages` and the lanes' worker runtime. The lifecycle
+    asks only with the local provisioner: on Azure the router never runs a release's code (its
+    identity can create and delete apps), the pipeline runs `router.cli check-patch` instead."""
+    rt = runtime.current()
+    documents = await rt.call_lane(request.app, rt.lane_client.in_flight_histories)
+    cache = rt.settings.provisioning.local_venv_root
+    with tempfile.TemporaryDirectory(prefix="patch-replay-") as scratch:
+        root = Path(scratch)
+        app_dir, _ = await fetch_and_unpack(request.package, root, rt.settings.allowed_package_hosts)
+        histories = root / "histories.ndjson"
+        count = write_histories(documents, histories)
+        report = await run_replay(app_dir, histories, expected=count,
+                                  worker_cache=Path(cache) if cache else packaging.DEFAULT_CACHE_DIR)
+    log.info("app %s: %d in-flight instance(s) replayed on the patch, %s", request.app.name, report.checked,
+             "all clean" if report.passed else report.summary())
+    return ReplayVerdict(report.checked, report.count("clean"), report.count("diverged"), report.count("failed"),
+                         report.summary())
+
+
 @_activity("delete_app", AppTarget)
 async def delete_app(request: AppTarget) -> Done:
     rt = runtime.current()
@@ -245,7 +277,8 @@ async def start_lifecycle(command: LaneCommand, client: Client) -> Done:
         await client.raise_event(instance_id, RELEASE_EVENT, command.to_dict())
         return Done()
     lifecycle = LifecycleInput(lane=command.lane, phase=Phase.PROVISION, release=command.release,
-                               timing=command.timing, handovers=[command.handover], readiness_loop=True)
+                               timing=command.timing, handovers=[command.handover], readiness_loop=True,
+                               ramp=command.ramp)
     try:
         await client.start_new("lane_lifecycle", instance_id, lifecycle.to_dict())
     except Exception:
@@ -272,6 +305,34 @@ async def _with_whole_release(command: LaneCommand, client: Client) -> LaneComma
         raise PackageRejected(f"The package URL of release {release.id} is no longer known to the router; "
                               "post the release again.", releaseId=release.id)
     return dataclasses.replace(command, release=whole)
+
+
+@_activity("start_ramp", RampInput, with_client=True)
+async def start_ramp(request: RampInput, client: Client) -> Done:
+    """Start the orchestration that drives a ramp. Its id derives from the ramp, so a second
+    start (a retried command, a replayed lifecycle) finds it and leaves it alone, running or done."""
+    instance_id = ramp_instance_id(request.lane, request.started_at)
+    status = await client.get_status(instance_id)
+    if status and status.runtime_status:
+        return Done()
+    try:
+        await client.start_new("ramp", instance_id, request.to_dict())
+    except Exception:
+        # Delivered twice at once, the other run started it first.
+        status = await client.get_status(instance_id)
+        if not (status and status.runtime_status):
+            raise
+    log.info("ramp onto lane %s started (%s)", request.lane, instance_id)
+    return Done()
+
+
+@_activity("count_ramp_failures", RampCountRequest)
+async def count_ramp_failures(request: RampCountRequest) -> RampFigures:
+    """The ramp lane's orchestrations created since the ramp began, and the Failed ones."""
+    rt = runtime.current()
+    counted = await rt.call_lane(request.app, lambda endpoint: rt.lane_client.count_started_since(
+        endpoint, request.created_from))
+    return RampFigures(counted.started, counted.failed)
 
 
 @_activity("raise_events", WakeRequest, with_client=True)

@@ -15,7 +15,7 @@ from enum import Enum, StrEnum
 from typing import Any, TypeVar
 
 from provisioning.base import AppRef, LaneSpec, Package
-from router.lanes import Release
+from router.lanes import RampPlan, Release
 from router.settings import Settings
 
 T = TypeVar("T")
@@ -120,12 +120,21 @@ class LifecycleInput(DurableInput):
     # A generation written by an earlier router lacks the field and replays its old steps
     # (deploy_package, verify_system_key, check_health); its next generation takes the loop.
     readiness_loop: bool = False
+    # A release posted with a ramp: on activation the lane takes version-less starts step by step
+    # instead of becoming current at once. Absent from inputs written before ramps (no new step).
+    ramp: RampPlan | None = None
 
 
 @dataclass
 class ReleaseInput(DurableInput):
     release: Release = field(default_factory=lambda: Release("", ""))
     timing: Timing = field(default_factory=Timing)
+    ramp: RampPlan | None = None  # the pipeline asked for a progressive ramp onto a new lane
+    # The patch gate (router.patch_gate): a warning intake recorded, and, with the local
+    # provisioner, the gate ("warn" or "require") the lane lifecycle's own replay check runs
+    # under before a patch is deployed in place ("": no check, as before the gate).
+    gate_warning: str = ""
+    replay_gate: str = ""
 
 
 @dataclass
@@ -154,6 +163,8 @@ class LaneCommand(DurableInput):
     # Names this hand-over: an activity delivered twice hands the same release over twice, and
     # the lifecycle acts on it once.
     handover: str = ""
+    ramp: RampPlan | None = None  # ReleaseInput.ramp, for the lifecycle's activation
+    replay_gate: str = ""  # ReleaseInput.replay_gate: absent from hand-overs written before the gate
 
 
 # --- activity inputs and results ----------------------------------------------------------------
@@ -169,6 +180,29 @@ class DeployRequest(DurableInput):
     lane: LaneSpec
     app: AppRef
     package: Package
+
+
+@dataclass
+class ReplayCheckRequest(DurableInput):
+    """Replay the lane app's in-flight histories against `package` before it is deployed there."""
+
+    app: AppRef
+    package: Package
+
+
+@dataclass
+class ReplayVerdict(DurableInput):
+    """What the replay of a lane's in-flight histories against a package found."""
+
+    checked: int = 0
+    clean: int = 0
+    diverged: int = 0
+    failed: int = 0
+    summary: str = ""  # the instances that did not replay and their first difference
+
+    @property
+    def passed(self) -> bool:
+        return self.diverged == 0 and self.failed == 0
 
 
 @dataclass
@@ -250,6 +284,29 @@ class Done(DurableInput):
     """An activity that has nothing to return."""
 
     done: bool = True
+
+
+@dataclass
+class RampInput(DurableInput):
+    """The orchestration that drives one ramp (`router.ramp.ramp_instance_id`)."""
+
+    lane: str = ""
+    started_at: str = ""  # names the ramp in the map: a later ramp of the same lane is another one
+    timing: Timing = field(default_factory=Timing)
+
+
+@dataclass
+class RampCountRequest(DurableInput):
+    """Count the lane's orchestrations created since the ramp began, and the Failed ones."""
+
+    app: AppRef
+    created_from: str
+
+
+@dataclass
+class RampFigures(DurableInput):
+    started: int
+    failed: int
 
 
 def add_step(steps: list[Step], step: str, at: str, detail: str = "") -> list[Step]:

@@ -82,6 +82,14 @@ class _Tally:
                         complete=complete)
 
 
+@dataclass(frozen=True)
+class StartedSince:
+    """Orchestrations a lane created since a moment, and how many of them failed."""
+
+    started: int
+    failed: int
+
+
 class LaneClient:
     """Calls lanes' Durable HTTP APIs: httpx requests and answers, over one pooled aiohttp transport.
 
@@ -293,6 +301,24 @@ class LaneClient:
             ids.append(instance_id)
         return ids, token
 
+    async def in_flight_histories(self, lane_app: LaneEndpoint) -> list[dict[str, Any]]:
+        """Every in-flight orchestration's `history` document, across every page, one at a time."""
+        documents: list[dict[str, Any]] = []
+        token: str | None = None
+        seen_tokens: set[str] = set()
+        for _ in range(self._options.max_pages):
+            ids, token = await self.in_flight_page(lane_app, self._options.page_size, token)
+            for instance_id in ids:
+                document = await self.history(lane_app, instance_id)
+                if document is not None:
+                    documents.append(document)
+            if token is None:
+                return documents
+            if token in seen_tokens:
+                raise LaneUnreachable("the lane's instance query repeats a continuation token")
+            seen_tokens.add(token)
+        raise LaneUnreachable(f"the lane's instance query did not end after {self._options.max_pages} pages")
+
     async def history(
         self, lane_app: LaneEndpoint, instance_id: str, *, routes: RouterRoutes | None = None
     ) -> dict[str, Any] | None:
@@ -356,6 +382,33 @@ class LaneClient:
             return await self.count_in_flight(lane_app)
         return tally.in_flight(complete=token is None and not uncounted)
 
+    async def count_started_since(self, lane_app: LaneEndpoint, created_from: str) -> StartedSince:
+        """Orchestrations created on the lane from `created_from` on, whatever their status, and
+        how many of them Failed: what a ramp's step check compares with its limit. Entities are
+        left out (they show as Running forever and are no one's start)."""
+        started = failed = 0
+        token: str | None = None
+        seen_tokens: set[str] = set()
+        for _ in range(self._options.max_pages):
+            # Unscrubbed: only counts leave this method, never the instances.
+            page, token = await self._instances_page(
+                lane_app, None, self._options.page_size, token, False, None, created_from=created_from
+            )
+            known = self._known_entities.get(lane_app.base_url, set())
+            for instance in page:
+                instance_id = str(instance.get("instanceId", ""))
+                if instance_id.startswith("@") and (instance_id in known or await self._is_entity(lane_app, instance_id)):
+                    self._remember_entity(lane_app.base_url, instance_id)
+                    continue
+                started += 1
+                failed += int(RuntimeStatus.parse(instance.get("runtimeStatus")) is RuntimeStatus.FAILED)
+            if token is None:
+                return StartedSince(started, failed)
+            if token in seen_tokens:
+                raise LaneUnreachable("the lane's instance query repeats a continuation token")
+            seen_tokens.add(token)
+        raise LaneUnreachable(f"the lane's instance query did not end after {self._options.max_pages} pages")
+
     async def _add_page(
         self, lane_app: LaneEndpoint, tally: _Tally, page: list[dict[str, Any]], *, check_entity_ids: bool
     ) -> None:
@@ -405,11 +458,15 @@ class LaneClient:
         continuation_token: str | None,
         show_input: bool,
         routes: RouterRoutes | None,
+        *,
+        created_from: str | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
         """One page of the lane's instances as the lane wrote it, and the next page's token."""
         params: dict[str, str] = {"showInput": "true" if show_input else "false"}
         if runtime_status:
             params["runtimeStatus"] = ",".join(runtime_status)
+        if created_from is not None:
+            params["createdTimeFrom"] = created_from
         if top is not None:
             params["top"] = str(top)
         headers = {_CONTINUATION_HEADER: continuation_token} if continuation_token else {}

@@ -34,9 +34,14 @@ from router.durable_inputs import (
     LifecycleInput,
     PackageSet,
     Phase,
+    RampCountRequest,
+    RampFigures,
+    RampInput,
     ReadinessReport,
     ReadinessRequest,
     ReleaseInput,
+    ReplayCheckRequest,
+    ReplayVerdict,
     Step,
     Timing,
     WakeRequest,
@@ -53,7 +58,8 @@ from router.errors import (
     ReleaseTimeout,
     RouterError,
 )
-from router.lanes import Lane, LaneState
+from router.lanes import Lane, LaneState, RampState, VersionMap
+from router.patch_gate import PatchGate, replay_refusal
 from router.orchestration_calls import (
     Context,
     Orchestration,
@@ -151,14 +157,31 @@ def _provision(context: Context, state: LifecycleInput) -> Orchestration:
         yield from activity(context, "configure_app", AppRequest(spec, state.app), Done, state.timing)
         yield from _progress(context, state, "configured", f"task hub {spec.task_hub}")
         yield from _deploy(context, state, spec)
+        # With a ramp (a field older inputs lack: their activation replays unchanged) the map
+        # starts it instead of making the lane current, when another lane is current.
+        ramp = {"ramp": to_json(state.ramp)} if state.ramp is not None else {}
         lane = yield from lane_op(context, "activate", state.lane, version=spec.version,
-                                  release_id=_release_id(state))
+                                  release_id=_release_id(state), **ramp)
     except Exception as error:  # an activity failed for good, or the map refused
         yield from _fail(context, state, error)
         return
     state.phase, state.provision_deadline = Phase.WATCH, None
     _step(context, state, "activated", spec.version)
     yield from _safely(context, state, "wake held requests", _wake_held(context, state, lane))
+    if state.ramp is not None:
+        yield from _safely(context, state, "start the ramp", _start_ramp_driver(context, state))
+        state.ramp = None  # only an activation starts a ramp
+
+
+def _start_ramp_driver(context: Context, state: LifecycleInput) -> Orchestration:
+    """The activation started a ramp onto this lane: start the orchestration that advances it."""
+    vmap: VersionMap = yield from read_map(context)
+    ramp = vmap.running_ramp()
+    if ramp is None or ramp.lane != state.lane:
+        return  # no lane was current: this one became current at once
+    yield from activity(context, "start_ramp", RampInput(state.lane, ramp.started_at, state.timing), Done,
+                        state.timing)
+    _step(context, state, "ramp_started", f"{ramp.share}% of version-less starts, from lane {ramp.from_lane}")
 
 
 def _check_deadline(context: Context, state: LifecycleInput) -> None:
@@ -284,7 +307,7 @@ def _wait_for_release(context: Context, state: LifecycleInput) -> Orchestration:
         command = LaneCommand.from_dict(release_event.result)
         if not _first_handover(context, state, command):
             return
-        state.release, state.timing = command.release, command.timing
+        state.release, state.timing, state.ramp = command.release, command.timing, command.ramp
         state.phase, state.steps = Phase.PROVISION, []
         _step(context, state, "retry", state.release.version if state.release else "")
         return
@@ -401,6 +424,8 @@ def _deploy_patch(context: Context, state: LifecycleInput, command: LaneCommand)
     spec = _spec(state)
     _step(context, state, "patch_received", spec.version)
     try:
+        if command.replay_gate:  # absent from hand-overs written before the gate: no new step
+            yield from _check_replay(context, state, command.replay_gate)
         yield from _deploy(context, state, spec)
         yield from map_op(context, "deploy_patch", lane=state.lane, version=spec.version,
                           release_id=_release_id(state))
@@ -411,6 +436,30 @@ def _deploy_patch(context: Context, state: LifecycleInput, command: LaneCommand)
         yield from _safely(context, state, "record the failed patch", map_op(
             context, "record_deploy_error", lane=state.lane, code=code, message=message,
             release_id=_release_id(state)))
+
+
+def _check_replay(context: Context, state: LifecycleInput, gate: str) -> Orchestration:
+    """Replay the lane's in-flight histories against the patch before it replaces their code
+    (local provisioner only: on Azure the router never runs a release's code). A divergence
+    fails the patch under `require` (the lane keeps its package), and is a recorded warning
+    under `warn`."""
+    assert state.release is not None and state.app is not None
+    package = Package(url=state.release.package_url, sha256=state.release.sha256 or None)
+    try:
+        verdict = yield from activity(context, "check_patch_replay", ReplayCheckRequest(state.app, package),
+                                      ReplayVerdict, state.timing)
+    except RouterError as error:  # the check could not run: only `require` makes that a refusal
+        if gate == PatchGate.REQUIRE.value:
+            raise
+        yield from _progress(context, state, "patch_gate_warning", f"replay check not run: {error.message}")
+        return
+    if verdict.passed:
+        yield from _progress(context, state, "replay_checked",
+                             f"{verdict.checked} in-flight instance(s) replay cleanly")
+        return
+    if gate == PatchGate.REQUIRE.value:
+        raise replay_refusal(state.lane, state.release.version, verdict.summary)
+    yield from _progress(context, state, "patch_gate_warning", verdict.summary)
 
 
 def _retire(context: Context, state: LifecycleInput) -> Orchestration:
@@ -488,11 +537,16 @@ def release(context: Context) -> Orchestration:
         return status
     status["lane"] = outcome["lane"]
     step("registered", outcome["kind"])
+    if data.gate_warning:  # ROUTER_PATCH_GATE=warn took a patch without a passing replay check
+        step("patch_gate_warning", data.gate_warning)
     if outcome["kind"] == "new_lane" and data.release.provision == "lazy":
         step("waiting_for_first_request", f"lane {outcome['lane']} is created by its first request")
     elif outcome["kind"] != "same":
         command = LaneCommand(lane=outcome["lane"], release=data.release, timing=data.timing,
-                              handover=str(context.new_uuid()))
+                              handover=str(context.new_uuid()), replay_gate=data.replay_gate)
+        command.ramp = data.ramp if outcome["kind"] in ("new_lane", "retry_failed") else None
+        if data.ramp is not None and command.ramp is None:
+            step("ramp_ignored", "a patch is deployed in place; a ramp applies to a new lane")
         try:
             yield from activity(context, "start_lifecycle", command, Done, data.timing)
         except RouterError as error:
@@ -588,6 +642,63 @@ def _not_serving(lane: Lane) -> RouterError:
     return LaneNotServing(f"Lane {lane.key} is {lane.state.value}.", lane=lane.key, state=lane.state.value)
 
 
+# --- progressive ramp ----------------------------------------------------------------------------
+
+@bp.orchestration_trigger(context_name="context", orchestration="ramp")
+def ramp(context: Context) -> Orchestration:
+    """Drive one ramp (`ramp-<lane>-<start>`): at each step's end, count the ramp lane's
+    orchestrations since the ramp began and let the map advance, complete or abort it.
+
+    Its own orchestration, not a turn of the lane lifecycle: the lifecycle's watch loop and its
+    recorded histories stay as they were, and a ramp an admin starts on a serving lane needs no
+    hand-over to a lifecycle. Its timers are durable, so a router restarted mid-ramp resumes at
+    the step it was in. Counting that keeps failing aborts the ramp: unsure is not safe.
+    """
+    data = RampInput.from_dict(context.get_input())
+    while True:
+        vmap: VersionMap = yield from read_map(context)
+        ramp = vmap.running_ramp()
+        if ramp is None or ramp.lane != data.lane or ramp.started_at != data.started_at:
+            break  # ended, by its checks or by an admin
+        context.set_custom_status({"lane": ramp.lane, "fromLane": ramp.from_lane, "step": ramp.step + 1,
+                                   "share": ramp.share, "stepEndsAt": ramp.step_ends_at})
+        step_end = _parse(ramp.step_ends_at)
+        if context.current_utc_datetime < step_end:
+            yield context.create_timer(step_end)
+            continue  # look at the map again: the ramp may have ended meanwhile
+        lane = vmap.lanes.get(data.lane)
+        app = lane.app if lane is not None else None
+        try:
+            if app is None:
+                raise LaneNotServing(f"Lane {data.lane} has no app.", lane=data.lane)
+            figures = yield from activity(context, "count_ramp_failures", RampCountRequest(app, data.started_at),
+                                          RampFigures, data.timing)
+        except RouterError as error:
+            yield from map_op(context, "abort_ramp", lane=data.lane, started_at=data.started_at,
+                              reason=f"the orchestrations on lane {data.lane} could not be counted: {error.message}")
+            continue
+        after_check = VersionMap.from_dict((yield from map_op(
+            context, "record_ramp_check", lane=data.lane, started_at=data.started_at, started=figures.started,
+            failed=figures.failed)))
+        if after_check.ramp is not None and after_check.ramp.state is RampState.COMPLETED:
+            # The lane it ramped from drains now: its lifecycle need not wait for its next poll.
+            wake = WakeRequest([lifecycle_instance_id(ramp.from_lane)], WAKE_EVENT)
+            yield from _safely_wake(context, wake, data)
+    vmap = yield from read_map(context)
+    result = {"lane": data.lane, "startedAt": data.started_at}
+    if vmap.ramp is not None and vmap.ramp.lane == data.lane and vmap.ramp.started_at == data.started_at:
+        result.update(state=vmap.ramp.state.value, reason=vmap.ramp.reason)
+    context.set_custom_status(result)
+    return result
+
+
+def _safely_wake(context: Context, wake: WakeRequest, data: RampInput) -> Orchestration:
+    try:
+        yield from activity(context, "raise_events", wake, Done, data.timing)
+    except RouterError:
+        pass  # the lifecycle looks at the map at its next poll anyway
+
+
 # --- admin commands on the map ------------------------------------------------------------------
 
 @bp.orchestration_trigger(context_name="context", orchestration="map_command")
@@ -597,6 +708,14 @@ def map_command(context: Context) -> Orchestration:
     result = yield context.call_entity(
         VERSION_MAP_ID, command.get("operation", ""), {"at": now(context), **(command.get("args") or {})}
     )
+    if result.get("ok") and command.get("drive_ramp"):
+        # An admin's ramp: start what advances it here, durably, so a router that stops between
+        # the map change and that start still starts it when this orchestration resumes.
+        started = VersionMap.from_dict(result.get("value")).running_ramp()
+        if started is not None:
+            timing = Timing.from_dict(command["drive_ramp"])
+            yield from activity(context, "start_ramp", RampInput(started.lane, started.started_at, timing), Done,
+                                timing)
     if result.get("ok") and command.get("wake_lane"):
         wake = WakeRequest([lifecycle_instance_id(command["wake_lane"])], WAKE_EVENT)
         try:

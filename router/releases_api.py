@@ -23,8 +23,10 @@ from router.http_responses import json_body, json_response, router_url, serve
 from router.lanes import LaneState
 from router.map_client import read_version_map
 from router.release_progress import release_progress
+from router.validation import parse_release_ramp
 from router.runtime_status import TERMINAL, UNSUCCESSFUL, RuntimeStatus
-from router.validation import check_request_id, parse_release
+from router.patch_gate import PatchGate, gate_release
+from router.validation import check_request_id, parse_release, parse_replay_check
 
 bp = df.Blueprint()
 
@@ -37,7 +39,10 @@ async def post_release(req: func.HttpRequest, client: df.DurableOrchestrationCli
 
 async def _post_release(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     rt = runtime.current()
-    release = parse_release(json_body(req), rt.settings)  # every field checked before the map is read
+    body = json_body(req)
+    release = parse_release(body, rt.settings)  # every field checked before the map is read
+    replay_check = parse_replay_check(body.get("replayCheck"), release)
+    ramp = parse_release_ramp(json_body(req), release)
     existing = await client.get_status(release.id)
     existing_status = RuntimeStatus.parse(existing.runtime_status) if existing else None
     vmap = await read_version_map(client)
@@ -48,9 +53,16 @@ async def _post_release(req: func.HttpRequest, client: df.DurableOrchestrationCl
     if existing_status is None or retry or existing_status in UNSUCCESSFUL:
         # Checked here so the pipeline gets its 409 now; the entity checks again authoritatively.
         vm.register_release(vmap, release, max_lanes=rt.settings.max_lanes, at=datetime.now(timezone.utc).isoformat())
+        gate = rt.settings.patch_gate
+        warning = gate_release(gate, lane, release, replay_check)  # require: a 409 naming check-patch
+        # Only a local router runs the release's code itself: on Azure its identity can create
+        # and delete apps, so it never executes a package it was handed (the check runs in the
+        # pipeline, check-patch, and intake trusts its replayCheck).
+        replay_gate = gate.value if gate is not PatchGate.OFF and rt.settings.provisioner == "local" else ""
         if existing_status is not None:
             await client.purge_instance_history(release.id)  # the same release, posted to retry it
-        await client.start_new("release", release.id, ReleaseInput(release=release, timing=rt.timing()).to_dict())
+        await client.start_new("release", release.id, ReleaseInput(ramp=ramp, 
+            release=release, timing=rt.timing(), gate_warning=warning, replay_gate=replay_gate).to_dict())
     status_url = router_url(req, f"releases/{release.id}")
     return json_response(
         202,

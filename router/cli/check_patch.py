@@ -1,0 +1,124 @@
+"""`dfrouter check-patch --lane L --package FILE.zip`: does a patch replay the lane's in-flight instances?
+
+A patch (same MAJOR.MINOR) is deployed in place: every orchestration waiting on the lane resumes
+on the new code, which must schedule the same steps in the same order. This command downloads
+the lane's in-flight histories (GET /api/lanes/{lane}/histories, an admin's key: they carry
+inputs and outputs), unpacks the package and replays every history against it in
+`python -S -m devhost replay --json`, a subprocess that sees only the package's own
+`.python_packages` and the dev host's worker runtime (as a local lane runs it). It prints a table
+(instances checked, clean, diverged, failed, with the first difference of each) and the
+`replayCheck` to post in the release's body, and exits 1 if any history diverged or failed:
+release a new MINOR instead. Run it where the patch's code may run (a pipeline's agent), not in
+the router.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from provisioning import packaging
+from provisioning.errors import ProvisioningError
+from router.cli.command import CommandContext, add_command, positive_int
+from router.cli.errors import CliError, ExitCode, UsageError
+from router.patch_gate import ReplayCheck
+from router.replay_check import ReplayReport, ReplayRunError, run_replay, unpack_zip
+from router.versions import parse_lane_key
+
+HEADERS = ("instance", "orchestrator", "verdict", "first difference")
+PAGE = 100  # histories per request
+
+
+class ReplayNotRun(CliError):
+    """The replay could not run: the package does not load, or devhost replay failed."""
+
+    exit_code = ExitCode.FAILED
+
+
+def register(subcommands: Any) -> None:
+    parser = add_command(subcommands, "check-patch", handler=run_check_patch, description=__doc__,
+                         help="replay a lane's in-flight histories against a patch before releasing it")
+    parser.add_argument("--lane", required=True, metavar="L", help="the lane the patch is for, MAJOR.MINOR (e.g. 1.0)")
+    parser.add_argument("--package", required=True, type=Path, metavar="FILE.zip",
+                        help="the patch's deployable package (python -m provisioning package)")
+    parser.add_argument("--page-size", type=positive_int, default=PAGE, metavar="N",
+                        help=f"histories per request (default {PAGE})")
+    parser.add_argument("--worker-cache", type=Path, default=packaging.DEFAULT_CACHE_DIR, metavar="DIR",
+                        help="where the dev host's worker runtime is cached (default: the local lanes' own)")
+
+
+def run_check_patch(args: argparse.Namespace, ctx: CommandContext) -> int:
+    lane = _lane(args.lane)
+    package = Path(args.package)
+    if not package.is_file():
+        raise UsageError(f"No package file at {str(package)!r}: pass the patch's zip (python -m provisioning package).")
+    with tempfile.TemporaryDirectory(prefix="check-patch-") as scratch:
+        root = Path(scratch)
+        histories = root / "histories.ndjson"
+        count = _download(ctx, lane, histories, args.page_size)
+        try:
+            app_dir, sha256 = asyncio.run(unpack_zip(package, root / "packages"))
+            report = asyncio.run(run_replay(app_dir, histories, worker_cache=args.worker_cache, expected=count))
+        except ProvisioningError as error:
+            raise UsageError(f"The package cannot be used: {error.message}") from None
+        except ReplayRunError as error:
+            raise ReplayNotRun(f"The histories could not be replayed on the package: {error.message}",
+                               code=error.code) from None
+    check = ReplayCheck(sha256, report.checked, datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                        report.passed)
+    _show(ctx, lane, report, check)
+    return ExitCode.OK if report.passed else ExitCode.FAILED
+
+
+def _lane(text: str) -> str:
+    try:
+        return parse_lane_key(text, "lane")
+    except Exception as error:  # the router's own BadVersion, with its message
+        raise UsageError(f"--lane: {getattr(error, 'message', error)}") from None
+
+
+def _download(ctx: CommandContext, lane: str, into: Path, page_size: int) -> int:
+    """Every in-flight history of the lane into `into` (NDJSON); how many."""
+    count, token, seen = 0, None, set()
+    with open(into, "w", encoding="utf-8") as stream:
+        while True:
+            text, token = ctx.api.histories_page(lane, page_size, token)
+            for line in text.splitlines():
+                if line.strip():
+                    json.loads(line)  # the router answers one status document per line
+                    stream.write(line + "\n")
+                    count += 1
+            if token is None:
+                return count
+            if token in seen:
+                raise ReplayNotRun("The router repeated a continuation token of the histories.")
+            seen.add(token)
+
+
+def _show(ctx: CommandContext, lane: str, report: ReplayReport, check: ReplayCheck) -> None:
+    counts = {"instancesChecked": report.checked, "clean": report.count("clean"),
+              "diverged": report.count("diverged"), "failed": report.count("failed")}
+    advice = "" if report.passed else (
+        f"Do not release this package as a patch of lane {lane}: instances waiting there would break when "
+        f"it is deployed in place. Release it as a new MINOR version (a lane of its own) instead.")
+    if ctx.output.as_json:
+        ctx.output.document({
+            "lane": lane, **counts, "passed": report.passed,
+            "instances": [{"instanceId": v.instance_id, "name": v.name, "verdict": v.verdict,
+                           **({"firstDifference": v.first_difference} if v.verdict != "clean" else {})}
+                          for v in report.verdicts],
+            "replayCheck": check.to_json(), **({"advice": advice} if advice else {}),
+        })
+        return
+    rows = [[v.instance_id, v.name, v.verdict, v.first_difference or None] for v in report.verdicts]
+    title = (f"lane {lane}: {counts['instancesChecked']} in-flight instance(s) checked, {counts['clean']} clean, "
+             f"{counts['diverged']} diverged, {counts['failed']} failed")
+    ctx.output.table(title, HEADERS, rows)
+    if advice:
+        ctx.output.line(advice)
+    ctx.output.line("replayCheck: " + json.dumps(check.to_json()))

@@ -1,0 +1,93 @@
+"""`dfrouter check-patch` against the router in the dev host, over real HTTP, with real lanes.
+
+Lane 1.0 runs tests/apps/replay_v1 with one `chain` instance waiting for `approve` (after reserve
+and charge). The replay is the real `python -S -m devhost replay --json` subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from demo.router_client import RouterClient
+from router.cli.errors import ExitCode
+from samples.build import package_sha256
+from tests.cli.support import Run, dfrouter
+from tests.e2e.test_patch_gate import APPS, post, start_waiting_chain, zip_app
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def lane(router, tmp_path_factory) -> dict[str, Path]:
+    """Lane 1.0 on replay_v1 with `order-1` waiting; the packages to check against it."""
+    out = tmp_path_factory.mktemp("check-patch")
+    packages = {name: zip_app(name, out) for name in ("replay_v1", "replay_reordered", "replay_v1_patch_ok")}
+    first = post(router, "1.0.0", packages["replay_v1"])
+    assert first.status_code == 202, first.text
+    assert router.wait_release(first.json()["id"])["state"] == "completed"
+    start_waiting_chain(router, "order-1")
+    return packages
+
+
+def check(router: RouterClient, *argv: str, key: str | None = None) -> Run:
+    env = {"DFROUTER_URL": router.base_url, "DFROUTER_KEY": key if key is not None else router.master_key}
+    return dfrouter("check-patch", *argv, env=env, secrets=(router.master_key, router.function_key))
+
+
+def test_a_breaking_patch_exits_1_with_a_table_naming_the_instance_and_its_first_difference(router, lane):
+    run = check(router, "--lane", "1.0", "--package", str(lane["replay_reordered"]))
+    assert run.code == ExitCode.FAILED, run.out + run.err
+    assert "1 in-flight instance(s) checked, 0 clean, 1 diverged, 0 failed" in run.out
+    row = next(line for line in run.lines if line.startswith("order-1"))
+    assert "chain" in row and "diverged" in row and "reserve" in row and "charge" in row
+    assert "new MINOR" in run.out
+    shown = json.loads(run.lines[-1].removeprefix("replayCheck: "))
+    assert shown["passed"] is False and shown["instancesChecked"] == 1
+    assert shown["sha256"] == package_sha256(lane["replay_reordered"])
+
+
+def test_a_clean_patch_exits_0_and_prints_the_replay_check_intake_takes(router, lane):
+    run = check(router, "--lane", "1.0", "--package", str(lane["replay_v1_patch_ok"]), "--json")
+    assert run.code == ExitCode.OK, run.out + run.err
+    (document,) = [json.loads(line) for line in run.lines]
+    assert document["lane"] == "1.0" and document["passed"] is True
+    assert (document["instancesChecked"], document["clean"], document["diverged"], document["failed"]) == (1, 1, 0, 0)
+    assert document["instances"] == [{"instanceId": "order-1", "name": "chain", "verdict": "clean"}]
+    check_document = document["replayCheck"]
+    assert set(check_document) == {"sha256", "instancesChecked", "checkedAt", "passed"}
+    assert check_document["sha256"] == package_sha256(lane["replay_v1_patch_ok"])
+
+
+def test_the_replay_sees_only_the_packages_own_python_packages(router, lane, tmp_path):
+    """A package without .python_packages cannot import the Durable SDK in the replay, however
+    the router's own environment has it: as on App Service, its instances fail to replay."""
+    bare = tmp_path / "bare.zip"
+    with zipfile.ZipFile(bare, "w") as archive:
+        for name in ("function_app.py", "host.json"):
+            archive.write(APPS / "replay_v1_patch_ok" / name, name)
+    run = check(router, "--lane", "1.0", "--package", str(bare), "--json")
+    assert run.code == ExitCode.FAILED, run.out + run.err
+    (document,) = [json.loads(line) for line in run.lines]
+    assert (document["failed"], document["passed"]) == (1, False)
+    (instance,) = document["instances"]
+    assert instance["verdict"] == "failed"
+    assert "No module named 'azure.durable_functions'" in instance["firstDifference"]
+
+
+def test_refusals_exit_with_the_cli_codes(router, lane, tmp_path):
+    unknown = check(router, "--lane", "7.7", "--package", str(lane["replay_v1_patch_ok"]))
+    assert unknown.code == ExitCode.BAD_INPUT and "unknown_lane" in unknown.err
+    client_key = check(router, "--lane", "1.0", "--package", str(lane["replay_v1_patch_ok"]), key=router.function_key)
+    assert client_key.code == ExitCode.AUTH, client_key.err
+    bad_lane = check(router, "--lane", "one", "--package", str(lane["replay_v1_patch_ok"]))
+    assert bad_lane.code == ExitCode.BAD_INPUT and "--lane" in bad_lane.err
+    missing = check(router, "--lane", "1.0", "--package", str(tmp_path / "none.zip"))
+    assert missing.code == ExitCode.BAD_INPUT and "none.zip" in missing.err
+    not_zip = tmp_path / "text.zip"
+    not_zip.write_text("not a zip")
+    refused = check(router, "--lane", "1.0", "--package", str(not_zip))
+    assert refused.code == ExitCode.BAD_INPUT and "zip" in refused.err

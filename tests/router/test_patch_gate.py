@@ -1,0 +1,226 @@
+"""The patch gate at release intake (issue 15): ROUTER_PATCH_GATE, `replayCheck`, and the decision."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from provisioning.config import ProvisioningConfig
+from router.errors import BadRequest, SettingsError
+from router.lanes import Lane, LaneState, Release
+from router.patch_gate import CHECK_COMMAND, PatchGate, PatchNotChecked, ReplayCheck, gate_release, is_patch
+from router.settings import Settings
+from router.validation import parse_release, parse_replay_check
+from tests.router.router_harness import Router, running_router
+
+SHA = "ab" * 32
+OTHER_SHA = "cd" * 32
+CHECK = {"sha256": SHA, "instancesChecked": 3, "checkedAt": "2026-12-01T16:00:00+00:00", "passed": True}
+SETTINGS = Settings(verify_local_packages=False)
+
+
+def _release(version: str = "1.0.1", sha256: str = SHA) -> Release:
+    return Release(version, f"/packages/{version}.zip", sha256)
+
+
+def _lane(state: LaneState = LaneState.ACTIVE, release: Release | None = None) -> Lane:
+    return Lane(key="1.0", state=state, release=(release or _release("1.0.0")).shown())
+
+
+# --- settings -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("raw", "gate"), [(None, PatchGate.OFF), ("off", PatchGate.OFF), ("warn", PatchGate.WARN),
+                                           ("REQUIRE", PatchGate.REQUIRE)])
+def test_router_patch_gate_is_off_unless_set(raw: str | None, gate: PatchGate) -> None:
+    env = {} if raw is None else {"ROUTER_PATCH_GATE": raw}
+    assert Settings.from_env(env).patch_gate is gate
+
+
+@pytest.mark.parametrize("raw", ["on", "true", "required", ""])
+def test_a_bad_patch_gate_fails_at_start_naming_the_setting(raw: str) -> None:
+    if raw == "":
+        # An empty setting is the default, as every ROUTER_* setting reads it (EnvReader).
+        assert Settings.from_env({"ROUTER_PATCH_GATE": raw}).patch_gate is PatchGate.OFF
+        return
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({"ROUTER_PATCH_GATE": raw})
+    assert raised.value.details["setting"] == "ROUTER_PATCH_GATE"
+    assert "off or warn or require" in raised.value.message
+
+
+# --- validation ---------------------------------------------------------------------------------
+
+def test_a_replay_check_is_read_with_every_field() -> None:
+    check = parse_replay_check(dict(CHECK, sha256=SHA.upper()), _release())
+    assert check == ReplayCheck(SHA, 3, "2026-12-01T16:00:00+00:00", True)
+    assert check.to_json() == CHECK
+    assert parse_replay_check(None, _release()) is None
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"sha256": "abc"}, "replayCheck.sha256"),
+    ({"sha256": None}, "replayCheck.sha256"),
+    ({"instancesChecked": "3"}, "replayCheck.instancesChecked"),
+    ({"instancesChecked": True}, "replayCheck.instancesChecked"),
+    ({"instancesChecked": -1}, "replayCheck.instancesChecked"),
+    ({"instancesChecked": 2.0}, "replayCheck.instancesChecked"),
+    ({"checkedAt": "yesterday"}, "replayCheck.checkedAt"),
+    ({"checkedAt": "2026-12-01T16:00:00"}, "replayCheck.checkedAt"),  # no offset: whose clock?
+    ({"checkedAt": 1764604800}, "replayCheck.checkedAt"),
+    ({"passed": "true"}, "replayCheck.passed"),
+    ({"passed": 1}, "replayCheck.passed"),
+    ({"extra": 1}, "replayCheck.extra"),
+    ({"sha256": OTHER_SHA}, "replayCheck.sha256"),  # a check of another package
+])
+def test_a_malformed_replay_check_is_a_400_naming_its_field(change: dict[str, Any], field: str) -> None:
+    with pytest.raises(BadRequest) as raised:
+        parse_replay_check({**CHECK, **change}, _release())
+    assert raised.value.details["field"] == field
+
+
+def test_a_replay_check_missing_a_field_or_not_an_object_is_a_400() -> None:
+    for name in CHECK:
+        with pytest.raises(BadRequest) as raised:
+            parse_replay_check({k: v for k, v in CHECK.items() if k != name}, _release())
+        assert raised.value.details["field"] == f"replayCheck.{name}"
+    with pytest.raises(BadRequest) as raised:
+        parse_replay_check([CHECK], _release())
+    assert raised.value.details["field"] == "replayCheck"
+
+
+def test_a_release_with_a_replay_check_must_carry_its_sha256() -> None:
+    with pytest.raises(BadRequest) as raised:
+        parse_replay_check(CHECK, _release(sha256=""))
+    assert raised.value.details["field"] == "sha256"
+
+
+def test_release_intake_accepts_the_replay_check_field() -> None:
+    body = {"version": "1.0.1", "packageUrl": "/packages/1.0.1.zip", "sha256": SHA, "replayCheck": CHECK}
+    assert parse_release(body, SETTINGS) == _release()
+
+
+# --- the decision (pure) --------------------------------------------------------------------------
+
+def test_only_a_release_deployed_in_place_is_a_patch() -> None:
+    assert is_patch(_lane(), _release())
+    assert is_patch(_lane(LaneState.DRAINING), _release())
+    assert is_patch(_lane(LaneState.PROVISIONING), _release())
+    assert not is_patch(None, _release())  # a new lane: nothing in flight
+    assert not is_patch(_lane(LaneState.DELETED), _release())
+    assert not is_patch(_lane(LaneState.FAILED), _release())  # provisions afresh
+    assert not is_patch(_lane(release=_release()), _release())  # the same release again
+
+
+def test_off_takes_every_release() -> None:
+    assert gate_release(PatchGate.OFF, _lane(), _release(), None) == ""
+
+
+@pytest.mark.parametrize("gate", [PatchGate.WARN, PatchGate.REQUIRE])
+def test_a_passing_check_or_no_patch_passes_the_gate(gate: PatchGate) -> None:
+    passing = ReplayCheck(SHA, 0, "2026-12-01T16:00:00+00:00", True)
+    assert gate_release(gate, _lane(), _release(), passing) == ""
+    assert gate_release(gate, None, _release("2.0.0"), None) == ""
+
+
+def test_warn_takes_an_unchecked_patch_with_a_warning_naming_the_command() -> None:
+    warning = gate_release(PatchGate.WARN, _lane(), _release(), None)
+    assert "1.0.1" in warning and CHECK_COMMAND.format(lane="1.0") in warning
+
+
+@pytest.mark.parametrize("check", [None, ReplayCheck(SHA, 2, "2026-12-01T16:00:00+00:00", False)])
+def test_require_refuses_a_patch_without_a_passing_check_with_a_409_naming_the_command(
+        check: ReplayCheck | None) -> None:
+    with pytest.raises(PatchNotChecked) as raised:
+        gate_release(PatchGate.REQUIRE, _lane(), _release(), check)
+    error = raised.value
+    assert error.status == 409 and error.code == "replay_check_required"
+    assert error.details["command"] == CHECK_COMMAND.format(lane="1.0")
+    assert "python -m router.cli check-patch" in error.message and "MINOR" in error.message
+
+
+# --- intake, through the router -------------------------------------------------------------------
+
+def _run(tmp_path: Path, gate: PatchGate, scenario: Any) -> None:
+    async def main() -> None:
+        # The azure provisioner: the router itself never runs a package (no lifecycle check).
+        async with running_router(tmp_path, patch_gate=gate,
+                                  provisioning=ProvisioningConfig(provisioner="azure",
+                                                                  allowed_package_hosts=("packages.test",))) as router:
+            await scenario(router)
+
+    asyncio.run(main())
+
+
+async def _serving_1_0(router: Router) -> None:
+    first = await router.http.post("/api/releases", json={"version": "1.0.0", "packageUrl": _url("1.0.0")})
+    assert first.status_code == 202, first.text
+    await router.wait_for_lane("1.0", "active")
+
+
+def _url(version: str) -> str:
+    return f"https://packages.test/app-{version}.zip"
+
+
+def _patch(check: dict[str, Any] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"version": "1.0.1", "packageUrl": _url("1.0.1"), "sha256": SHA}
+    if check is not None:
+        body["replayCheck"] = check
+    return body
+
+
+def test_require_refuses_an_unchecked_patch_and_takes_a_checked_one(tmp_path: Path) -> None:
+    async def scenario(router: Router) -> None:
+        await _serving_1_0(router)
+        refused = await router.http.post("/api/releases", json=_patch())
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"] == "replay_check_required"
+        assert "python -m router.cli check-patch" in refused.json()["message"]
+        failing = await router.http.post("/api/releases", json=_patch({**CHECK, "passed": False}))
+        assert failing.status_code == 409, failing.text
+        assert (await router.lane("1.0"))["release"]["version"] == "1.0.0"  # nothing registered
+        taken = await router.http.post("/api/releases", json=_patch(CHECK))
+        assert taken.status_code == 202, taken.text
+        await router.wait_for("the patch deployed",
+                              lambda: _deployed(router, "1.0.1"))
+        # A new lane is not a patch: nothing runs on it yet.
+        new_lane = await router.http.post("/api/releases", json={"version": "1.1.0", "packageUrl": _url("1.1.0")})
+        assert new_lane.status_code == 202, new_lane.text
+
+    _run(tmp_path, PatchGate.REQUIRE, scenario)
+
+
+async def _deployed(router: Router, version: str) -> bool:
+    lane = await router.lane("1.0")
+    return lane is not None and lane.get("deployed_version") == version
+
+
+def test_warn_takes_an_unchecked_patch_and_records_a_warning_step(tmp_path: Path) -> None:
+    async def scenario(router: Router) -> None:
+        await _serving_1_0(router)
+        taken = await router.http.post("/api/releases", json=_patch())
+        assert taken.status_code == 202, taken.text
+        progress = await router.wait_for("the release's warning step", lambda: _steps(router, taken.json()["id"]))
+        warning = next(s for s in progress if s["step"] == "patch_gate_warning")
+        assert "check-patch" in warning["detail"]
+
+    _run(tmp_path, PatchGate.WARN, scenario)
+
+
+async def _steps(router: Router, release_id: str) -> list[dict[str, Any]] | None:
+    steps = (await router.release_status(release_id))["steps"]
+    return steps if any(s["step"] == "patch_gate_warning" for s in steps) else None
+
+
+def test_off_takes_an_unchecked_patch_without_a_warning(tmp_path: Path) -> None:
+    async def scenario(router: Router) -> None:
+        await _serving_1_0(router)
+        taken = await router.http.post("/api/releases", json=_patch())
+        assert taken.status_code == 202, taken.text
+        await router.wait_for("the patch deployed", lambda: _deployed(router, "1.0.1"))
+        steps = (await router.release_status(taken.json()["id"]))["steps"]
+        assert not any(s["step"] == "patch_gate_warning" for s in steps)
+
+    _run(tmp_path, PatchGate.OFF, scenario)
