@@ -32,7 +32,7 @@ from router.versions import parse_version
 MAX_INSTANCE_ID = 256  # Azure's limit for an orchestration instance id
 MAX_EVENT_NAME = 256
 MAX_PACKAGE_LOCATION = 2048
-RELEASE_FIELDS = ("version", "packageUrl", "sha256", "provision", "replayCheck")
+RELEASE_FIELDS = ("version", "packageUrl", "sha256", "provision", "replayCheck", "ramp")
 _FORBIDDEN_IN_IDS = frozenset("/\\#?")
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 # Azure Functions names: a letter, then letters, digits, `_` or `-`; 128 characters at most.
@@ -353,6 +353,17 @@ def parse_ramp(value: object, field: str = "ramp") -> RampPlan:
         raise BadRequest(f"{field}.maxFailedRatio must be a number from 0 to 1, such as 0.05.",
                          field=f"{field}.maxFailedRatio")
     return RampPlan(tuple(steps), seconds, float(ratio))
+
+
+def parse_release_ramp(data: dict[str, Any], release: Release) -> RampPlan | None:
+    """A release's optional `ramp`: validated as `parse_ramp`; a lazy lane takes no ramp (its
+    first request, which names its version, creates it: there is no traffic to ramp)."""
+    if "ramp" not in data:
+        return None
+    plan = parse_ramp(data["ramp"])
+    if release.provision == "lazy":
+        raise BadRequest("A release with a ramp must be provisioned eagerly (provision \"eager\").", field="ramp")
+    return plan
 
 
 def _whole(value: object) -> bool:
