@@ -19,6 +19,7 @@ from provisioning.env_reader import EnvReader
 from provisioning.errors import ConfigError
 from router.auth import MIN_KEY_LENGTH, ROLE_SETTINGS, Role, RoleKeys
 from router.errors import SettingsError
+from router.patch_gate import PatchGate
 
 log = logging.getLogger("router.settings")
 
@@ -52,6 +53,8 @@ class Settings:
     # Whether release intake opens a local package to check it (tests whose backend is a fake,
     # which never reads one, say no); not a setting: a real router always checks.
     verify_local_packages: bool = True
+    # What release intake does with a patch that has no passing replay check (router.patch_gate).
+    patch_gate: PatchGate = PatchGate.OFF
 
     # What the router itself reads of the provisioning config.
 
@@ -87,6 +90,7 @@ class Settings:
                 provisioning=provisioning,
                 role_keys=_role_keys(env, provisioner=provisioning.provisioner),
                 local_package_roots=_package_roots(env),
+                patch_gate=PatchGate(reader.choice("ROUTER_PATCH_GATE", tuple(PatchGate), PatchGate.OFF.value)),
             )
         except ConfigError as err:
             raise SettingsError(err.message, setting=err.setting) from None
