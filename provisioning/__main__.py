@@ -6,8 +6,9 @@ prints every ARM request the backend would send for the lane on a plan of that S
 api-version, body), built by the same functions the backend sends (provisioning.azure_plan_requests);
 a package URL's SAS query is hidden. Settings left unset are shown as placeholders and listed.
 
-`local list|stop|delete [LANE]` looks after the local backend's lanes: list them (no secret),
-stop every lane host, or delete one lane.
+`local list | stop --all | stop LANE | delete LANE` looks after the local backend's lanes: list
+them (no secret), stop every lane host or one (their state stays: a router restarts a stopped lane
+host when it probes it), or delete one lane.
 
 `package APP_DIR --out FILE.zip` builds a deployable package: the app and its requirements
 installed for App Service's Linux and Python under `.python_packages` (see packaging).
@@ -157,7 +158,9 @@ def lane_spec(version_text: str, lane: str | None, task_hub: str | None, router_
     return LaneSpec(lane=lane, version=str(version), task_hub=task_hub or lane_task_hub(lane, router_id))
 
 
-def local_command(command: str, lane: str | None, root: Path) -> None:
+def local_command(command: str, lane: str | None, root: Path, *, every_lane: bool = False) -> None:
+    if lane is not None and not is_lane_key(lane):
+        raise UsageError(f"lane {lane!r} is not valid: expected MAJOR.MINOR, e.g. 1.0")
     backend = LocalLaneBackend(root)
     if command == "list":
         for record, running in backend.lanes():
@@ -172,7 +175,12 @@ def local_command(command: str, lane: str | None, root: Path) -> None:
             }
             print(json.dumps(shown))
     elif command == "stop":
-        asyncio.run(backend.stop_all())
+        if every_lane == (lane is not None):
+            raise UsageError("stop needs a lane (e.g. 1.0) or --all")
+        if every_lane:
+            asyncio.run(backend.stop_all())
+        elif not asyncio.run(backend.stop_lane(lane)):  # type: ignore[arg-type]
+            raise UsageError(f"no local lane {lane} under {root}")
     else:
         if not lane:
             raise UsageError("delete needs a lane, e.g. 1.0")
@@ -193,7 +201,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     dry_run.add_argument("--package-url", help="the package the release would deploy")
     local = commands.add_parser("local", help="list, stop or delete the local backend's lanes")
     local.add_argument("action", choices=("list", "stop", "delete"))
-    local.add_argument("lane", nargs="?", help="the lane key (MAJOR.MINOR) for delete")
+    local.add_argument("lane", nargs="?", help="the lane key (MAJOR.MINOR) to stop or delete")
+    local.add_argument("--all", dest="every_lane", action="store_true", help="stop: every lane host")
     local.add_argument("--root", type=Path, help="the backend's root (default: $ROUTER_LOCAL_ROOT or .devhost/lanes)")
     packaging.add_command(commands)
     args = parser.parse_args(argv)
@@ -203,7 +212,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     try:
         if args.command == "local":
             root = args.root or Path(ProvisioningConfig.from_env(env).local_root)
-            local_command(args.action, args.lane, root)
+            local_command(args.action, args.lane, root, every_lane=args.every_lane)
             return 0
         config, missing, router_id = plan_config(env)
         spec = lane_spec(args.version, args.lane, args.task_hub, router_id)

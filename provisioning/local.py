@@ -263,6 +263,16 @@ class LocalLaneBackend:
             async with self._lane_lock(state.name):
                 await proc.stop_process(state.pid, state.pid_started, self.stop_timeout)
 
+    async def stop_lane(self, lane: str) -> bool:
+        """Stop one lane's host, keeping its state (the router's probe restarts it from there);
+        False when no lane `lane` exists under the root."""
+        state = self._files.load(_app_name(lane))
+        if state is None:
+            return False
+        async with self._lane_lock(state.name):
+            await proc.stop_process(state.pid, state.pid_started, self.stop_timeout)
+        return True
+
     def lanes(self) -> list[tuple[LocalLaneRecord, bool]]:
         """Every lane under the root and whether its host is running (no secret in either)."""
         return [(state, proc.is_running(state.pid, state.pid_started)) for state in self._files.all()]
