@@ -32,7 +32,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry import metrics, trace
 from opentelemetry.context import Context
@@ -52,16 +52,16 @@ INSTRUMENTATION_NAME = "durable-app-router"
 
 # --- log fields -----------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class LogFields:
-    """What is known about the work being logged; None when not (yet) known."""
+class LogFields(NamedTuple):
+    """What is known about the work being logged; None when not (yet) known. A tuple: starts
+    build two or three of these, and a frozen dataclass costs several times more to build."""
 
     lane: str | None = None
     version: str | None = None
     instance_id: str | None = None
     release_id: str | None = None
 
-    def items(self) -> Iterator[tuple[str, str]]:
+    def items(self) -> Iterator[tuple[str, str]]:  # type: ignore[override]
         """The known fields under their log names (camelCase, as the API spells them)."""
         for name, value in (("lane", self.lane), ("version", self.version),
                             ("instanceId", self.instance_id), ("releaseId", self.release_id)):
@@ -73,21 +73,26 @@ NO_FIELDS = LogFields()
 _fields: ContextVar[LogFields] = ContextVar("router_log_fields", default=NO_FIELDS)
 
 
-@contextlib.contextmanager
-def request_context(**known: str | None) -> Iterator[None]:
+class request_context:  # noqa: N801 - used as a function: `with request_context(...):`
     """Fields for every line logged inside, starting from `known`; restored on the way out, so
-    one request's fields never reach the next one's lines."""
-    token = _fields.set(LogFields(**known) if known else NO_FIELDS)
-    try:
-        yield
-    finally:
-        _fields.reset(token)
+    one request's fields never reach the next one's lines. (A class: a generator-based context
+    manager costs more than the rest of it.)"""
+
+    __slots__ = ("_fields", "_token")
+
+    def __init__(self, **known: str | None) -> None:
+        self._fields = LogFields(**known) if known else NO_FIELDS
+
+    def __enter__(self) -> None:
+        self._token = _fields.set(self._fields)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _fields.reset(self._token)
 
 
 def annotate(**known: str | None) -> None:
     """Add what became known to the current request's fields (None leaves a field as it is)."""
     now = _fields.get()
-    # Built directly: dataclasses.replace costs several times more, and starts call this.
     _fields.set(LogFields(
         known.get("lane") or now.lane, known.get("version") or now.version,
         known.get("instance_id") or now.instance_id, known.get("release_id") or now.release_id,
@@ -143,7 +148,7 @@ class ContextFilter(logging.Filter):
 # them (architecture.md "Secrets"); this is the second line, for a message that would.
 _SECRET = re.compile(
     r"(?i)\b(sig|code|accountkey|sharedaccesskey|sharedaccesssignature|password|x-functions-key"
-    r"|instrumentationkey)(\s*[=:]\s*)(['\"]?)[^&;,\s'\"]+"
+    r"|instrumentationkey)(['\"]?\s*[=:]\s*)(['\"]?)[^&;,\s'\"]+"
 )
 _SECRET_HINT = re.compile(r"(?i)sig|code|key|password|sharedaccess")
 
@@ -188,10 +193,14 @@ class JsonFormatter(logging.Formatter):
 
 # --- W3C trace context ----------------------------------------------------------------------------
 
-_HEX = frozenset("0123456789abcdef")
+# Version 00 is exactly these four fields; a later version may append "-..." (the spec's rule).
+_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
 
 
-@dataclass(frozen=True)
+_ZERO_TRACE, _ZERO_SPAN = "0" * 32, "0" * 16
+
+
+@dataclass(frozen=True, slots=True)
 class TraceParent:
     """A W3C `traceparent` (https://www.w3.org/TR/trace-context/#traceparent-header)."""
 
@@ -203,17 +212,11 @@ class TraceParent:
     def parse(cls, header: str | None) -> TraceParent | None:
         """The header's value when it is a valid version-00 traceparent (or a later version's
         first four fields, as the spec asks a parser to take them); None otherwise."""
-        if not header or len(header) < 55:
+        match = _TRACEPARENT.fullmatch(header.strip()) if header else None
+        if match is None:
             return None
-        header = header.strip()
-        version, trace_id, span_id, flags = header[:2], header[3:35], header[36:52], header[53:55]
-        if header[2] != "-" or header[35] != "-" or header[52] != "-" or version == "ff":
-            return None
-        if len(header) > 55 and (version == "00" or header[55] != "-"):
-            return None
-        if not _HEX.issuperset(version + trace_id + span_id + flags):
-            return None
-        if trace_id == "0" * 32 or span_id == "0" * 16:
+        version, trace_id, span_id, flags, rest = match.groups()
+        if version == "ff" or (version == "00" and rest) or trace_id == _ZERO_TRACE or span_id == _ZERO_SPAN:
             return None
         return cls(trace_id, span_id, flags)
 
@@ -225,16 +228,21 @@ class TraceParent:
         return f"00-{self.trace_id}-{self.span_id}-{self.flags}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IncomingTrace:
-    """The trace context a piece of work was called in (traceparent and tracestate headers)."""
+    """The trace context a piece of work was called in: its traceparent (valid) and tracestate."""
 
-    traceparent: str
+    parent: TraceParent
     tracestate: str = ""
 
     @classmethod
     def of(cls, traceparent: str | None, tracestate: str | None = None) -> IncomingTrace | None:
-        return cls(traceparent, tracestate or "") if TraceParent.parse(traceparent) else None
+        parent = TraceParent.parse(traceparent)
+        return cls(parent, tracestate or "") if parent is not None else None
+
+    @property
+    def traceparent(self) -> str:
+        return self.parent.header()
 
 
 def incoming_trace(context: Any, headers: Mapping[str, str]) -> IncomingTrace | None:
@@ -282,19 +290,16 @@ class Telemetry:
             "router.lane.draining.in_flight", callbacks=[self._observe_draining], unit="{instance}",
             description="Instances in flight on a draining lane, at the drain monitor's last count")
 
-    @contextlib.contextmanager
-    def forward_span(self, parent: IncomingTrace | None, *, lane: str, orchestrator: str) -> Iterator[Mapping[str, str]]:
-        """The router's span around forwarding a start; yields the trace headers for the lane."""
+    def forward_span(self, parent: IncomingTrace | None, *, lane: str,
+                     orchestrator: str) -> contextlib.AbstractContextManager[Mapping[str, str]]:
+        """The router's span around forwarding a start; gives the trace headers for the lane."""
         if self._tracer is None:
-            parsed = TraceParent.parse(parent.traceparent) if parent is not None else None
-            if parsed is None:
-                yield NO_HEADERS
-                return
-            headers = {TRACEPARENT: parsed.child().header()}
-            if parent is not None and parent.tracestate:
-                headers[TRACESTATE] = parent.tracestate
-            yield headers
-            return
+            return _Headers(_child_headers(parent))
+        return self._recorded_span(parent, lane, orchestrator)
+
+    @contextlib.contextmanager
+    def _recorded_span(self, parent: IncomingTrace | None, lane: str, orchestrator: str) -> Iterator[Mapping[str, str]]:
+        assert self._tracer is not None
         context: Context | None = None
         if parent is not None:
             carrier = {TRACEPARENT: parent.traceparent, TRACESTATE: parent.tracestate}
@@ -306,6 +311,10 @@ class Telemetry:
             carried: dict[str, str] = {}
             _propagator.inject(carried)
             yield carried
+
+    @property
+    def tracing(self) -> bool:
+        return self._tracer is not None
 
     def count_forwarded(self, lane: str) -> None:
         self.forwarded_starts.add(1, {"lane": lane})
@@ -327,6 +336,30 @@ class Telemetry:
         with self._draining_lock:
             counts = dict(self._draining)
         return [metrics.Observation(count, {"lane": lane}) for lane, count in counts.items()]
+
+
+class _Headers:
+    """A context manager that only gives `headers`: the span of a router that records none."""
+
+    __slots__ = ("_headers",)
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        self._headers = headers
+
+    def __enter__(self) -> Mapping[str, str]:
+        return self._headers
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+
+def _child_headers(parent: IncomingTrace | None) -> Mapping[str, str]:
+    """What a router that records no span passes on: a child of the caller's traceparent (so the
+    lane's work still joins the client's trace), or nothing when the caller sent none."""
+    if parent is None:
+        return NO_HEADERS
+    child = parent.parent.child().header()
+    return {TRACEPARENT: child, TRACESTATE: parent.tracestate} if parent.tracestate else {TRACEPARENT: child}
 
 
 _current: Telemetry | None = None
