@@ -57,7 +57,6 @@ from router.lanes import LaneState
 from router.map_operations import failure
 from router.orchestrators import RELEASE_EVENT
 from router.runtime_status import is_in_flight
-from router.telemetry import IncomingTrace, payload_fields, request_context
 from router.ramp import ramp_instance_id
 from router.replay_check import fetch_and_unpack, run_replay, write_histories
 from router.telemetry import IncomingTrace, payload_fields, request_context
