@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup test demo bench soak clean
+.PHONY: setup test demo run bench soak clean
 
 setup: $(STAMP)
 
@@ -22,6 +22,11 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m demo
+
+# The local loop (README, "Run it yourself"): the router in the dev host with local.settings.dev.json's
+# fast settings; prints its URL, its keys and curl lines. Ctrl-C stops it and its lanes.
+run: $(STAMP)
+	$(BIN)/python -m router run $(RUN_ARGS)
 
 # Not part of `make test`: the demo's lifecycle in a loop for 10 minutes, sampling memory and fds.
 soak: $(STAMP)

@@ -72,16 +72,23 @@ class RoleKeys:
         key = _header(headers, KEY_HEADER)
         role = self.role_of(key)
         if role is None:
+            # The management URLs the router hands out carry no key (Azure's carry `?code=`), so
+            # `curl "$statusQueryGetUri"` lands here: say where the key goes.
             raise Unauthorized(
-                f"This route needs a {needed.value} key in the {KEY_HEADER} header "
-                "(the key is missing or not one of the router's).",
+                f"This route needs {_a(needed)} key in the {KEY_HEADER} header "
+                f"(the key is missing or not one of the router's; a ?code= query parameter is not read).",
                 field=KEY_HEADER, role=needed.value,
             )
         if role is not needed:
             raise Forbidden(
-                f"This route needs a {needed.value} key; the key sent is a {role.value} key.",
+                f"This route needs {_a(needed)} key; the key sent is {_a(role)} key.",
                 field=KEY_HEADER, role=needed.value,
             )
+
+
+def _a(role: Role) -> str:
+    """The role with its article: "a client", "an admin"."""
+    return f"{'an' if role.value[0] in 'aeiou' else 'a'} {role.value}"
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
