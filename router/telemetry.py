@@ -413,7 +413,13 @@ def configure(environ: Mapping[str, str]) -> bool:
         _configured = True
     settings = TelemetrySettings.from_env(environ)
     tracer_provider: trace.TracerProvider | None = None
-    if settings.connection_string:
+    existing = trace.get_tracer_provider()
+    if not isinstance(existing, (trace.ProxyTracerProvider, trace.NoOpTracerProvider)):
+        # Someone set up OpenTelemetry before the app was imported: the Python worker does under
+        # PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY=true (azure-functions-python-worker's
+        # initialize_azure_monitor calls configure_azure_monitor). Use theirs: twice exports twice.
+        tracer_provider = existing
+    elif settings.connection_string:
         tracer_provider = _configure_azure_monitor(settings.connection_string)
     elif settings.console:
         tracer_provider = _configure_console()

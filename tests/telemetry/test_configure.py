@@ -90,3 +90,20 @@ def test_without_settings_nothing_is_exported_and_azure_monitor_is_never_importe
         print(type(trace.get_tracer_provider()).__name__, "azure.monitor.opentelemetry" in sys.modules)
     """)
     assert out.split() == ["ProxyTracerProvider", "False"]
+
+
+def test_opentelemetry_set_up_before_the_app_is_used_not_set_up_again() -> None:
+    out = run_python("""
+        import os
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        theirs = TracerProvider()  # as the Python worker's own Azure Monitor setup leaves it
+        trace.set_tracer_provider(theirs)
+        from router import telemetry
+        assert telemetry.configure(os.environ)
+        assert trace.get_tracer_provider() is theirs
+        assert telemetry.current().tracing
+        print("OK", "azure.monitor.opentelemetry" in __import__("sys").modules, flush=True)
+        os._exit(0)
+    """, APPLICATIONINSIGHTS_CONNECTION_STRING=CONNECTION_STRING)
+    assert out.split() == ["OK", "False"]
