@@ -243,6 +243,7 @@ def run_episode(
         elif kind == CONTINUE_AS_NEW:
             continue_input = (True, action.get("input"))
     runtime["actions"] = len(flat)
+    _stamp_in_order(out.appended, at)
 
     if continue_input[0]:
         _continue_as_new(inst, out, continue_input[1], instance.history or [], at, now)
@@ -349,6 +350,22 @@ def _register_retry(action: dict[str, Any], task_id: int, runtime: dict[str, Any
 
 
 # --- actions -> history and work -----------------------------------------------------------
+
+_SCHEDULING = (EventType.TASK_SCHEDULED, EventType.SUB_ORCHESTRATION_INSTANCE_CREATED,
+               EventType.TIMER_CREATED, EventType.EVENT_SENT)
+
+
+def _stamp_in_order(events: list[dict[str, Any]], at: datetime) -> None:
+    """Give each scheduling event of the episode its own time, 1 us apart, as DTFx stamps each
+    HistoryEvent when it creates it (DurableTask.Core HistoryEvent: Timestamp = DateTime.UtcNow):
+    the HTTP API's merged history keeps only ScheduledTime, and the order of a fan-out's tasks
+    then survives in it (devhost/replay.py numbers tasks by it)."""
+    scheduled = 0
+    for event in events:
+        if event["EventType"] in _SCHEDULING:
+            event["Timestamp"] = h.format_time(at + timedelta(microseconds=scheduled))
+            scheduled += 1
+
 
 def _schedule_activity(action: dict[str, Any], task_id: int, runtime: dict[str, Any],
                        out: Outcome, at: datetime) -> None:

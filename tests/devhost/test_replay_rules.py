@@ -74,6 +74,26 @@ def test_tasks_scheduled_at_one_instant_get_their_own_results_back_whatever_orde
     assert state["output"] == ["echo a", "echo b"]
 
 
+def test_swapped_calls_of_one_fan_out_diverge_when_their_scheduling_times_tell_the_order():
+    # DTFx stamps each history event when it creates it, and so does the dev host (1 us apart
+    # within an episode: devhost/engine/episode.py _stamp_in_order), so ScheduledTime orders them.
+    app = df.DFApp()
+
+    @app.orchestration_trigger(context_name="context", orchestration="fan")
+    def fan(context: df.DurableOrchestrationContext):
+        # The history scheduled audit, then notify; this code schedules them the other way.
+        return (yield context.task_all([context.call_activity("notify", None),
+                                        context.call_activity("audit", None)]))
+
+    history = document("fan", [started("fan"),
+                               {**completed("notify", None, "n", scheduled=10, done=20),
+                                "ScheduledTime": "2026-01-01T00:00:00.010001Z"},
+                               completed("audit", None, "a", scheduled=10, done=30)])
+    verdict = replay_status(handle_of(app, "fan"), history)
+    assert (verdict.verdict, verdict.event_index, verdict.expected, verdict.produced) == (
+        "diverged", 2, "activity 'audit'", "activity 'notify'")
+
+
 def two_steps_app(first: str, second: str) -> df.DFApp:
     app = df.DFApp()
 
