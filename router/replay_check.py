@@ -169,7 +169,7 @@ async def run_replay(
         )
         try:
             stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             process.kill()
             await process.wait()
             raise ReplayRunError(f"devhost replay did not finish within {timeout:g} s") from None

@@ -18,7 +18,7 @@ import argparse
 import asyncio
 import json
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from provisioning import packaging
 from provisioning.errors import ProvisioningError
 from router.cli.command import CommandContext, add_command, positive_int
 from router.cli.errors import CliError, ExitCode, UsageError
+from router.errors import BadVersion
 from router.patch_gate import ReplayCheck
 from router.replay_check import ReplayReport, ReplayRunError, run_replay, unpack_zip
 from router.versions import parse_lane_key
@@ -69,7 +70,7 @@ def run_check_patch(args: argparse.Namespace, ctx: CommandContext) -> int:
         except ReplayRunError as error:
             raise ReplayNotRun(f"The histories could not be replayed on the package: {error.message}",
                                code=error.code) from None
-    check = ReplayCheck(sha256, report.checked, datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    check = ReplayCheck(sha256, report.checked, datetime.now(UTC).isoformat(timespec="seconds"),
                         report.passed)
     _show(ctx, lane, report, check)
     return ExitCode.OK if report.passed else ExitCode.FAILED
@@ -78,8 +79,8 @@ def run_check_patch(args: argparse.Namespace, ctx: CommandContext) -> int:
 def _lane(text: str) -> str:
     try:
         return parse_lane_key(text, "lane")
-    except Exception as error:  # the router's own BadVersion, with its message
-        raise UsageError(f"--lane: {getattr(error, 'message', error)}") from None
+    except BadVersion as error:
+        raise UsageError(f"--lane: {error.message}") from None
 
 
 def _download(ctx: CommandContext, lane: str, into: Path, page_size: int) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,15 @@ import pytest
 from provisioning.config import ProvisioningConfig
 from router.errors import BadRequest, SettingsError
 from router.lanes import Lane, LaneState, Release
-from router.patch_gate import CHECK_COMMAND, PatchGate, PatchNotChecked, ReplayCheck, gate_release, is_patch
+from router.patch_gate import (
+    CHECK_COMMAND,
+    PatchGate,
+    PatchNotChecked,
+    ReplayCheck,
+    gate_release,
+    is_patch,
+)
+from router.replay_check import ReplayReport
 from router.settings import Settings
 from router.validation import parse_release, parse_replay_check
 from tests.router.router_harness import Router, running_router
@@ -224,3 +233,43 @@ def test_off_takes_an_unchecked_patch_without_a_warning(tmp_path: Path) -> None:
         assert not any(s["step"] == "patch_gate_warning" for s in steps)
 
     _run(tmp_path, PatchGate.OFF, scenario)
+
+
+# --- the replay's verdicts (router.replay_check, pure parts) --------------------------------------
+
+def test_verdict_lines_of_devhost_replay_make_a_report() -> None:
+    from router.replay_check import parse_verdicts
+
+    stdout = "\n".join(json.dumps(line) for line in [
+        {"instanceId": "a", "name": "chain", "verdict": "clean"},
+        {"instanceId": "b", "name": "chain", "verdict": "diverged", "eventIndex": 3,
+         "expected": "activity 'reserve'", "produced": "activity 'charge'"},
+        {"instanceId": "c", "name": "timed", "verdict": "failed", "error": "ValueError: boom"},
+    ]) + "\n"
+    report = ReplayReport(tuple(parse_verdicts(stdout)))
+    assert (report.checked, report.count("clean"), report.count("diverged"), report.count("failed")) == (3, 1, 1, 1)
+    assert not report.passed
+    assert report.verdicts[1].first_difference == "event 3: expected activity 'reserve', produced activity 'charge'"
+    summary = report.summary()
+    assert summary.startswith("2 of 3 in-flight instance(s) do not replay")
+    assert "b (chain) diverged" in summary and "c (timed) failed at ValueError: boom" in summary
+    assert ReplayReport(()).passed and ReplayReport(()).summary() == ""
+
+
+@pytest.mark.parametrize("stdout", ["not json\n", '{"instanceId": "a"}\n', '[1]\n',
+                                    '{"instanceId": "a", "verdict": "maybe"}\n'])
+def test_anything_but_verdict_lines_is_a_replay_that_did_not_run(stdout: str) -> None:
+    from router.replay_check import ReplayRunError, parse_verdicts
+
+    with pytest.raises(ReplayRunError):
+        parse_verdicts(stdout)
+
+
+def test_the_replay_environment_keeps_the_routers_settings_and_packages_out(tmp_path: Path) -> None:
+    from router.replay_check import replay_env
+
+    env = replay_env(tmp_path / "worker", tmp_path / "hostlib", base={
+        "PATH": "/usr/bin", "VIRTUAL_ENV": "/venv", "PYTHONPATH": "/router", "ROUTER_ADMIN_KEYS": "secret",
+        "DEVHOST_MASTER_KEY": "secret"})
+    assert env["PATH"] == "/usr/bin" and env["PYTHONPATH"] == f"{tmp_path / 'hostlib'}:{tmp_path / 'worker'}"
+    assert not {"VIRTUAL_ENV", "ROUTER_ADMIN_KEYS", "DEVHOST_MASTER_KEY"} & set(env)

@@ -21,7 +21,13 @@ from typing import Any
 
 import httpx
 
-from tests.router.router_harness import DURABLE_API, FakeLane, FakeLanes, Router, running_router
+from tests.router.router_harness import (
+    DURABLE_API,
+    FakeLane,
+    FakeLanes,
+    Router,
+    running_router,
+)
 
 CONTINUATION = "x-ms-continuation-token"
 SECRET_INPUT = {"card": "4111-1111"}
