@@ -219,9 +219,9 @@ def find_scheduled(events: list[dict[str, Any]]) -> list[Scheduled]:
 def number(scheduled: list[Scheduled], tie_order: Mapping[int, int] | None = None) -> list[Scheduled]:
     """Give each task its sequence number: the order it was scheduled in. DTFx numbers actions
     in the order the orchestrator produced them (TaskOrchestrationContext.cs, `idCounter++`), and
-    stamps each history event when it is written (HistoryEvent's Timestamp), so the scheduling
-    times give that order. Tasks scheduled at the same instant (the dev host stamps one episode's
-    events alike; a fan-out) keep `tie_order` (by event index), else the order the API shows
+    stamps each history event when it creates it (HistoryEvent's Timestamp; the dev host 1 us
+    apart: devhost/engine/episode.py _stamp_in_order), so the scheduling times give that order.
+    Tasks with equal times keep `tie_order` (by event index), else the order the API shows
     them in."""
     ties = tie_order or {}
     ordered = sorted(scheduled, key=lambda s: (s.at, ties.get(s.index, 0), s.index))
