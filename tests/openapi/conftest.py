@@ -24,10 +24,18 @@ ROUTER_KEYS = {
 }
 
 
+@pytest.fixture(scope="session")
+def sample_packages(tmp_path_factory) -> dict[str, Path]:
+    """Lanes 1.0 and 1.1 of samples/, zipped once for every router of these tests."""
+    out = tmp_path_factory.mktemp("openapi-packages")
+    return {version: build_package(version, out) for version in (VERSIONS[0], VERSIONS[2])}
+
+
 @pytest.fixture(scope="module")
-def live_router(tmp_path_factory) -> RouterClient:
+def live_router(tmp_path_factory, sample_packages) -> RouterClient:
     work = tmp_path_factory.mktemp("openapi")
-    package = build_package(VERSIONS[0], work)
+    package = sample_packages[VERSIONS[0]]
     with running_router(ROUTER_KEYS, work_dir=work / "router", enable_auth=True) as router:
-        release(router, VERSIONS[0], package)
+        router.release_id = release(router, VERSIONS[0], package)["id"]  # type: ignore[attr-defined]
+        router.package = package  # type: ignore[attr-defined]
         yield router
