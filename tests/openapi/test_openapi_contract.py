@@ -37,9 +37,6 @@ HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "tra
 CATCH_ALL = "{*path}"  # the router's JSON 404 for what no route takes (client_api.unknown_route)
 # Destructive for the fixture's only lane; covered by test_lane_commands_answer_as_documented.
 NOT_FUZZED = ("closeLane", "retireLane")
-# Routes of issue 15 whose engineers add their own part of docs/openapi.yaml; until then they are
-# the only registered routes allowed undocumented. Remove an entry once its path is in the file.
-DOCUMENTED_BY_THEIR_ENGINEER = {("GET", "/api/lanes/{lane}/histories")}
 CHECKS = [status_code_conformance, response_schema_conformance, content_type_conformance,
           response_headers_conformance]
 
@@ -88,7 +85,7 @@ def registered_operations() -> set[tuple[str, str]]:
 
 def test_every_registered_route_is_documented_and_every_documented_one_registered():
     registered, described = registered_operations(), documented_operations()
-    assert registered - described - DOCUMENTED_BY_THEIR_ENGINEER == set(), "routes the app registers that docs/openapi.yaml does not describe"
+    assert registered - described == set(), "routes the app registers that docs/openapi.yaml does not describe"
     assert described - registered == set(), "operations docs/openapi.yaml describes that no route takes"
 
 
