@@ -23,7 +23,7 @@ from router.patch_gate import (
 from router.replay_check import ReplayReport
 from router.settings import Settings
 from router.validation import parse_release, parse_replay_check
-from tests.router.router_harness import Router, running_router
+from tests.router.router_harness import Router, running_router, with_router
 
 SHA = "ab" * 32
 OTHER_SHA = "cd" * 32
@@ -273,3 +273,43 @@ def test_the_replay_environment_keeps_the_routers_settings_and_packages_out(tmp_
         "DEVHOST_MASTER_KEY": "secret"})
     assert env["PATH"] == "/usr/bin" and env["PYTHONPATH"] == f"{tmp_path / 'hostlib'}:{tmp_path / 'worker'}"
     assert not {"VIRTUAL_ENV", "ROUTER_ADMIN_KEYS", "DEVHOST_MASTER_KEY"} & set(env)
+
+
+# --- the local lifecycle's own check (the orchestration's branches; the replay itself: e2e) -----
+
+async def _local_patch(router: Router, check: dict[str, Any] | None) -> dict[str, Any]:
+    await router.release("1.0.0")
+    await router.wait_for_lane("1.0", "active")
+    body: dict[str, Any] = {"version": "1.0.1", "packageUrl": "/packages/1.0.1.zip", "sha256": SHA}
+    if check is not None:
+        body["replayCheck"] = check
+    taken = await router.http.post("/api/releases", json=body)
+    assert taken.status_code == 202, taken.text
+
+    async def ended() -> dict[str, Any] | None:
+        status = await router.release_status(taken.json()["id"])
+        return status if status["state"] in ("completed", "failed") else None
+
+    return dict(await router.wait_for("the patch to end", ended))
+
+
+@with_router(patch_gate=PatchGate.REQUIRE)
+async def test_under_require_a_patch_whose_local_check_cannot_run_fails_and_the_lane_keeps_its_package(router):
+    """The fake backend's package paths do not exist, so the lifecycle's replay cannot run: under
+    require that refuses the patch rather than deploy it unchecked."""
+    outcome = await _local_patch(router, CHECK)
+    assert outcome["state"] == "failed", outcome
+    assert outcome["error"]["error"] == "package_error", outcome
+    assert router.backend.deployed["lane-1.0"] == "1.0.0"  # set_package never ran for the patch
+    lane = await router.lane("1.0")
+    assert lane["state"] == "active" and lane["deployed_version"] == "1.0.0"
+
+
+@with_router(patch_gate=PatchGate.WARN)
+async def test_under_warn_a_patch_whose_local_check_cannot_run_deploys_with_a_warning(router):
+    outcome = await _local_patch(router, None)
+    assert outcome["state"] == "completed", outcome
+    warnings = [s["detail"] for s in outcome["steps"] if s["step"] == "patch_gate_warning"]
+    assert any("check-patch" in w for w in warnings), warnings  # intake's
+    assert any(w.startswith("replay check not run") for w in warnings), warnings  # the lifecycle's
+    assert router.backend.deployed["lane-1.0"] == "1.0.1"
