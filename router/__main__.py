@@ -97,14 +97,15 @@ def banner(base_url: str, keys: DevKeys | None, settings: Mapping[str, str], kee
             f"Keys (local development only: generated into {DEV_STATE / 'keys.json'} on this machine",
             "and shown here because it is yours; send one in the x-functions-key header):",
         ]
-    shell = [f"export ROUTER={shlex.quote(base_url)}"]
+    # DFROUTER_URL: the release CLI (python -m router.cli, dfrouter) reads it.
+    shell = [f"export ROUTER={shlex.quote(base_url)} DFROUTER_URL={shlex.quote(base_url)}"]
     if keys is not None:
         shell.append("export " + " ".join(f"{role.upper()}_KEY={shlex.quote(getattr(keys, role))}"
                                           for role in KEY_SETTINGS))
     header = settings.get("ROUTER_VERSION_HEADER", "X-App-Version")
     lines += ["  " + line for line in shell] + [
         "",
-        "Then, in that shell (each command is one line):",
+        "Paste the export lines in a second shell, then try (each command is one line):",
         "  .venv/bin/python -m provisioning package samples/1.0.0 --out /tmp/app-1.0.0.zip",
         '  curl -s "$ROUTER/api/releases" -H "x-functions-key: $RELEASE_KEY" -d \'{"version": "1.0.0", '
         '"packageUrl": "/tmp/app-1.0.0.zip"}\'',
@@ -113,6 +114,7 @@ def banner(base_url: str, keys: DevKeys | None, settings: Mapping[str, str], kee
         f'-H "{header}: 1.0.0" -d \'{{"order_id": "o-1"}}\'',
         '  curl -s "<statusQueryGetUri from the answer>" -H "x-functions-key: $CLIENT_KEY"',
         '  curl -s "$ROUTER/api/versionmap" -H "x-functions-key: $ADMIN_KEY"',
+        '  .venv/bin/python -m router.cli status --key "$ADMIN_KEY"',
         "",
         "Ctrl-C stops the router" + (" (lanes keep running: --keep-lanes)." if keep_lanes
                                      else " and then its lanes (their state stays on disk)."),
