@@ -20,13 +20,15 @@ from router.continuation import ContinuationTokens, Page
 from router.errors import BadRequest, Conflict, LaneGone, RouterError, UnknownLane
 from router.http_responses import ROUTE_PREFIX, json_body, json_response, public_base_url, serve
 from router.map_client import read_version_map, run_map_command
-from router.map_view import version_map_view
+from router.map_view import ramp_view, version_map_view
 from router.lane_client import LaneEndpoint
 from router.runtime_status import RuntimeStatus
 from router.urls import RouterRoutes
 from router.lanes import WITH_APP, LaneState, VersionMap
 from router.settings import Settings
-from router.validation import check_flag, check_top
+from router.durable_inputs import to_json
+from router.lanes import plan_to_dict
+from router.validation import check_flag, check_top, parse_ramp
 from router.versions import lane_sort_key, parse_lane_key
 
 bp = df.Blueprint()
@@ -142,9 +144,12 @@ async def lane_histories(req: func.HttpRequest, client: df.DurableOrchestrationC
     `python -m devhost replay --histories` and `router.cli check-patch` read. Admin only: the
     histories carry every input and output the orchestrations saw.
 
-    The Functions Python worker answers an `HttpResponse` whole (streaming needs the separate
-    FastAPI extension), so a page is read from the lane and sent as one body; `top` bounds it and
-    the continuation token (header or `continuationToken`) fetches the next.
+    The Functions Python worker answers an `HttpResponse` whole. Streaming needs the
+    azurefunctions-extensions-http-fastapi types, and turning HTTP streams on switches every HTTP
+    function of the app to them ("the original HTTP functionality will not work",
+    https://techcommunity.microsoft.com/blog/azurecomputeblog/azure-functions-support-for-http-streams-in-python-is-now-in/4146697),
+    so a page is read from the lane and sent as one body; `top` bounds it and the continuation
+    token (header or `continuationToken`) fetches the next.
     """
 
     async def handle() -> func.HttpResponse:
@@ -247,13 +252,27 @@ async def retire_lane(req: func.HttpRequest, client: df.DurableOrchestrationClie
     return await serve(req, Role.ADMIN, handle)
 
 
+async def _start_ramp(client: df.DurableOrchestrationClient, lane: str, plan: dict[str, Any]) -> func.HttpResponse:
+    """`POST /api/current` with a ramp: the lane takes version-less starts step by step; the
+    current lane stays current until the ramp completes (202: it is under way)."""
+    rt = runtime.current()
+    result = VersionMap.from_dict(await run_map_command(
+        client, "start_ramp", {"lane": lane, "ramp": plan}, drive_ramp=to_json(rt.timing())))
+    rt.map_cache.invalidate()
+    assert result.ramp is not None
+    return json_response(202, {"current": result.current, "ramp": ramp_view(result.ramp)})
+
+
 @bp.route(route="current", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @bp.durable_client_input(client_name="client")
 async def set_current(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     async def handle() -> func.HttpResponse:
-        data = json_body(req, accepted=("lane",))
+        data = json_body(req, accepted=("lane", "ramp"))
         lane = parse_lane_key(data.get("lane"), "lane")
+        plan = parse_ramp(data["ramp"]) if "ramp" in data else None
         await _known_lane(client, lane)
+        if plan is not None:
+            return await _start_ramp(client, lane, plan_to_dict(plan))
         result = await run_map_command(client, "set_current", {"lane": lane}, wake_lane=lane)
         runtime.current().map_cache.invalidate()
         return json_response(200, {"current": lane, "state": result["state"], "version": result["deployed_version"]})

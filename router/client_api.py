@@ -8,6 +8,7 @@ only: a lane's host name or key never reaches a client.
 from __future__ import annotations
 
 import logging
+import random
 import uuid
 
 import azure.durable_functions as df
@@ -68,13 +69,15 @@ async def _start(
     body = req.get_body() or b""
     check_body(body, settings)
     vmap = await cached_map(client)
+    # During a ramp a version-less start without an instance id is placed by this draw.
+    draw = random.random() * 100.0  # [0, 100)
     try:
-        decision = decide(vmap, version, settings)
+        decision = decide(vmap, version, settings, instance_id=instance_id, draw=draw)
     except (UnknownLane, LaneFailed, LaneGone, LaneUnhealthy):
         # Refusals are rare and a cached map may predate the release that fixes them:
         # decide again on the map as it is now. (Forwarding from the cache is safe: see MapCache.)
         vmap = await cached_map(client, fresh=True)
-        decision = decide(vmap, version, settings)
+        decision = decide(vmap, version, settings, instance_id=instance_id, draw=draw)
     content_type = req.headers.get("Content-Type") or "application/json"
     if not isinstance(decision, Forward):
         held_id = f"held-{uuid.uuid4().hex}"

@@ -43,12 +43,14 @@ async def cached_map(client: df.DurableOrchestrationClient, *, fresh: bool = Fal
 
 async def run_map_command(
     client: df.DurableOrchestrationClient, operation: str, args: dict[str, Any], *, wake_lane: str | None = None,
-    timeout_seconds: float = 30.0,
+    drive_ramp: dict[str, Any] | None = None, timeout_seconds: float = 30.0,
 ) -> Any:
-    """Apply an admin operation through the entity and wait for its typed result."""
-    instance_id = await client.start_new(
-        "map_command", None, {"operation": operation, "args": args, "wake_lane": wake_lane}
-    )
+    """Apply an admin operation through the entity and wait for its typed result. With
+    `drive_ramp` (the Timing it runs with), a ramp the operation started is also set going."""
+    command: dict[str, Any] = {"operation": operation, "args": args, "wake_lane": wake_lane}
+    if drive_ramp is not None:
+        command["drive_ramp"] = drive_ramp
+    instance_id = await client.start_new("map_command", None, command)
     deadline = time.monotonic() + timeout_seconds
     delay = 0.02
     while time.monotonic() < deadline:
