@@ -1,7 +1,7 @@
 """`dfrouter release`: post a release and, with --wait, follow it to its end.
 
-Following reads `GET /api/releases/{id}` every --poll seconds and shows each step the first time
-it appears, in the router's order: a rich live display on a terminal, one plain line per step
+Following reads `GET /api/releases/{id}` every --poll seconds and shows each step once, in time
+order, from the moment the router hands the release to its lane: a rich live display on a terminal, one plain line per step
 otherwise (a pipeline's log), or with --json one JSON document per line: `{"type": "accepted"}`
 with the 202's body, `{"type": "step"}` per step, `{"type": "status"}` with the final status last
 (so `tail -n1` is the outcome). Without --wait, --json prints the 202's body alone.
@@ -20,6 +20,11 @@ from router.cli.output import Output
 # The states of GET /api/releases/{id} in which a release will not move on (router/release_progress.py).
 DONE = frozenset({"completed", "waiting_for_first_request"})
 ENDED_UNDONE = frozenset({"failed", "superseded"})
+# The release orchestration's last steps (router/orchestrators.py `release`): once one shows, the
+# intake is over. Until then the answer holds only the intake's steps; the lane's first ones join at
+# the hand-over, stamped earlier (router/release_progress.py merges them in time order), so lines
+# wait for it to come out in time order.
+INTAKE_ENDS = frozenset({"handed_to_lane", "waiting_for_first_request"})
 DEFAULT_TIMEOUT = 1800.0  # a cold lane on Azure takes minutes; a pipeline job has its own limit too
 DEFAULT_POLL = 2.0
 MAX_MISSED_POLLS = 5  # a router restart or a network blip while following is not a failed release
@@ -140,9 +145,12 @@ def follow_release(api: RouterApi, release_id: str, display: ProgressDisplay, *,
                 raise
             display.missed(error)
         else:
-            for step in new_steps(seen, status.get("steps") or ()):
-                display.step(step)
-            if status.get("state") in DONE | ENDED_UNDONE:
+            steps = status.get("steps") or ()
+            ended = status.get("state") in DONE | ENDED_UNDONE
+            if ended or any(step.get("step") in INTAKE_ENDS for step in steps):
+                for step in new_steps(seen, steps):
+                    display.step(step)
+            if ended:
                 return status
             display.waiting(status)
         if clock() >= deadline:

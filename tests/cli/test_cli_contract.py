@@ -29,6 +29,7 @@ ACCEPTED = {"id": "release-abc", "version": "1.1.0", "lane": "1.1",
             "retry": False}
 STEPS = [{"step": "received", "at": "2026-12-01T10:00:00.000000+00:00"},
          {"step": "registered", "at": "2026-12-01T10:00:00.100000+00:00"},
+         {"step": "handed_to_lane", "at": "2026-12-01T10:00:00.200000+00:00"},
          {"step": "app_created", "at": "2026-12-01T10:00:01.000000+00:00", "detail": "lane-1-1"},
          {"step": "activated", "at": "2026-12-01T10:00:02.000000+00:00"}]
 
@@ -91,6 +92,7 @@ def test_a_followed_release_prints_each_step_once_in_order_with_its_timestamp():
         "status: https://router.example.net/api/releases/release-abc",
         "2026-12-01T10:00:00.000000+00:00  received",
         "2026-12-01T10:00:00.100000+00:00  registered",
+        "2026-12-01T10:00:00.200000+00:00  handed_to_lane",
         "2026-12-01T10:00:01.000000+00:00  app_created  lane-1-1",
         "2026-12-01T10:00:02.000000+00:00  activated",
         "release release-abc completed: version 1.1.0 on lane 1.1",
@@ -98,6 +100,26 @@ def test_a_followed_release_prints_each_step_once_in_order_with_its_timestamp():
     posted = json.loads(seen[0].content)
     assert posted == {"version": "1.1.0", "packageUrl": "https://builds.example.net/app.zip"}
     assert all(request.headers["x-functions-key"] == KEY for request in seen)
+
+
+def test_steps_wait_for_the_hand_over_so_the_lanes_earlier_stamped_steps_come_out_in_time_order():
+    """Until the intake hands the release over, the router shows only the intake's steps; the lane's
+    `registered`, stamped in the intake's episode, joins at the hand-over (router/release_progress.py)."""
+    received, lane_registered = STEPS[0], {"step": "registered", "at": STEPS[0]["at"], "detail": "1.1.0 (eager)"}
+    intake_registered = {"step": "registered", "at": "2026-12-01T10:00:00.050000+00:00", "detail": "new_lane"}
+    transport, _ = scripted_release(
+        release_status("running", [received, intake_registered]),
+        release_status("running", [received, lane_registered, intake_registered, STEPS[2]]),
+        release_status("completed", [received, lane_registered, intake_registered, *STEPS[2:]]))
+    run = follow("--wait", transport=transport)
+    assert run.lines[2:-1] == [
+        "2026-12-01T10:00:00.000000+00:00  received",
+        "2026-12-01T10:00:00.000000+00:00  registered  1.1.0 (eager)",
+        "2026-12-01T10:00:00.050000+00:00  registered  new_lane",
+        "2026-12-01T10:00:00.200000+00:00  handed_to_lane",
+        "2026-12-01T10:00:01.000000+00:00  app_created  lane-1-1",
+        "2026-12-01T10:00:02.000000+00:00  activated",
+    ]
 
 
 def test_a_release_without_wait_prints_its_id_and_does_not_follow():
@@ -114,8 +136,8 @@ def test_json_follow_prints_one_document_per_line_ending_with_the_status():
     transport, _ = scripted_release(release_status("running", STEPS[:2]), release_status("completed", STEPS))
     run = follow("--wait", "--json", transport=transport)
     documents = [json.loads(line) for line in run.lines]
-    assert [d["type"] for d in documents] == ["accepted", "step", "step", "step", "step", "status"]
-    assert [d["step"] for d in documents[1:5]] == [s["step"] for s in STEPS]
+    assert [d["type"] for d in documents] == ["accepted", "step", "step", "step", "step", "step", "status"]
+    assert [d["step"] for d in documents[1:6]] == [s["step"] for s in STEPS]
     assert documents[-1]["state"] == "completed" and run.code == ExitCode.OK
 
 
