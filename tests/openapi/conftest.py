@@ -13,9 +13,8 @@ from demo.stack import running_router
 from samples.build import VERSIONS, build_package
 from tests.e2e.conftest import release
 
-OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
-# Each security scheme of docs/openapi.yaml and its role's key, chosen before the router starts:
-# schemathesis takes them when the tests are collected.
+# Each security scheme of docs/openapi.yaml and its role's key: the routers here are started with
+# them (the ROUTER_*_KEYS settings), and each request carries the key its operation's scheme names.
 SCHEME_KEYS = {scheme: secrets.token_urlsafe(32) for scheme in ("clientKey", "releaseKey", "adminKey")}
 ROUTER_KEYS = {
     "ROUTER_CLIENT_KEYS": SCHEME_KEYS["clientKey"],

@@ -2,8 +2,8 @@
 
 Schemathesis sends generated requests (valid and invalid) to every documented operation with
 its role's key and checks each answer: its status code is documented for the operation, its body
-matches the documented schema, its content type is the documented one. A route the app registers
-and the file does not describe (or the reverse) fails `test_every_registered_route_is_documented`.
+matches the documented schema, its content type is the documented one. Which routes the file
+must describe: test_openapi_routes.py.
 
 Excluded from the fuzzing, because they would wreck the one lane every other operation needs:
 closing and retiring a lane. Their answers are checked by direct calls instead, on a router of
@@ -16,8 +16,8 @@ import re
 from typing import Any
 
 import httpx
+import pytest
 import schemathesis
-import yaml
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -26,90 +26,18 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-import function_app
 from demo.stack import running_router
-from router.instance_actions import ACTION_ROUTES
 from samples.build import VERSIONS, package_sha256
 from tests.e2e.conftest import release
-from tests.openapi.conftest import OPENAPI, ROUTER_KEYS, SCHEME_KEYS
+from tests.openapi.conftest import ROUTER_KEYS, SCHEME_KEYS
+from tests.openapi.spec import OPENAPI, operations
 
-HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-CATCH_ALL = "{*path}"  # the router's JSON 404 for what no route takes (client_api.unknown_route)
-# Destructive for the fixture's only lane; covered by test_lane_commands_answer_as_documented.
+pytestmark = pytest.mark.e2e
+
+# They would wreck the fixture's only lane: checked by direct calls on a router of their own.
 NOT_FUZZED = ("closeLane", "retireLane")
 CHECKS = [status_code_conformance, response_schema_conformance, content_type_conformance,
           response_headers_conformance]
-
-
-def documented() -> dict[str, Any]:
-    return yaml.safe_load(OPENAPI.read_text(encoding="utf-8"))
-
-
-def documented_operations() -> set[tuple[str, str]]:
-    paths = documented()["paths"]
-    return {(method.upper(), path) for path, item in paths.items() for method in item if method in HTTP_METHODS}
-
-
-def _expand(route: str, methods: list[str]) -> set[tuple[str, str]]:
-    """The concrete (method, path) pairs a Functions route template takes. Optional trailing
-    parameters (`{x?}`) give one path each; the instance route's `{action?}` segment names an
-    action of router/instance_actions.py, which fixes its method and whether an event name follows."""
-    path = "/api/" + route
-    if "{action?}" in route:
-        base = path.split("/{action?}")[0]
-        expanded = set()
-        for action, how in ACTION_ROUTES.items():
-            assert how.method in methods, f"{route} does not take {how.method} for {action}"
-            suffix = f"/{how.segment}" if how.segment else ""
-            suffix += "/{eventName}" if action.takes_event_name else ""
-            expanded.add((how.method, base + suffix))
-        return expanded
-    segments = path.split("/")
-    required = [s for s in segments if not s.endswith("?}")]
-    optional = [s.replace("?}", "}") for s in segments if s.endswith("?}")]
-    paths = {"/".join(required + optional[:n]) for n in range(len(optional) + 1)}
-    return {(method, p) for p in paths for method in methods}
-
-
-def registered_operations() -> set[tuple[str, str]]:
-    function_app.app.functions_bindings = None  # get_functions() refuses a second call otherwise
-    found: set[tuple[str, str]] = set()
-    for function in function_app.app.get_functions():
-        trigger = function.get_trigger()
-        if trigger.type != "httpTrigger" or trigger.route == CATCH_ALL:
-            continue
-        found |= _expand(trigger.route, [str(m).upper() for m in trigger.methods])
-    function_app.app.functions_bindings = None
-    return found
-
-
-def test_every_registered_route_is_documented_and_every_documented_one_registered():
-    registered, described = registered_operations(), documented_operations()
-    assert registered - described == set(), "routes the app registers that docs/openapi.yaml does not describe"
-    assert described - registered == set(), "operations docs/openapi.yaml describes that no route takes"
-
-
-def test_expanding_routes_gives_each_optional_segment_and_instance_action():
-    assert _expand("orchestrators/{name}/{instanceId?}", ["POST"]) == {
-        ("POST", "/api/orchestrators/{name}"), ("POST", "/api/orchestrators/{name}/{instanceId}")}
-    assert ("POST", "/api/instances/{lane}/{instanceId}/raiseEvent/{eventName}") in _expand(
-        "instances/{lane}/{instanceId}/{action?}/{eventName?}", ["GET", "POST", "DELETE"])
-
-
-def test_every_operation_names_one_role_scheme_and_documents_its_refusals():
-    schemes = set(documented()["components"]["securitySchemes"])
-    assert schemes == {"clientKey", "releaseKey", "adminKey"}
-    for path, item in documented()["paths"].items():
-        for method, operation in item.items():
-            if method not in HTTP_METHODS:
-                continue
-            security = operation.get("security")
-            assert security and len(security) == 1 and set(security[0]) <= schemes and len(security[0]) == 1, \
-                f"{method.upper()} {path}: one role's key scheme"
-            assert {"401", "403"} <= set(operation["responses"]), f"{method.upper()} {path}: 401 and 403"
-
-
-# --- the live router --------------------------------------------------------------------------
 
 # The router's URL is given per call: it listens on a port of its own choosing.
 API = schemathesis.openapi.from_path(OPENAPI, config=schemathesis.Config.from_dict({"request-timeout": 30}))
@@ -150,16 +78,13 @@ def test_each_route_refuses_a_missing_key_and_another_roles_key_as_documented(li
     values = {"name": "process_order", "instanceId": "some-id", "lane": "1.0", "eventName": "go",
               "heldId": "held-none", "releaseId": "release-none"}
     with httpx.Client(base_url=live_router.base_url, timeout=30, trust_env=False) as http:
-        for path, item in documented()["paths"].items():
-            for method, operation in item.items():
-                if method not in HTTP_METHODS:
-                    continue
-                url = re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
-                scheme = next(iter(operation["security"][0]))
-                other = next(key for name, key in keys.items() if name != scheme)
-                for headers, status in (({}, 401), ({"x-functions-key": other}, 403)):
-                    response = http.request(method.upper(), url, headers=headers)
-                    assert response.status_code == status, (method, path, response.text)
+        for method, path, operation in operations():
+            url = re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
+            (scheme,) = operation["security"][0]
+            for other in (name for name in keys if name != scheme):
+                for headers, status in (({}, 401), ({"x-functions-key": keys[other]}, 403)):
+                    response = http.request(method, url, headers=headers)
+                    assert response.status_code == status, (method, path, other, response.text)
                     body = response.json()
                     assert body["error"] in ("unauthorized", "forbidden") and body["field"] == "x-functions-key"
 
