@@ -195,8 +195,6 @@ class JsonFormatter(logging.Formatter):
 
 # Version 00 is exactly these four fields; a later version may append "-..." (the spec's rule).
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
-
-
 _ZERO_TRACE, _ZERO_SPAN = "0" * 32, "0" * 16
 
 
