@@ -180,6 +180,7 @@ class DeployRequest(DurableInput):
     lane: LaneSpec
     app: AppRef
     package: Package
+    release_id: str = ""  # names the release in the deploy's log lines (router.telemetry)
 
 
 @dataclass

@@ -235,7 +235,8 @@ def _deploy(context: Context, state: LifecycleInput, spec: LaneSpec) -> Orchestr
     package = Package(url=state.release.package_url, sha256=state.release.sha256 or None)
     before_first_attempt = now(context)
     deployed, attempts = yield from activity_with_attempts(
-        context, "set_package", DeployRequest(spec, state.app, package), PackageSet, timing)
+        context, "set_package", DeployRequest(spec, state.app, package, release_id=_release_id(state)), PackageSet,
+        timing)
     yield from _progress(context, state, "deployed", spec.version)
     ready_by = after(context, timing.ready_timeout_seconds)
     look = ReadinessRequest(state.app, deployed_at=_package_set_at(deployed, attempts, before_first_attempt))

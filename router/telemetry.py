@@ -105,14 +105,14 @@ def current_fields() -> LogFields:
 
 def payload_fields(payload: Any) -> dict[str, str | None]:
     """Log fields of an activity's input as it arrives (its JSON form, see durable_inputs):
-    `lane` is a lane key or a LaneSpec, `release` a Release, `instance_id` a target instance."""
+    `lane` is a lane key or a LaneSpec, `release` a Release (or `release_id` its id),
+    `instance_id` a target instance."""
     if not isinstance(payload, Mapping):
         return {}
     lane, version = payload.get("lane"), payload.get("version")
     if isinstance(lane, Mapping):  # a LaneSpec
         lane, version = lane.get("lane"), lane.get("version")
-    release = payload.get("release")
-    release_id = None
+    release, release_id = payload.get("release"), payload.get("release_id") or None
     if isinstance(release, Mapping) and release.get("version"):
         from router.lanes import Release  # pure; imported late so this module stays light
 
@@ -123,7 +123,7 @@ def payload_fields(payload: Any) -> dict[str, str | None]:
         "lane": lane if isinstance(lane, str) and lane else None,
         "version": version if isinstance(version, str) and version else None,
         "instance_id": instance_id if isinstance(instance_id, str) and instance_id else None,
-        "release_id": release_id,
+        "release_id": release_id if isinstance(release_id, str) and release_id else None,
     }
 
 

@@ -147,7 +147,8 @@ def test_a_line_without_credentials_is_left_as_it_is() -> None:
 
 
 def test_an_activitys_fields_come_from_its_input() -> None:
-    from router.durable_inputs import LaneCommand, to_json
+    from provisioning.base import AppRef, LaneSpec, Package
+    from router.durable_inputs import DeployRequest, LaneCommand, to_json
     from router.lanes import Release
 
     release = Release("1.2.3", "https://st.blob.core.windows.net/p/1.2.3.zip?sig=secret")
@@ -158,6 +159,9 @@ def test_an_activitys_fields_come_from_its_input() -> None:
     assert payload_fields(to_json(LaneCommand(lane="1.2", release=release.shown())))["release_id"] == release.id
     spec = {"lane": {"lane": "1.2", "version": "1.2.3", "task_hub": "Lane12"}, "app": {"name": "lane-1-2"}}
     assert payload_fields(spec) == {"lane": "1.2", "version": "1.2.3", "instance_id": None, "release_id": None}
+    deploy = to_json(DeployRequest(LaneSpec("1.2", "1.2.3", "Lane12"), AppRef("lane-1-2", "http://lane"),
+                                   Package("https://st/p.zip"), release_id=release.id))
+    assert payload_fields(deploy) == {"lane": "1.2", "version": "1.2.3", "instance_id": None, "release_id": release.id}
     forward = {"lane": "1.2", "instance_id": "order-7", "app": {}}
     assert payload_fields(forward)["instance_id"] == "order-7"
     assert payload_fields("not an object") == {}

@@ -184,3 +184,22 @@ def test_every_line_of_a_start_is_json_with_its_lane_version_and_instance(tmp_pa
 async def _held_forwarded(router: Router, held_id: str) -> bool:
     response = await router.http.get(f"/api/held/{held_id}")
     return response.status_code == 200
+
+
+def test_a_failed_deploys_warning_names_its_release(tmp_path: Path, log_lines: LogLines):
+    from provisioning.errors import PackageError
+
+    async def scenario(router: Router) -> None:
+        router.backend.fail["deploy_package"] = [PackageError("download failed: 503 from the blob store")]
+        response = await router.http.post("/api/releases", json={
+            "version": "1.0.0", "packageUrl": f"/packages/1.0.0.zip?{SAS_SIGNATURE}"})
+        assert response.status_code == 202, response.text
+        found["release"] = response.json()["id"]
+        await router.wait_for_lane("1.0", "failed")
+
+    found: dict[str, str] = {}
+    run(tmp_path, scenario)
+    (warning,) = [line for line in log_lines.ours() if "set_package" in line["message"]]
+    assert warning["level"] == "WARNING" and "package_error" in warning["message"]
+    assert (warning["lane"], warning["version"], warning["releaseId"]) == ("1.0", "1.0.0", found["release"])
+    assert "c2VjcmV0LXNpZ25hdHVyZQ" not in "\n".join(log_lines.text())
