@@ -34,12 +34,14 @@ class RouterClient:
     # --- release pipeline ----------------------------------------------------------------------
 
     def post_release(self, version: str, package_url: str, sha256: str | None = None,
-                     provision: str | None = None) -> httpx.Response:
+                     provision: str | None = None, ramp: dict[str, Any] | None = None) -> httpx.Response:
         body: dict[str, Any] = {"version": version, "packageUrl": package_url}
         if sha256:
             body["sha256"] = sha256
         if provision:
             body["provision"] = provision
+        if ramp is not None:
+            body["ramp"] = ramp
         return self.http.post("/api/releases", json=body, headers=self._release())
 
     def release_status(self, release_id: str) -> dict[str, Any]:
@@ -104,6 +106,13 @@ class RouterClient:
             vmap = self.version_map()
             return vmap if (vmap["lanes"].get(lane) or {}).get("state") == state else None
         return wait_for(done, deadline, f"lane {lane} to become {state}")
+
+    def wait_ramp(self, done: Callable[[dict[str, Any]], bool], what: str, deadline: float = 120.0) -> dict[str, Any]:
+        """Poll the version map until `done(map)` holds for its ramp (the map is answered)."""
+        def check() -> dict[str, Any] | None:
+            vmap = self.version_map()
+            return vmap if vmap.get("ramp") and done(vmap) else None
+        return wait_for(check, deadline, what, interval=0.1)
 
     def admin_get(self, path: str, **params: Any) -> httpx.Response:
         return self.http.get(path, params=params, headers=self._admin())
