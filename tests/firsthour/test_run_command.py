@@ -75,7 +75,8 @@ def test_run_prints_what_a_user_needs_and_ctrl_c_stops_the_router_and_its_lanes(
     with open(output, "wb") as out:
         run = subprocess.Popen([sys.executable, "-m", "router", "run", "--port", str(port),
                                 "--state", str(tmp_path / "state")],
-                               cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                               cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                               start_new_session=True)  # its own process group, as a terminal's job
     try:
         wait_for(lambda: "Ctrl-C stops the router" in output.read_text(), 60, "the banner")
         printed = output.read_text()
@@ -106,12 +107,12 @@ def test_run_prints_what_a_user_needs_and_ctrl_c_stops_the_router_and_its_lanes(
                                  refused.json()["message"])
         assert [running for _, running in LocalLaneBackend(lanes_root).lanes()] == [True]
 
-        run.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        os.killpg(run.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole group, host included
         assert run.wait(timeout=60) == 0, output.read_text()[-2000:]
         after_ctrl_c = [running for _, running in LocalLaneBackend(lanes_root).lanes()]
     finally:
         if run.poll() is None:
-            run.kill()
+            os.killpg(run.pid, signal.SIGKILL)
             run.wait()
         asyncio.run(LocalLaneBackend(lanes_root).stop_all())  # a failed run leaves no host behind either
     assert after_ctrl_c == [False], "Ctrl-C stopped the lane host"
