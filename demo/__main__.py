@@ -2,17 +2,20 @@
 
 The router runs in the local dev host with the `local` provisioner; each lane is a dev host
 process serving one version of the sample app (samples/). Every step is a real HTTP call.
+Act 2 (demo/act_two.py: progressive ramps) follows on the same router; `DEMO_ACTS=1` skips it.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from demo import act_two
 from demo.router_client import RouterClient
 from demo.stack import REPO, running_router
 from samples.build import build_package, package_sha256
@@ -132,6 +135,11 @@ def run(work_dir: Path) -> None:
 
         title("Final version map")
         print_map(router)
+
+        if os.environ.get("DEMO_ACTS", "2") != "1":
+            act_two.run(router, packages, work_dir, say, title)
+            title("Final version map, after act 2")
+            print_map(router)
     say("demo finished: every lane process stopped")
 
 
