@@ -38,5 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.setup
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
+# Lane hosts outlive the router by design: stop them before their state under .devhost goes.
 clean:
+	test ! -x $(BIN)/python || $(BIN)/python -m provisioning local stop --all
 	rm -rf $(VENV) .pytest_cache .hypothesis .devhost .demo
