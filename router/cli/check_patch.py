@@ -20,16 +20,17 @@ import json
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from provisioning import packaging
-from provisioning.errors import ProvisioningError
 from router.cli.command import CommandContext, add_command, positive_int
 from router.cli.errors import CliError, ExitCode, UsageError
-from router.errors import BadVersion
-from router.patch_gate import ReplayCheck
-from router.replay_check import ReplayReport, ReplayRunError, run_replay, unpack_zip
-from router.versions import parse_lane_key
+
+if TYPE_CHECKING:
+    from router.replay_check import ReplayReport
+
+# The replay's modules load only when check-patch runs, and need nothing beyond the CLI's own
+# dependencies (httpx, rich): no Functions package, no semver (router.versions), so `pip install .`
+# on a pipeline agent runs it, and every other command stays as light as before.
 
 HEADERS = ("instance", "orchestrator", "verdict", "first difference")
 PAGE = 100  # histories per request
@@ -49,11 +50,16 @@ def register(subcommands: Any) -> None:
                         help="the patch's deployable package (python -m provisioning package)")
     parser.add_argument("--page-size", type=positive_int, default=PAGE, metavar="N",
                         help=f"histories per request (default {PAGE})")
-    parser.add_argument("--worker-cache", type=Path, default=packaging.DEFAULT_CACHE_DIR, metavar="DIR",
-                        help="where the dev host's worker runtime is cached (default: the local lanes' own)")
+    parser.add_argument("--worker-cache", type=Path, default=None, metavar="DIR",
+                        help="where the dev host's worker runtime is cached (default: the local lanes' own, "
+                             ".devhost/site-packages beside the code)")
 
 
 def run_check_patch(args: argparse.Namespace, ctx: CommandContext) -> int:
+    from provisioning import packaging
+    from provisioning.errors import ProvisioningError
+    from router.replay_check import ReplayRunError, run_replay, unpack_zip
+
     lane = _lane(args.lane)
     package = Path(args.package)
     if not package.is_file():
@@ -64,23 +70,28 @@ def run_check_patch(args: argparse.Namespace, ctx: CommandContext) -> int:
         count = _download(ctx, lane, histories, args.page_size)
         try:
             app_dir, sha256 = asyncio.run(unpack_zip(package, root / "packages"))
-            report = asyncio.run(run_replay(app_dir, histories, worker_cache=args.worker_cache, expected=count))
+            report = asyncio.run(run_replay(app_dir, histories, expected=count,
+                                            worker_cache=args.worker_cache or packaging.DEFAULT_CACHE_DIR))
         except ProvisioningError as error:
             raise UsageError(f"The package cannot be used: {error.message}") from None
         except ReplayRunError as error:
             raise ReplayNotRun(f"The histories could not be replayed on the package: {error.message}",
                                code=error.code) from None
-    check = ReplayCheck(sha256, report.checked, datetime.now(UTC).isoformat(timespec="seconds"),
-                        report.passed)
+    # The `replayCheck` release intake takes (router.validation.parse_replay_check).
+    check = {"sha256": sha256, "instancesChecked": report.checked,
+             "checkedAt": datetime.now(UTC).isoformat(timespec="seconds"), "passed": report.passed}
     _show(ctx, lane, report, check)
     return ExitCode.OK if report.passed else ExitCode.FAILED
 
 
 def _lane(text: str) -> str:
-    try:
-        return parse_lane_key(text, "lane")
-    except BadVersion as error:
-        raise UsageError(f"--lane: {error.message}") from None
+    from provisioning.naming import (
+        is_lane_key,  # the one lane-key rule, the router's too
+    )
+
+    if not is_lane_key(text):
+        raise UsageError(f"--lane: {text[:40]!r} is not a lane: expected MAJOR.MINOR, e.g. 1.0.")
+    return text
 
 
 def _download(ctx: CommandContext, lane: str, into: Path, page_size: int) -> int:
@@ -101,7 +112,7 @@ def _download(ctx: CommandContext, lane: str, into: Path, page_size: int) -> int
             seen.add(token)
 
 
-def _show(ctx: CommandContext, lane: str, report: ReplayReport, check: ReplayCheck) -> None:
+def _show(ctx: CommandContext, lane: str, report: ReplayReport, check: dict[str, Any]) -> None:
     counts = {"instancesChecked": report.checked, "clean": report.count("clean"),
               "diverged": report.count("diverged"), "failed": report.count("failed")}
     advice = "" if report.passed else (
@@ -113,7 +124,7 @@ def _show(ctx: CommandContext, lane: str, report: ReplayReport, check: ReplayChe
             "instances": [{"instanceId": v.instance_id, "name": v.name, "verdict": v.verdict,
                            **({"firstDifference": v.first_difference} if v.verdict != "clean" else {})}
                           for v in report.verdicts],
-            "replayCheck": check.to_json(), **({"advice": advice} if advice else {}),
+            "replayCheck": check, **({"advice": advice} if advice else {}),
         })
         return
     rows = [[v.instance_id, v.name, v.verdict, v.first_difference or None] for v in report.verdicts]
@@ -122,4 +133,4 @@ def _show(ctx: CommandContext, lane: str, report: ReplayReport, check: ReplayChe
     ctx.output.table(title, HEADERS, rows)
     if advice:
         ctx.output.line(advice)
-    ctx.output.line("replayCheck: " + json.dumps(check.to_json()))
+    ctx.output.line("replayCheck: " + json.dumps(check))

@@ -7,6 +7,8 @@ and charge). The replay is the real `python -S -m devhost replay --json` subproc
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from demo.router_client import RouterClient
 from router.cli.errors import ExitCode
 from samples.build import package_sha256
 from tests.cli.support import Run, dfrouter
-from tests.e2e.test_patch_gate import APPS, post, start_waiting_chain, zip_app
+from tests.e2e.test_patch_gate import APPS, REPO, post, start_waiting_chain, zip_app
 
 pytestmark = pytest.mark.e2e
 
@@ -91,3 +93,16 @@ def test_refusals_exit_with_the_cli_codes(router, lane, tmp_path):
     not_zip.write_text("not a zip")
     refused = check(router, "--lane", "1.0", "--package", str(not_zip))
     assert refused.code == ExitCode.BAD_INPUT and "zip" in refused.err
+
+
+def test_check_patch_needs_nothing_a_pipeline_agents_pip_install_lacks():
+    """`pip install .` brings httpx and rich only (pyproject.toml): registering the command, and
+    what it loads when it runs, must import neither semver nor a Functions or aiohttp package."""
+    code = ("import sys\n"
+            "for name in ('semver', 'azure', 'aiohttp'): sys.modules[name] = None\n"
+            "from router.cli.main import build_parser\n"
+            "build_parser()\n"
+            "import router.replay_check, provisioning.naming, provisioning.packaging\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60,
+                          check=False)
+    assert done.returncode == 0, done.stderr
