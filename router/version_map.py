@@ -133,7 +133,9 @@ def start_lazy_lane(vmap: VersionMap, key: str, *, at: str) -> VersionMap:
     if lane.started:
         return vmap
     _require(lane, "start")
-    return _with_lane(vmap, _log(replace(lane, started=True, updated_at=at), at, "first_request"))
+    # Tagged with the release, so the release's own steps show when its lane was asked for.
+    return _with_lane(vmap, _log(replace(lane, started=True, updated_at=at), at, "first_request",
+                                 release_id=lane.release.id))
 
 
 def reserve_lane(vmap: VersionMap, key: str, *, max_lanes: int, at: str) -> VersionMap:

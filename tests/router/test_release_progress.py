@@ -3,7 +3,8 @@
 from dataclasses import replace
 from datetime import datetime
 
-from router.lanes import Lane, LaneEvent, LaneState, Release
+from router import version_map as vm
+from router.lanes import Lane, LaneEvent, LaneState, Release, VersionMap
 from router.release_progress import release_progress
 
 RELEASE = Release(version="1.0.0", package_url="https://packages.example/1.0.0.zip")
@@ -92,3 +93,12 @@ def test_the_same_release_posted_after_its_lane_was_deleted_is_not_completed_by_
     assert release_progress(LAZY.id, HANDED, lazy_again)["state"] == "waiting_for_first_request"
     eager_again = replace(lazy_again, started=True)
     assert release_progress(LAZY.id, HANDED, eager_again)["state"] == "running"
+
+
+def test_a_lazy_releases_steps_show_its_first_request_through_the_map_operations() -> None:
+    vmap, _ = vm.register_release(VersionMap(), LAZY, max_lanes=2, at="2026-12-01T15:00:00+00:00")
+    waiting = release_progress(LAZY.id, HANDED, vmap.lanes["1.0"])
+    assert waiting["state"] == "waiting_for_first_request"
+    started = vm.start_lazy_lane(vmap, "1.0", at="2026-12-01T15:05:00+00:00").lanes["1.0"]
+    progress = release_progress(LAZY.id, HANDED, started)
+    assert progress["state"] == "running" and progress["steps"][-1]["step"] == "first_request"
