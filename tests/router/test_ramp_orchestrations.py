@@ -13,7 +13,14 @@ import httpx
 import pytest
 
 from router.ramp import sticky_bucket
-from tests.router.router_harness import DURABLE_API, FakeLanes, Router, running_router, url_of, with_router
+from tests.router.router_harness import (
+    DURABLE_API,
+    FakeLanes,
+    Router,
+    running_router,
+    url_of,
+    with_router,
+)
 
 pytestmark = pytest.mark.timeout(90)
 
