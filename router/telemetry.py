@@ -136,8 +136,14 @@ class ContextFilter(logging.Filter):
     record attributes into `customDimensions` and refuses None values.
     """
 
+    def __init__(self, name: str = "") -> None:
+        super().__init__(name)
+        # Held by the filter: at interpreter shutdown the module's globals are already None while
+        # aiohttp still logs its unclosed-session warnings through this filter.
+        self._current_fields = _fields.get
+
     def filter(self, record: logging.LogRecord) -> bool:
-        for name, value in _fields.get().items():
+        for name, value in self._current_fields().items():
             if name not in record.__dict__:
                 record.__dict__[name] = value
         return True

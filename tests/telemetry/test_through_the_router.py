@@ -155,6 +155,8 @@ def test_every_line_of_a_start_is_json_with_its_lane_version_and_instance(tmp_pa
         await router.wait_for_lane("1.0", "active")
         direct = await start(router, "1.0.0", traceparent=CLIENT_TRACEPARENT)
         await release(router, "2.0.0", provision="lazy")
+        # The release orchestration records the lazy lane a moment after its 202.
+        await router.wait_for("lane 2.0 in the version map", lambda: router.lane("2.0"))
         held = await start(router, "2.0.0")
         await router.wait_for("the held start to be forwarded", lambda: _held_forwarded(router, held["id"]))
         secrets.extend(lane.key for lane in router.lanes.by_url.values())
