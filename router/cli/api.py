@@ -102,8 +102,10 @@ class RouterApi:
         params = {"force": "true"} if force else None
         return self.request("POST", f"/api/lanes/{quote(lane, safe='')}/retire", Role.ADMIN, params=params)
 
-    def set_current(self, lane: str) -> dict[str, Any]:
-        return self.request("POST", "/api/current", Role.ADMIN, json={"lane": lane})
+    def set_current(self, lane: str, ramp: dict[str, Any] | None = None) -> dict[str, Any]:
+        """200 (current now), or with `ramp` 202 (the ramp started; the current lane stays so until it ends)."""
+        body: dict[str, Any] = {"lane": lane, **({"ramp": ramp} if ramp is not None else {})}
+        return self.request("POST", "/api/current", Role.ADMIN, json=body)
 
     def histories_page(self, lane: str, top: int, token: str | None) -> tuple[str, str | None]:
         """One page of the lane's in-flight histories (NDJSON text) and the next page's token."""

@@ -3,7 +3,9 @@
 close: the lane takes no new starts (410), its instances finish (POST /api/lanes/{lane}/close).
 retire: delete the lane's app once drained; --force deletes it now, whatever still runs there
 (POST /api/lanes/{lane}/retire). current: version-less requests go to the lane; an older lane is
-a rollback (POST /api/current).
+a rollback (POST /api/current). With --ramp STEPS the lane takes version-less starts step by step
+instead (202: the ramp's state is printed; the current lane stays current until it reaches 100%,
+and a Failed share above --max-failed-ratio aborts it).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from router.cli.command import CommandContext, add_command, add_common_options
 from router.cli.errors import ExitCode
+from router.cli.ramps import add_ramp_options, ramp_line, ramp_plan
 
 
 def register(subcommands: Any) -> None:
@@ -28,6 +31,7 @@ def register(subcommands: Any) -> None:
                           help="make a lane current (an older one: rollback)")
     for parser in (close, retire, current):
         parser.add_argument("lane", metavar="L", help="the lane, MAJOR.MINOR (e.g. 1.0)")
+    add_ramp_options(current)
 
 
 def run_close(args: argparse.Namespace, ctx: CommandContext) -> int:
@@ -43,7 +47,11 @@ def run_retire(args: argparse.Namespace, ctx: CommandContext) -> int:
 
 
 def run_current(args: argparse.Namespace, ctx: CommandContext) -> int:
-    result = ctx.api.set_current(args.lane)
+    plan = ramp_plan(args)
+    result = ctx.api.set_current(args.lane, ramp=plan)
+    if plan is not None:
+        return _show(ctx, result, f"lane {result.get('current')} stays current while the ramp runs; "
+                                  + ramp_line(result.get("ramp") or {}))
     return _show(ctx, result, f"lane {result.get('current')} is current: version {result.get('version')} "
                               f"(state {result.get('state')})")
 

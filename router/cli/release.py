@@ -5,17 +5,35 @@ order, from the moment the router hands the release to its lane: a rich live dis
 otherwise (a pipeline's log), or with --json one JSON document per line: `{"type": "accepted"}`
 with the 202's body, `{"type": "step"}` per step, `{"type": "status"}` with the final status last
 (so `tail -n1` is the outcome). Without --wait, --json prints the 202's body alone.
+
+--replay-check FILE carries the patch gate's proof (ROUTER_PATCH_GATE): FILE is what
+`dfrouter check-patch` wrote, either its --json document (whose `replayCheck` is taken, and whose
+lane must be the release's) or its plain output (the `replayCheck: {...}` line), or the
+`replayCheck` object alone. The release then carries the checked package's sha256 (taken from the
+check when --sha256 is not given), so the router deploys exactly the package that was replayed.
+--ramp STEPS sends a progressive ramp: the new lane takes that share of version-less starts step by
+step, and the previous lane drains only once it reaches 100%.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol
 
 from router.cli.api import RouterApi
 from router.cli.command import CommandContext, add_command, positive_seconds
-from router.cli.errors import CliError, ExitCode, ReleaseFailed, RouterUnreachable, TimedOut
+from router.cli.errors import (
+    CliError,
+    ExitCode,
+    ReleaseFailed,
+    RouterUnreachable,
+    TimedOut,
+    UsageError,
+)
 from router.cli.output import Output
+from router.cli.ramps import add_ramp_options, ramp_plan
 
 # The states of GET /api/releases/{id} in which a release will not move on (router/release_progress.py).
 DONE = frozenset({"completed", "waiting_for_first_request"})
@@ -47,15 +65,68 @@ def register(subcommands: Any) -> None:
                         help=f"with --wait: give up after S seconds with exit 5 (default {DEFAULT_TIMEOUT:g})")
     parser.add_argument("--poll", metavar="S", type=positive_seconds, default=DEFAULT_POLL,
                         help=f"with --wait: seconds between two reads of the release (default {DEFAULT_POLL:g})")
+    parser.add_argument("--replay-check", type=Path, metavar="FILE",
+                        help="a patch's replay check: what `dfrouter check-patch` wrote (--json or plain), or "
+                             "its replayCheck object; needed for a patch when the router runs ROUTER_PATCH_GATE=require")
+    add_ramp_options(parser)
 
 
 def release_body(args: argparse.Namespace) -> dict[str, Any]:
     body: dict[str, Any] = {"version": args.version, "packageUrl": args.package}
-    if args.sha256:
-        body["sha256"] = args.sha256
+    sha256 = args.sha256
+    if args.replay_check is not None:
+        check = read_replay_check(args.replay_check, args.version)
+        checked = str(check.get("sha256", ""))
+        if sha256 and checked.lower() != sha256.lower():
+            raise UsageError(f"--replay-check {args.replay_check} is for another package: its sha256 is not "
+                             f"--sha256. Run check-patch on the package you release.")
+        sha256 = sha256 or checked  # the router deploys only the package that was replayed
+        body["replayCheck"] = check
+    if sha256:
+        body["sha256"] = sha256
     if args.lazy:
         body["provision"] = "lazy"
+    ramp = ramp_plan(args)
+    if ramp is not None:
+        body["ramp"] = ramp
     return body
+
+
+def read_replay_check(path: Path, version: str) -> dict[str, Any]:
+    """The `replayCheck` object in what check-patch wrote to `path` (see the module's doc); the
+    router checks its fields (router/validation.py parse_replay_check)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"--replay-check: cannot read {str(path)!r}: {type(error).__name__}.") from None
+    document = _replay_check_document(text)
+    if not isinstance(document, dict):
+        raise UsageError(f"--replay-check: {str(path)!r} holds no replay check: expected the output of "
+                         f"`dfrouter check-patch` (--json or plain) or its replayCheck object.")
+    if "replayCheck" in document:
+        lane = document.get("lane")
+        release_lane = ".".join(version.split(".")[:2])
+        if lane is not None and lane != release_lane:
+            raise UsageError(f"--replay-check: the check replayed lane {lane}'s histories, but version {version} "
+                             f"goes to lane {release_lane}.")
+        document = document["replayCheck"]
+    if not isinstance(document, dict) or "sha256" not in document:
+        raise UsageError(f"--replay-check: {str(path)!r} holds no replayCheck object with the package's sha256.")
+    return document
+
+
+def _replay_check_document(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    for line in text.splitlines():  # check-patch's plain output ends with `replayCheck: {...}`
+        if line.startswith("replayCheck: "):
+            try:
+                return json.loads(line.removeprefix("replayCheck: "))
+            except ValueError:
+                return None
+    return None
 
 
 def run_release(args: argparse.Namespace, ctx: CommandContext) -> int:

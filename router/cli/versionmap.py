@@ -1,5 +1,6 @@
 """`dfrouter versionmap`: the lanes, their states and versions, the current lane and the quota
-(`GET /api/versionmap`, an admin's key)."""
+(`GET /api/versionmap`, an admin's key), and the latest progressive ramp under it when there is one:
+its state, step and share, and the failure figures of its last check."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from router.cli.command import CommandContext, add_command
 from router.cli.errors import ExitCode
+from router.cli.ramps import ramp_line
 
 HEADERS = ("lane", "state", "version", "current", "closed", "app", "in flight", "updated", "note")
 
@@ -23,6 +25,8 @@ def run_versionmap(args: argparse.Namespace, ctx: CommandContext) -> int:
         ctx.output.document(vmap)
         return ExitCode.OK
     ctx.output.table(title_of(vmap), HEADERS, lane_rows(vmap))
+    if isinstance(vmap.get("ramp"), dict):
+        ctx.output.line(ramp_line(vmap["ramp"]))
     return ExitCode.OK
 
 
