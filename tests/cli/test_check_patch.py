@@ -18,9 +18,11 @@ from demo.router_client import RouterClient
 from router.cli.errors import ExitCode
 from samples.build import package_sha256
 from tests.cli.support import Run, dfrouter
-from tests.e2e.test_patch_gate import APPS, REPO, post, start_waiting_chain, zip_app
+from tests.e2e.test_patch_gate import APPS, REPO, approve, post, start_waiting_chain, zip_app
 
 pytestmark = pytest.mark.e2e
+# The gate as a pipeline meets it: a patch needs a passing check of its exact package.
+ROUTER_SETTINGS = {"ROUTER_PATCH_GATE": "require"}
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +108,35 @@ def test_check_patch_needs_nothing_a_pipeline_agents_pip_install_lacks():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60,
                           check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_release_replay_check_takes_what_check_patch_wrote_through_the_require_gate(fresh_router, lane, tmp_path):
+    """A pipeline's two steps, as examples/*/release.yml run them: check-patch's output in a file,
+    then `release --replay-check FILE`. The breaking patch's failed check is refused (409, exit 6);
+    the clean patch's --json document deploys in place and the waiting instance finishes on it."""
+    router = fresh_router
+    first = post(router, "1.0.0", lane["replay_v1"])
+    assert first.status_code == 202, first.text
+    assert router.wait_release(first.json()["id"])["state"] == "completed"
+    order_url = start_waiting_chain(router, "order-9")
+    release_env = {"DFROUTER_URL": router.base_url, "DFROUTER_KEY": router.release_key}
+
+    breaking = check(router, "--lane", "1.0", "--package", str(lane["replay_reordered"]))
+    assert breaking.code == ExitCode.FAILED, breaking.out + breaking.err
+    (tmp_path / "breaking.txt").write_text(breaking.out)
+    refused = dfrouter("release", "--version", "1.0.1", "--package", str(lane["replay_reordered"]),
+                       "--replay-check", str(tmp_path / "breaking.txt"), env=release_env, secrets=(router.release_key,))
+    assert refused.code == ExitCode.CONFLICT, refused.out + refused.err
+    assert "replay_check_required" in refused.err and "did not pass" in refused.err
+
+    clean = check(router, "--lane", "1.0", "--package", str(lane["replay_v1_patch_ok"]), "--json")
+    assert clean.code == ExitCode.OK, clean.out + clean.err
+    (tmp_path / "clean.json").write_text(clean.out)
+    deployed = dfrouter("release", "--version", "1.0.1", "--package", str(lane["replay_v1_patch_ok"]),
+                        "--replay-check", str(tmp_path / "clean.json"), "--wait", "--poll", "0.5", "--timeout", "120",
+                        env=release_env, secrets=(router.release_key,))
+    assert deployed.code == ExitCode.OK, deployed.out + deployed.err
+    assert deployed.lines[-1].endswith("completed: version 1.0.1 on lane 1.0")
+    approve(router, "order-9")
+    status = router.wait_instance(order_url, deadline=60)
+    assert status["runtimeStatus"] == "Completed" and "(patched)" in json.dumps(status["output"])
