@@ -18,7 +18,14 @@ from demo.router_client import RouterClient
 from router.cli.errors import ExitCode
 from samples.build import package_sha256
 from tests.cli.support import Run, dfrouter
-from tests.e2e.test_patch_gate import APPS, REPO, approve, post, start_waiting_chain, zip_app
+from tests.e2e.test_patch_gate import (
+    APPS,
+    REPO,
+    approve,
+    post,
+    start_waiting_chain,
+    zip_app,
+)
 
 pytestmark = pytest.mark.e2e
 # The gate as a pipeline meets it: a patch needs a passing check of its exact package.
