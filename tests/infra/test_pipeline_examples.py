@@ -119,11 +119,31 @@ def test_the_pipeline_builds_the_package_it_uploads(pipeline):
 @pytest.mark.parametrize("pipeline", PIPELINES)
 def test_the_pipeline_waits_for_the_release_with_its_sha256(pipeline):
     releases = [parse(argv) for argv in command_lines(PIPELINES[pipeline]) if argv[:2] == ["router.cli", "release"]]
-    assert len(releases) == 1
-    release = releases[0]
-    assert release.wait  # the CLI exits non-zero when the release fails: the run fails
-    assert release.sha256 == "0" * 64
-    assert release.package.startswith("https://") and "?" not in release.package  # no SAS
+    assert len(releases) == 2  # a patch's, with its replay check, and a new lane's
+    for release in releases:
+        assert release.wait  # the CLI exits non-zero when the release fails: the run fails
+        assert release.sha256 == "0" * 64
+        assert release.package.startswith("https://") and "?" not in release.package  # no SAS
+
+
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_a_patch_release_posts_the_replay_check_the_patch_gate_wrote(pipeline):
+    """With ROUTER_PATCH_GATE=require the router takes a patch only with a passing replayCheck of
+    its package (router/patch_gate.py): the gate's output file is what `release --replay-check` reads."""
+    text = PIPELINES[pipeline].read_text(encoding="utf-8")
+    lines = command_lines(PIPELINES[pipeline])
+    gate_line = next(line for line in text.splitlines() if "router.cli check-patch" in line)
+    assert gate_line.rstrip().endswith("| tee check-patch.txt")
+    checked = [parse(argv).replay_check for argv in lines if argv[:2] == ["router.cli", "release"]]
+    assert sorted(str(path) for path in checked) == ["None", "check-patch.txt"]
+    patch_branch = text.split('if [ "$PATCH" != "0" ]; then', 1)[1].split("else", 1)[0]
+    assert "--replay-check check-patch.txt" in patch_branch
+    # The tee must not hide the gate's failure: pipefail. GitHub runs an explicit `shell: bash` as
+    # `bash --noprofile --norc -eo pipefail {0}`, but a step without `shell` as `bash -e {0}`
+    # (docs.github.com/actions/reference/workflow-syntax-for-github-actions#jobsjob_idstepsshell).
+    (gate,) = steps_running(yaml.safe_load(text), "router.cli check-patch")
+    script = gate.get("run") or gate.get("bash") or ""
+    assert gate.get("shell") == "bash" or script.startswith("set -euo pipefail\n")
 
 
 @pytest.mark.parametrize("pipeline", PIPELINES)
