@@ -1,8 +1,10 @@
 """`make demo`: the seed scenario of zero-downtime deployment, end to end, on this machine.
 
-The router runs in the local dev host with the `local` provisioner; each lane is a dev host
-process serving one version of the sample app (samples/). Every step is a real HTTP call.
-Act 2 (demo/act_two.py: progressive ramps) follows on the same router; `DEMO_ACTS=1` skips it.
+The router runs in the local dev host with the `local` provisioner and ROUTER_PATCH_GATE=require
+(a patch needs a passing `check-patch` of its package); each lane is a dev host process serving
+one version of the sample app (samples/). Every step is a real HTTP call. Act 2 (demo/act_two.py:
+the patch gate refusing a breaking patch, progressive ramps) follows on the same router;
+`DEMO_ACTS=1` skips it.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from demo import act_two
+from demo.pipeline import check_patch, indented
 from demo.router_client import RouterClient
 from demo.stack import REPO, running_router
+from router.cli.release import read_replay_check
 from samples.build import build_package, package_sha256
 
 WORK_DIR = REPO / ".demo"
@@ -37,8 +41,14 @@ def show_step(step: dict[str, Any]) -> None:
     say(f"    release step {step['step']}{detail}")
 
 
-def release(router: RouterClient, version: str, package: Path, provision: str = "eager") -> dict[str, Any]:
-    response = router.post_release(version, str(package), package_sha256(package), provision)
+# A patch must come with a passing replay check of its package (router/patch_gate.py).
+DEMO_SETTINGS = {"ROUTER_PATCH_GATE": "require"}
+
+
+def release(router: RouterClient, version: str, package: Path, provision: str = "eager",
+            replay_check: dict[str, Any] | None = None) -> dict[str, Any]:
+    response = router.post_release(version, str(package), package_sha256(package), provision,
+                                   replay_check=replay_check)
     if response.status_code != 202:
         raise SystemExit(f"release {version} refused: {response.status_code} {response.text}")
     release_id = response.json()["id"]
@@ -92,7 +102,7 @@ def run(work_dir: Path) -> None:
         say(f"package {version}: {path.name} sha256 {package_sha256(path)[:16]}...")
 
     title("Start the router in the local dev host (local provisioner)")
-    with running_router(work_dir=work_dir) as router:
+    with running_router(DEMO_SETTINGS, work_dir=work_dir) as router:
         say(f"router at {router.base_url}")
 
         title("Release 1.0.0: a new lane, its own app and task hub")
@@ -110,8 +120,14 @@ def run(work_dir: Path) -> None:
         say(f"start order-B again with its instance id -> 409 {again.json()['error']} "
             f"({again.json()['runtimeStatus']}): a finished order never runs twice")
 
-        title("Patch 1.0.1: deployed in place on lane 1.0; order-A keeps waiting on its timer")
-        release(router, "1.0.1", packages["1.0.1"])
+        title("Patch 1.0.1: checked against lane 1.0's in-flight instances, deployed in place; order-A keeps waiting")
+        checked = check_patch(router, "1.0", packages["1.0.1"], work_dir / "check-patch-1.0.1.txt")
+        say(f"dfrouter check-patch --lane 1.0 --package {packages['1.0.1'].name} -> exit {checked.code}\n"
+            + indented(checked.out))
+        if checked.code != 0:
+            raise SystemExit(f"check-patch refused 1.0.1: {checked.err}")
+        release(router, "1.0.1", packages["1.0.1"],
+                replay_check=read_replay_check(work_dir / "check-patch-1.0.1.txt", "1.0.1"))
         print_map(router)
 
         title("Release 1.1.0 (lazy): no app until the first 1.1 request")

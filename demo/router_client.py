@@ -34,7 +34,8 @@ class RouterClient:
     # --- release pipeline ----------------------------------------------------------------------
 
     def post_release(self, version: str, package_url: str, sha256: str | None = None,
-                     provision: str | None = None, ramp: dict[str, Any] | None = None) -> httpx.Response:
+                     provision: str | None = None, ramp: dict[str, Any] | None = None,
+                     replay_check: dict[str, Any] | None = None) -> httpx.Response:
         body: dict[str, Any] = {"version": version, "packageUrl": package_url}
         if sha256:
             body["sha256"] = sha256
@@ -42,6 +43,8 @@ class RouterClient:
             body["provision"] = provision
         if ramp is not None:
             body["ramp"] = ramp
+        if replay_check is not None:
+            body["replayCheck"] = replay_check
         return self.http.post("/api/releases", json=body, headers=self._release())
 
     def release_status(self, release_id: str) -> dict[str, Any]:
