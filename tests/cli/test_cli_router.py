@@ -204,3 +204,34 @@ def test_no_key_is_printed_even_verbose_and_from_the_command_line(router, releas
     refused = dfrouter("--verbose", "release", "--version", "9.0.0", "--package", "/nowhere.zip", "--router",
                        router.base_url, "--key", router.master_key, secrets=keys_of(router))
     assert refused.code == ExitCode.AUTH
+
+
+def test_a_ramp_plan_the_router_refuses_exits_2_with_its_message_and_changes_nothing(router, released, packages):
+    """The CLI parses only shapes; the plan's rules are the router's (router/validation.py parse_ramp),
+    which also refuses a field it does not know, so the 400 on `steps` shows the names fit."""
+    before = router.version_map()
+    on_current = cli(router, "lanes", "current", "1.0", "--ramp", "50,25", "--ramp-step-seconds", "1")
+    assert on_current.code == ExitCode.BAD_INPUT and "ramp.steps must increase and end at 100" in on_current.err
+    on_release = cli(router, *release_args("1.2.0", packages["1.1.0"]), "--ramp", "50,25", key=router.release_key)
+    assert on_release.code == ExitCode.BAD_INPUT and "ramp.steps must increase" in on_release.err
+    after = router.version_map()
+    assert (after["current"], after.get("ramp"), after["lanes"].keys()) == (before["current"], before.get("ramp"),
+                                                                            before["lanes"].keys())
+
+
+def test_a_release_with_a_ramp_completes_and_versionmap_shows_the_ramp(fresh_router, packages):
+    router = fresh_router
+    first = cli(router, *release_args("1.0.0", packages["1.0.0"]), "--wait", *POLL, "--timeout", "120",
+                key=router.release_key)
+    assert first.code == ExitCode.OK, first.out + first.err
+    ramped = cli(router, *release_args("1.1.0", packages["1.1.0"]), "--ramp", "50,100", "--ramp-step-seconds", "1",
+                 "--max-failed-ratio", "0.5", "--wait", *POLL, "--timeout", "120", key=router.release_key)
+    assert ramped.code == ExitCode.OK, ramped.out + ramped.err
+    # The release completes at the lane's activation, which starts the ramp: the map shows it from then on.
+    shown = wait_for(lambda: next((line for line in cli(router, "versionmap").lines
+                                   if line.startswith("ramp 1.0 -> 1.1 ")), None), 30, "the ramp in the map")
+    assert shown.endswith("steps 50,100% every 1 s, abort above 0.5 failed")
+    done = wait_for(lambda: next((line for line in cli(router, "versionmap").lines
+                                  if line.startswith("ramp 1.0 -> 1.1 completed")), None), 60, "the ramp to complete")
+    assert "last check at 100%: 0 of 0 failed" in done  # no start during the ramp: nothing failed
+    assert cli(router, "versionmap").lines[0].startswith("current lane: 1.1 (1.1.0)")
