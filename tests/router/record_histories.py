@@ -1,6 +1,6 @@
 """Record the router's orchestrations at each phase, for the replay test (tests/router/histories).
 
-    .venv/bin/python -m tests.router.record_histories
+    .venv/bin/python -m tests.router.record_histories LABEL [SCENARIO ...]
 
 Runs the router in-process (router_harness) through each phase and writes the history of the
 orchestration as it stands there. Run it at each router release, after the replay test passed
@@ -20,10 +20,12 @@ from typing import Any, Awaitable, Callable
 
 from devhost.engine.engine import DATABASE_FILE
 from provisioning.errors import AppNameTaken, TransientProvisioningError
-from tests.router.router_harness import Router, running_router
+from router.patch_gate import PatchGate
+from tests.router.router_harness import Router, running_router, url_of
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
 LABEL = sys.argv[1] if len(sys.argv) > 1 else "current"
+ONLY = set(sys.argv[2:])  # scenario names (function names below); none: all of them
 
 
 def history_of(router: Router, instance_id: str) -> list[dict[str, Any]]:
@@ -51,6 +53,33 @@ async def record(router: Router, orchestrator: str, phase: str, instance_id: str
     path.write_text(json.dumps({"orchestrator": orchestrator, "phase": phase, "instanceId": instance_id,
                                 "input": started.get("Input"), "history": history}, indent=1) + "\n")
     print(f"recorded {path.name}: {len(history)} events")
+
+
+async def record_generation(router: Router, orchestrator: str, phase: str, instance_id: str, marker: str) -> None:
+    """Write the generation of a looping orchestration that scheduled the activity `marker`, as
+    far as it got before it continued as new (the polls keep the last history holding it)."""
+    def holding() -> list[dict[str, Any]] | None:
+        history = history_of(router, instance_id)
+        return history if any(e["EventType"] == 4 and e.get("Name") == marker for e in history) else None
+
+    # Polled tightly: a generation of the lifecycle lasts a few episodes, tens of milliseconds.
+    deadline = asyncio.get_running_loop().time() + 30
+    last = holding()
+    while last is None:
+        assert asyncio.get_running_loop().time() < deadline, f"{orchestrator} never scheduled {marker}"
+        await asyncio.sleep(0.002)
+        last = holding()
+    for _ in range(3000):  # until the generation ends (continue_as_new starts a history without it)
+        await asyncio.sleep(0.002)
+        history = holding()
+        if history is None:
+            break
+        last = history
+    started = next(e for e in last if e["EventType"] == 0)
+    path = HISTORIES / f"{orchestrator}--{phase}--{LABEL}.json"
+    path.write_text(json.dumps({"orchestrator": orchestrator, "phase": phase, "instanceId": instance_id,
+                                "input": started.get("Input"), "history": last}, indent=1) + "\n")
+    print(f"recorded {path.name}: {len(last)} events")
 
 
 def steps(status: dict[str, Any]) -> list[str]:
@@ -126,12 +155,97 @@ async def failed_and_held(router: Router) -> None:
     await record(router, "held_request", "forwarded", held, lambda s: s["runtimeStatus"] == "Completed")
 
 
+async def _ramp_id(router: Router, lane: str) -> str | None:
+    response = await router.http.get("/runtime/webhooks/durabletask/instances")
+    ramps = [i["instanceId"] for i in response.json()
+             if i["name"] == "ramp" and i["instanceId"].startswith(f"ramp-{lane}-")]
+    return ramps[-1] if ramps else None
+
+
+async def _ramped_release(router: Router, version: str, ramp: dict[str, Any]) -> None:
+    response = await router.http.post("/api/releases", json={
+        "version": version, "packageUrl": f"/packages/{version}.zip", "ramp": ramp})
+    assert response.status_code == 202, response.text
+
+
+async def _ramp_started(router: Router, lane: str) -> str:
+    """The id of the ramp orchestration onto `lane` that its activation started."""
+    return str(await router.wait_for(f"the ramp onto {lane}", lambda: _ramp_id(router, lane)))
+
+
+def _ramp_step(status: dict[str, Any]) -> int:
+    return int((status.get("customStatus") or {}).get("step") or 0)
+
+
+async def ramp_phases(router: Router) -> None:
+    """A release's ramp in flight (waiting on its step's timer), completed and aborted; the lane
+    lifecycle that started it; an admin's ramp through a map command."""
+    await router.release("1.0.0")
+    await router.wait_for_lane("1.0", "active")
+    await _ramped_release(router, "1.1.0", {"steps": [50, 100], "stepSeconds": 2, "maxFailedRatio": 0.5})
+    await record_generation(router, "lane_lifecycle", "ramped", "lane-lifecycle-1.1", "start_ramp")
+    ramp_id = await _ramp_started(router, "1.1")
+    await record(router, "ramp", "stepping", ramp_id,
+                 lambda s: s["runtimeStatus"] == "Running" and _ramp_step(s) == 2)
+    await record(router, "ramp", "completed", ramp_id,
+                 lambda s: s["runtimeStatus"] == "Completed" and (s.get("output") or {}).get("state") == "completed")
+
+    await _ramped_release(router, "1.2.0", {"steps": [10, 100], "stepSeconds": 1, "maxFailedRatio": 0.2})
+    ramp_id = await _ramp_started(router, "1.2")
+    lane = router.lanes.by_url[url_of("1.2")]
+    for n in range(2):
+        assert (await router.start("1.2.0", instance_id=f"failing-{n}")).status_code == 202
+        lane.instances[f"failing-{n}"]["runtimeStatus"] = "Failed"
+    await record(router, "ramp", "aborted", ramp_id,
+                 lambda s: s["runtimeStatus"] == "Completed" and (s.get("output") or {}).get("state") == "aborted")
+
+    started = await router.http.post("/api/current", json={
+        "lane": "1.2", "ramp": {"steps": [50, 100], "stepSeconds": 600, "maxFailedRatio": 0.1}})
+    assert started.status_code == 202, started.text
+    command_id = await _last_map_command(router)
+    await record(router, "map_command", "ramp_started", command_id, lambda s: s["runtimeStatus"] == "Completed")
+    assert (await router.http.post("/api/current", json={"lane": "1.1"})).status_code == 200  # ends it
+
+
+async def _patch(router: Router, replay_check: dict[str, Any] | None) -> None:
+    await router.release("1.0.0")
+    await router.wait_for_lane("1.0", "active")
+    body: dict[str, Any] = {"version": "1.0.1", "packageUrl": "/packages/1.0.1.zip", "sha256": "ab" * 32}
+    if replay_check is not None:
+        body["replayCheck"] = replay_check
+    assert (await router.http.post("/api/releases", json=body)).status_code == 202
+
+
+async def patch_gate_warned(router: Router) -> None:
+    """The local lifecycle's own replay check under warn: it could not run (the fake backend's
+    package is no file), a warning step, then the patch deploys."""
+    await _patch(router, None)
+    await record_generation(router, "lane_lifecycle", "patch_warned", "lane-lifecycle-1.0", "check_patch_replay")
+
+
+async def patch_gate_refused(router: Router) -> None:
+    """Under require, the lifecycle's replay check that cannot pass fails the patch."""
+    await _patch(router, {"sha256": "ab" * 32, "instancesChecked": 1, "checkedAt": "2026-12-01T16:00:00+00:00",
+                          "passed": True})
+    await record_generation(router, "lane_lifecycle", "patch_refused", "lane-lifecycle-1.0", "check_patch_replay")
+
+
+SCENARIOS: list[tuple[Callable[[Router], Awaitable[None]], dict[str, Any]]] = [
+    (lifecycle_phases, {}),
+    (failed_and_held, {}),
+    (ramp_phases, {}),
+    (patch_gate_warned, {"patch_gate": PatchGate.WARN}),
+    (patch_gate_refused, {"patch_gate": PatchGate.REQUIRE}),
+]
+
+
 async def main() -> None:
     HISTORIES.mkdir(exist_ok=True)
-    scenarios: list[Callable[[Router], Awaitable[None]]] = [lifecycle_phases, failed_and_held]
-    for scenario in scenarios:
+    for scenario, settings in SCENARIOS:
+        if ONLY and scenario.__name__ not in ONLY:
+            continue
         with tempfile.TemporaryDirectory() as tmp:
-            async with running_router(Path(tmp), lane_ready_timeout_seconds=120) as router:
+            async with running_router(Path(tmp), lane_ready_timeout_seconds=120, **settings) as router:
                 await scenario(router)
 
 

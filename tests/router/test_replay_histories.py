@@ -25,10 +25,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 HISTORIES = sorted((Path(__file__).resolve().parent / "histories").glob("*.json"))
 PHASES = {
     "lane_lifecycle": {"provisioning", "failed", "watching", "unhealthy", "patched", "draining", "retiring",
-                       "delete_failed", "deleted"},
+                       "delete_failed", "deleted",
+                       "ramped",  # an activation that started a ramp
+                       "patch_warned", "patch_refused"},  # the local replay gate on a patch
     "release": {"handed_to_lane"},
     "held_request": {"held", "forwarded"},
-    "map_command": {"completed"},
+    "map_command": {"completed", "ramp_started"},
+    "ramp": {"stepping", "completed", "aborted"},
 }
 
 
