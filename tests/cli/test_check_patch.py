@@ -17,9 +17,9 @@ import pytest
 from demo.router_client import RouterClient
 from router.cli.errors import ExitCode
 from samples.build import package_sha256
+from tests.apps.replay_variants import replay_app
 from tests.cli.support import Run, dfrouter
 from tests.e2e.test_patch_gate import (
-    APPS,
     REPO,
     approve,
     post,
@@ -77,9 +77,10 @@ def test_the_replay_sees_only_the_packages_own_python_packages(router, lane, tmp
     """A package without .python_packages cannot import the Durable SDK in the replay, however
     the router's own environment has it: as on App Service, its instances fail to replay."""
     bare = tmp_path / "bare.zip"
+    patch_ok = replay_app("replay_v1_patch_ok", tmp_path)
     with zipfile.ZipFile(bare, "w") as archive:
         for name in ("function_app.py", "host.json"):
-            archive.write(APPS / "replay_v1_patch_ok" / name, name)
+            archive.write(patch_ok / name, name)
     run = check(router, "--lane", "1.0", "--package", str(bare), "--json")
     assert run.code == ExitCode.FAILED, run.out + run.err
     (document,) = [json.loads(line) for line in run.lines]

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from devhost.testing import REPO_ROOT, running_host
+from tests.apps.replay_variants import replay_app
 from tests.devhost.e2e_support import poll_status
 from tests.devhost.histories.record import API, APP_V1, record, write_ndjson
 
@@ -37,12 +38,12 @@ def test_histories_fetched_from_a_live_lane_replay_with_timers_events_sub_orches
             "looping-waiting": "Running"}
 
         for app in ("replay_v1", "replay_v1_patch_ok"):
-            code, verdicts = replay(APP_V1.parent / app, histories)
+            code, verdicts = replay(replay_app(app, tmp_path), histories)
             assert code == 0, verdicts
             assert {v["verdict"] for v in verdicts.values()} == {"clean"}
             assert set(verdicts) == {s["instanceId"] for s in statuses}
 
-        code, verdicts = replay(APP_V1.parent / "replay_reordered", histories)
+        code, verdicts = replay(replay_app("replay_reordered", tmp_path), histories)
         assert code == 1
         assert verdicts["chain-waiting"]["verdict"] == "diverged"
         assert verdicts["chain-waiting"]["expected"] == "activity 'reserve'"

@@ -1,8 +1,8 @@
 """The patch gate end to end (issue 15): ROUTER_PATCH_GATE=require, the local provisioner, real lanes.
 
 Lane 1.0 runs tests/apps/replay_v1, whose `chain` orchestration calls reserve, then charge, then
-waits for `approve` before it ships. The breaking "patch" is tests/apps/replay_reordered (charge
-before reserve); the clean one tests/apps/replay_v1_patch_ok (same steps, `ship` answers
+waits for `approve` before it ships. The breaking "patch" is replay_reordered (charge before
+reserve); the clean one replay_v1_patch_ok (same steps, `ship` answers
 "... (patched)", so an instance shows which code finished it). check-patch is the real command
 (`python -m router.cli check-patch`, in a subprocess as a pipeline runs it), over the router's
 GET /api/lanes/{lane}/histories and the real `devhost replay`.
@@ -22,19 +22,20 @@ import pytest
 from demo.router_client import RouterClient, wait_for
 from provisioning import packaging
 from samples.build import SAMPLES_DIR, TARGET, VERSIONS, package_sha256
+from tests.apps.replay_variants import replay_app
 
 pytestmark = pytest.mark.e2e
 
 ROUTER_SETTINGS = {"ROUTER_PATCH_GATE": "require"}
-APPS = Path(__file__).resolve().parents[1] / "apps"
 REPO = Path(__file__).resolve().parents[2]
 
 
 def zip_app(name: str, out_dir: Path) -> Path:
-    """Package tests/apps/<name> as a pipeline would (python -m provisioning package), with the
-    samples' requirements (azure-functions-durable) in its .python_packages."""
+    """Package replay_v1 or one of its variants (tests/apps/replay_variants.py) as a pipeline
+    would (python -m provisioning package), with the samples' requirements
+    (azure-functions-durable) in its .python_packages."""
     requirements = SAMPLES_DIR / VERSIONS[0] / "requirements.txt"
-    return packaging.build_package(APPS / name, out_dir / f"{name}.zip", target=TARGET,
+    return packaging.build_package(replay_app(name, out_dir), out_dir / f"{name}.zip", target=TARGET,
                                    requirements=requirements).path
 
 

@@ -10,9 +10,10 @@ a replay must rebuild from the Durable HTTP API's merged history.
 - `doomed`: an activity, then one with two attempts that both fail: the instance fails after its
   last retry timer.
 
-The variants beside it (replay_v1_patch_ok, replay_reordered, replay_renamed,
-replay_removed_timer, replay_added_wait) are this file with one change each; the histories in
-tests/devhost/histories/ were recorded from this version (tests/devhost/histories/record.py).
+Its variants (a compatible patch and four breaking changes) are this file with a few lines
+edited, listed in tests/apps/replay_variants.py, which fails to build one whose line is gone; the
+histories in tests/devhost/histories/ were recorded from this version
+(tests/devhost/histories/record.py).
 """
 
 from __future__ import annotations

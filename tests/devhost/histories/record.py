@@ -8,7 +8,7 @@ until it fails (its retries exhausted), and writes each
 one's status document, exactly as
 `GET /runtime/webhooks/durabletask/instances/{id}?showHistory=true&showHistoryOutput=true&showInput=true`
 answers it, one per line, to replay_v1.ndjson. Run it again after a change to replay_v1 (and keep
-the variants in step with it).
+the edits of tests/apps/replay_variants.py in step with it).
 """
 
 from __future__ import annotations
