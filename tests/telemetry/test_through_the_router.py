@@ -46,6 +46,12 @@ async def release(router: Router, version: str, provision: str = "eager") -> Non
     assert response.status_code == 202, response.text
 
 
+async def release_active(router: Router, version: str) -> None:
+    """Release `version` with its lane provisioned at once, and wait until the lane is active."""
+    await release(router, version)
+    await router.wait_for_lane(".".join(version.split(".")[:2]), "active")
+
+
 async def start(router: Router, version: str, **headers: str) -> dict[str, Any]:
     response = await router.http.post(
         "/api/orchestrators/process_order", json={"order": 1}, headers={"X-App-Version": version, **headers})
@@ -63,8 +69,7 @@ def run(tmp_path: Path, scenario: Any, **overrides: Any) -> None:
 
 def test_a_direct_start_passes_a_child_of_the_clients_traceparent_to_the_lane(tmp_path: Path, untraced: Exported):
     async def scenario(router: Router) -> None:
-        await release(router, "1.0.0")
-        await router.wait_for_lane("1.0", "active")
+        await release_active(router, "1.0.0")
         starts = record_lane_starts(router)
         await start(router, "1.0.0", traceparent=CLIENT_TRACEPARENT, tracestate=CLIENT_TRACESTATE)
         await start(router, "1.0.0")  # no trace from the client, no tracing: none to the lane
@@ -82,8 +87,7 @@ def test_a_direct_start_passes_a_child_of_the_clients_traceparent_to_the_lane(tm
 
 def test_the_routers_span_is_the_clients_child_and_the_lanes_parent(tmp_path: Path, exported: Exported):
     async def scenario(router: Router) -> None:
-        await release(router, "1.0.0")
-        await router.wait_for_lane("1.0", "active")
+        await release_active(router, "1.0.0")
         starts = record_lane_starts(router)
         await start(router, "1.0.0", traceparent=CLIENT_TRACEPARENT, tracestate=CLIENT_TRACESTATE)
         (span,) = exported.finished("forward start")
@@ -110,7 +114,7 @@ def test_a_held_start_is_counted_and_forwarded_later_in_the_clients_trace(tmp_pa
         starts = record_lane_starts(router)
         held = await start(router, "2.0.0", traceparent=CLIENT_TRACEPARENT)
         assert held["held"] is True
-        await router.wait_for("the held start to reach the lane", lambda: _returns(starts))
+        await router.wait_for("the held start to reach the lane", lambda: _async(bool(starts)))
         (span,) = exported.finished("forward start")
         assert f"{span.parent.span_id:016x}" == CLIENT_SPAN_ID  # the original caller, kept durably
         sent = TraceParent.parse(starts[0].headers["traceparent"])
@@ -121,14 +125,9 @@ def test_a_held_start_is_counted_and_forwarded_later_in_the_clients_trace(tmp_pa
     assert exported.points("router.starts.forwarded") == {"2.0": 1}
 
 
-async def _returns(items: list[Any]) -> bool:
-    return bool(items)
-
-
 def test_the_drain_monitors_count_is_a_gauge_per_draining_lane(tmp_path: Path, exported: Exported):
     async def scenario(router: Router) -> None:
-        await release(router, "1.0.0")
-        await router.wait_for_lane("1.0", "active")
+        await release_active(router, "1.0.0")
         await start(router, "1.0.0")
         await start(router, "1.0.0")
         await release(router, "1.1.0")
@@ -151,8 +150,7 @@ def test_every_line_of_a_start_is_json_with_its_lane_version_and_instance(tmp_pa
     secrets: list[str] = []
 
     async def scenario(router: Router) -> None:
-        await release(router, "1.0.0")
-        await router.wait_for_lane("1.0", "active")
+        await release_active(router, "1.0.0")
         direct = await start(router, "1.0.0", traceparent=CLIENT_TRACEPARENT)
         await release(router, "2.0.0", provision="lazy")
         # The release orchestration records the lazy lane a moment after its 202.
