@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from router.cli.command import positive_int
 from router.cli.errors import UsageError
 
 # The example plan: ten minutes a step, abort above 5% Failed.
@@ -36,18 +37,12 @@ def ratio(text: str) -> float:
     return value
 
 
-def whole_seconds(text: str) -> int:
-    if not text.isascii() or not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of seconds from 1, not {text[:40]!r}")
-    return int(text)
-
-
 def add_ramp_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("progressive ramp")
     group.add_argument("--ramp", type=ramp_steps, metavar="STEPS",
                        help="ramp version-less starts onto the lane in these percents, e.g. 5,25,50,100 "
                             "(increasing, ending at 100); the previous lane stays current until it completes")
-    group.add_argument("--ramp-step-seconds", type=whole_seconds, metavar="S",
+    group.add_argument("--ramp-step-seconds", type=positive_int, metavar="S",
                        help=f"with --ramp: seconds each step lasts (default {DEFAULT_STEP_SECONDS})")
     group.add_argument("--max-failed-ratio", type=ratio, metavar="R",
                        help=f"with --ramp: abort (the previous lane stays current) when more than this share of "
