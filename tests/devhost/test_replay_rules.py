@@ -94,16 +94,20 @@ def test_swapped_calls_of_one_fan_out_diverge_when_their_scheduling_times_tell_t
         "diverged", 2, "activity 'audit'", "activity 'notify'")
 
 
-def two_steps_app(first: str, second: str) -> df.DFApp:
+def two_steps(*activities: str, then_raise: Exception | None = None):
+    """The handle of an orchestrator `two_steps` that calls these activities in order (the
+    histories here record two: create, then configure), then raises `then_raise` if given."""
     app = df.DFApp()
 
     @app.orchestration_trigger(context_name="context", orchestration="two_steps")
-    def two_steps(context: df.DurableOrchestrationContext):
-        yield context.call_activity(first, None)
-        yield context.call_activity(second, None)
+    def orchestrator(context: df.DurableOrchestrationContext):
+        for name in activities:
+            yield context.call_activity(name, None)
+        if then_raise is not None:
+            raise then_raise
         return "done"
 
-    return app
+    return handle_of(app, "two_steps")
 
 
 def two_steps_history() -> dict[str, Any]:
@@ -114,34 +118,18 @@ def two_steps_history() -> dict[str, Any]:
 
 def test_activity_names_are_compared_ignoring_case_as_dtfx_does():
     # TaskOrchestrationContext.cs HandleTaskScheduledEvent: StringComparison.OrdinalIgnoreCase.
-    assert replay_status(handle_of(two_steps_app("Create", "CONFIGURE"), "two_steps"), two_steps_history()).clean
+    assert replay_status(two_steps("Create", "CONFIGURE"), two_steps_history()).clean
 
 
 def test_an_extra_step_before_the_history_ends_diverges_where_it_takes_a_history_tasks_number():
-    app = df.DFApp()
-
-    @app.orchestration_trigger(context_name="context", orchestration="two_steps")
-    def two_steps(context: df.DurableOrchestrationContext):
-        yield context.call_activity("create", None)
-        yield context.call_activity("audit", None)
-        yield context.call_activity("configure", None)
-
-    verdict = replay_status(handle_of(app, "two_steps"), two_steps_history())
+    verdict = replay_status(two_steps("create", "audit", "configure"), two_steps_history())
     assert verdict.to_json() == {"instanceId": "two_steps-1", "name": "two_steps", "verdict": "diverged",
                                  "eventIndex": 2, "expected": "activity 'configure'",
                                  "produced": "activity 'audit'"}
 
 
 def test_steps_after_the_end_of_the_history_are_new_work_not_a_difference():
-    app = df.DFApp()
-
-    @app.orchestration_trigger(context_name="context", orchestration="two_steps")
-    def two_steps(context: df.DurableOrchestrationContext):
-        yield context.call_activity("create", None)
-        yield context.call_activity("configure", None)
-        yield context.call_activity("notify", None)
-
-    assert replay_status(handle_of(app, "two_steps"), two_steps_history()).clean
+    assert replay_status(two_steps("create", "configure", "notify"), two_steps_history()).clean
 
 
 def test_a_task_still_unanswered_is_compared_where_the_api_shows_it():
@@ -150,8 +138,8 @@ def test_a_task_still_unanswered_is_compared_where_the_api_shows_it():
                                      completed("create", None, None, scheduled=10, done=20),
                                      {"EventType": "TaskScheduled", "Name": "configure", "Input": None,
                                       "Timestamp": at(30)}])
-    assert replay_status(handle_of(two_steps_app("create", "configure"), "two_steps"), history).clean
-    verdict = replay_status(handle_of(two_steps_app("create", "configure_v2"), "two_steps"), history)
+    assert replay_status(two_steps("create", "configure"), history).clean
+    verdict = replay_status(two_steps("create", "configure_v2"), history)
     assert (verdict.verdict, verdict.event_index, verdict.expected, verdict.produced) == (
         "diverged", 2, "activity 'configure'", "activity 'configure_v2'")
 
@@ -164,48 +152,34 @@ def test_suspension_and_event_types_the_sdk_does_not_know_are_carried_or_left_ou
                                      {"EventType": "SomethingNewer", "Timestamp": at(27)},
                                      completed("configure", None, None, scheduled=30, done=40)],
                        status="Suspended")
-    assert replay_status(handle_of(two_steps_app("create", "configure"), "two_steps"), history).clean
+    assert replay_status(two_steps("create", "configure"), history).clean
 
 
 def test_a_history_that_cannot_be_read_fails_with_the_reason():
     history = document("two_steps", [completed("create", None, None, scheduled=10, done=20)])
-    verdict = replay_status(handle_of(two_steps_app("create", "configure"), "two_steps"), history)
+    verdict = replay_status(two_steps("create", "configure"), history)
     assert verdict.to_json() == {"instanceId": "two_steps-1", "name": "two_steps", "verdict": "failed",
                                  "error": "the history cannot be read: the history does not begin with ExecutionStarted"}
 
 
 def test_an_orchestrator_that_raises_on_replay_fails_with_its_exception():
-    app = df.DFApp()
-
-    @app.orchestration_trigger(context_name="context", orchestration="two_steps")
-    def two_steps(context: df.DurableOrchestrationContext):
-        yield context.call_activity("create", None)
-        raise KeyError("region")
-
-    verdict = replay_status(handle_of(app, "two_steps"), two_steps_history())
+    verdict = replay_status(two_steps("create", then_raise=KeyError("region")), two_steps_history())
     assert verdict.verdict == "failed"
     assert "region" in (verdict.error or "")
 
 
 def test_a_history_that_failed_and_fails_the_same_way_again_is_clean():
-    app = df.DFApp()
-
-    @app.orchestration_trigger(context_name="context", orchestration="two_steps")
-    def two_steps(context: df.DurableOrchestrationContext):
-        yield context.call_activity("create", None)
-        raise KeyError("region")
-
     history = document("two_steps", [started("two_steps"),
                                      completed("create", None, None, scheduled=10, done=20),
                                      {"EventType": "ExecutionCompleted", "OrchestrationStatus": "Failed",
                                       "Result": "Orchestrator function 'two_steps' failed: 'region'",
                                       "Timestamp": at(30)}], status="Failed")
-    assert replay_status(handle_of(app, "two_steps"), history).clean
+    assert replay_status(two_steps("create", then_raise=KeyError("region")), history).clean
 
 
 def test_a_pending_history_is_clean_and_a_missing_orchestrator_fails_it():
     pending = document("two_steps", [], status="Pending")
-    handles = {"two_steps": handle_of(two_steps_app("create", "configure"), "two_steps")}
+    handles = {"two_steps": two_steps("create", "configure")}
     assert [v.verdict for v in replay_all(handles, [pending])] == ["clean"]
     gone = replay_all({}, [pending])[0]
     assert gone.to_json() == {"instanceId": "two_steps-1", "name": "two_steps", "verdict": "failed",
