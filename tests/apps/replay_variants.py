@@ -14,7 +14,7 @@ of the module.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 V1 = Path(__file__).resolve().parent / "replay_v1"
@@ -26,7 +26,7 @@ Edit = tuple[str, str, tuple[str, ...]]  # (function, its line, the lines that r
 class Variant:
     change: str  # what differs from replay_v1, and what a replay of v1's histories shows
     edits: tuple[Edit, ...]
-    appended: str = field(default="")
+    appended: str = ""  # code added at the end of the module
 
 
 VARIANTS: dict[str, Variant] = {
