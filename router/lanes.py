@@ -204,6 +204,9 @@ class Ramp:
     checks: tuple[RampCheck, ...] = ()
     ended_at: str | None = None
     reason: str = ""  # why it ended
+    # The release whose activation started it ("" for an admin's): its steps join that release's
+    # status (GET /api/releases/{id}), so a pipeline that asked for the ramp can follow it.
+    release_id: str = ""
 
     @property
     def share(self) -> int:

@@ -11,7 +11,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from router.errors import error_from_body
-from router.lanes import Lane, LaneEvent, LaneState
+from router.lanes import Lane, LaneEvent, LaneState, Ramp
+from router.map_view import ramp_view
 
 SUCCEEDED = frozenset({"activated", "patched"})
 FAILED = frozenset({"failed", "patch_failed"})
@@ -22,8 +23,13 @@ REGISTERED = "registered"  # the map's step when a release (re)creates its lane
 ATTEMPT_STARTS = frozenset({RETRY, REGISTERED})
 
 
-def release_progress(release_id: str, intake: dict[str, Any], lane: Lane | None) -> dict[str, Any]:
-    """`intake` is the release orchestration's status (custom status or output)."""
+def release_progress(release_id: str, intake: dict[str, Any], lane: Lane | None,
+                     ramp: Ramp | None = None) -> dict[str, Any]:
+    """`intake` is the release orchestration's status (custom status or output); `ramp` the map's
+    latest ramp, shown (as in GET /api/versionmap) when this release's activation started it. The
+    ramp's steps (ramp_started, ramp_advanced, ramp_completed, ramp_aborted) are the lane's, tagged
+    with the release, so they are among the steps even once a later ramp replaced it in the map.
+    `state` stays the lane's outcome (completed at activation): a ramp's end is its own."""
     progress: dict[str, Any] = {
         "id": release_id,
         "version": intake.get("version"),
@@ -35,6 +41,8 @@ def release_progress(release_id: str, intake: dict[str, Any], lane: Lane | None)
         progress["error"] = intake["error"]
     if progress["state"] != "handed_to_lane" or lane is None:
         return progress
+    if ramp is not None and ramp.release_id == release_id and ramp.lane == lane.key:
+        progress["ramp"] = ramp_view(ramp)
     events = [e for e in lane.history if e.release_id == release_id]
     lane_steps = [{"step": e.event, "at": e.at, **({"detail": e.detail} if e.detail else {})} for e in events]
     # Stable: a tie keeps the intake's step first (its `received` and the lane's `registered`

@@ -89,10 +89,11 @@ async def _get_release(req: func.HttpRequest, client: df.DurableOrchestrationCli
     intake = dict((status.output if runtime_status is RuntimeStatus.COMPLETED else status.custom_status) or {})
     if runtime_status in UNSUCCESSFUL:
         intake.update(state="failed", error=ReleaseAborted(f"The release orchestration {runtime_status.value}.").body())
-    lane = None
+    lane, ramp = None, None
     if intake.get("lane"):
-        lane = (await read_version_map(client)).lanes.get(intake["lane"])
-    progress = release_progress(release_id, intake, lane)
+        vmap = await read_version_map(client)
+        lane, ramp = vmap.lanes.get(intake["lane"]), vmap.ramp
+    progress = release_progress(release_id, intake, lane, ramp)
     progress["createdTime"] = status.created_time.isoformat() if status.created_time else None
     progress["lastUpdatedTime"] = status.last_updated_time.isoformat() if status.last_updated_time else None
     return json_response(200, progress)

@@ -193,7 +193,7 @@ def activate(
     if ramp is not None and vmap.current is not None and vmap.current != key:
         # A newer ramp replaces one still running: the newest release is the one being tried.
         ramped = _end_ramp(replace(vmap, lanes=lanes), RampState.ABORTED, f"lane {key} activated with a ramp", at)
-        return start_ramp(ramped, key, plan=ramp, at=at)
+        return start_ramp(ramped, key, plan=ramp, at=at, release_id=release_id or lane.release.id)
     lanes = _superseded_by(lanes, key, vmap.current, at, sweep_older=True)
     return _end_ramp(replace(vmap, lanes=lanes, current=key), RampState.ABORTED, f"lane {key} activated", at)
 
@@ -419,7 +419,7 @@ def set_current(vmap: VersionMap, key: str, *, at: str) -> VersionMap:
 
 # --- progressive ramps ----------------------------------------------------------------------
 
-def start_ramp(vmap: VersionMap, key: str, *, plan: RampPlan, at: str) -> VersionMap:
+def start_ramp(vmap: VersionMap, key: str, *, plan: RampPlan, at: str, release_id: str = "") -> VersionMap:
     """Version-less starts go to active lane `key` in the plan's first share, the rest to the
     current lane, until the ramp's checks complete or abort it. The same ramp asked for again
     changes nothing; another one is refused while it runs."""
@@ -438,10 +438,10 @@ def start_ramp(vmap: VersionMap, key: str, *, plan: RampPlan, at: str) -> Versio
     if key == vmap.current:
         raise IllegalTransition(f"Lane {key} is already current.", lane=key)
     ramp = Ramp(lane=key, from_lane=vmap.current, plan=plan, started_at=at,
-                step_ends_at=_plus_seconds(at, plan.step_seconds))
+                step_ends_at=_plus_seconds(at, plan.step_seconds), release_id=release_id)
     steps = ", ".join(f"{share}%" for share in plan.steps)
     lane = _log(replace(lane, updated_at=at), at, "ramp_started",
-                f"{steps}, {plan.step_seconds} s each, from lane {vmap.current}")
+                f"{steps}, {plan.step_seconds} s each, from lane {vmap.current}", release_id)
     return replace(_with_lane(vmap, lane), ramp=ramp)
 
 
@@ -467,12 +467,14 @@ def record_ramp_check(
         return _end_ramp(replace(vmap, ramp=ramp), RampState.ABORTED, outcome.reason, at)
     if outcome.kind == "complete":
         ended = replace(ramp, state=RampState.COMPLETED, ended_at=at, reason=outcome.reason)
-        lanes = {**vmap.lanes, key: _log(replace(lane, updated_at=at), at, "ramp_completed", outcome.reason)}
+        lanes = {**vmap.lanes, key: _log(replace(lane, updated_at=at), at, "ramp_completed", outcome.reason,
+                                         ramp.release_id)}
         if vmap.current is not None and vmap.current != key:
             lanes = _superseded_by(lanes, key, vmap.current, at, sweep_older=True)
         return VersionMap(lanes=lanes, current=key, ramp=ended)
     advanced = replace(ramp, step=ramp.step + 1, step_ends_at=_plus_seconds(at, ramp.plan.step_seconds))
-    lane = _log(lane, at, "ramp_advanced", f"{advanced.share}% ({failed} of {started} failed so far)")
+    lane = _log(lane, at, "ramp_advanced", f"{advanced.share}% ({failed} of {started} failed so far)",
+                ramp.release_id)
     return replace(_with_lane(vmap, lane), ramp=advanced)
 
 
@@ -503,7 +505,7 @@ def _end_ramp(vmap: VersionMap, state: RampState, reason: str, at: str) -> Versi
     ended = replace(ramp, state=state, ended_at=at, reason=reason)
     lane = vmap.lanes.get(ramp.lane)
     if lane is not None:
-        vmap = _with_lane(vmap, _log(lane, at, f"ramp_{state.value}", reason))
+        vmap = _with_lane(vmap, _log(lane, at, f"ramp_{state.value}", reason, ramp.release_id))
     return replace(vmap, ramp=ended)
 
 

@@ -12,7 +12,11 @@ lane must be the release's) or its plain output (the `replayCheck: {...}` line),
 `replayCheck` object alone. The release then carries the checked package's sha256 (taken from the
 check when --sha256 is not given), so the router deploys exactly the package that was replayed.
 --ramp STEPS sends a progressive ramp: the new lane takes that share of version-less starts step by
-step, and the previous lane drains only once it reaches 100%.
+step, and the previous lane drains only once it reaches 100%. With --wait, following goes on past
+the lane's activation until the ramp ends, from the ramp's steps in the release's status
+(ramp_started, ramp_advanced, ramp_completed, ramp_aborted): exit 0 when it completed, 1 when it
+aborted (its reason and the last check's figures are printed). A release that started no ramp (a
+first lane, with nothing current to ramp from, or a patch, deployed in place) ends at activation.
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ ENDED_UNDONE = frozenset({"failed", "superseded"})
 # the hand-over, stamped earlier (router/release_progress.py merges them in time order), so lines
 # wait for it to come out in time order.
 INTAKE_ENDS = frozenset({"handed_to_lane", "waiting_for_first_request"})
+# The lane's steps of a ramp its activation started (router/version_map.py, tagged with the release).
+RAMP_STARTED, RAMP_ENDS = "ramp_started", frozenset({"ramp_completed", "ramp_aborted"})
 DEFAULT_TIMEOUT = 1800.0  # a cold lane on Azure takes minutes; a pipeline job has its own limit too
 DEFAULT_POLL = 2.0
 MAX_MISSED_POLLS = 5  # a router restart or a network blip while following is not a failed release
@@ -137,7 +143,7 @@ def run_release(args: argparse.Namespace, ctx: CommandContext) -> int:
     with progress_display(ctx.output) as display:
         display.accepted(accepted)
         status = follow_release(ctx.api, str(accepted["id"]), display, timeout=args.timeout, poll=args.poll,
-                                clock=ctx.clock, sleep=ctx.sleep)
+                                clock=ctx.clock, sleep=ctx.sleep, ramp=args.ramp is not None)
         display.finished(status)
     return outcome(status)
 
@@ -158,10 +164,53 @@ def accepted_lines(accepted: dict[str, Any]) -> list[str]:
             f"status: {accepted.get('statusQueryGetUri')}"]
 
 
+def ramp_outcome(status: dict[str, Any]) -> str | None:
+    """How the ramp this release started ended: "completed", "aborted", "none" (it started none),
+    or None while it runs. Read from the steps, which stay when a later ramp replaces it in the map."""
+    names = [str(step.get("step")) for step in status.get("steps") or ()]
+    if RAMP_STARTED not in names:
+        return "none"
+    ended = [name for name in names if name in RAMP_ENDS]
+    return ended[-1].removeprefix("ramp_") if ended else None
+
+
+def ramp_reason(status: dict[str, Any]) -> str:
+    """Why the release's ramp ended: the map's reason, or its last ramp step's detail once a later
+    ramp replaced it in the map."""
+    ramp = status.get("ramp") or {}
+    return str(ramp.get("reason") or next((step.get("detail", "") for step in reversed(status.get("steps") or ())
+                                           if step.get("step") in RAMP_ENDS), ""))
+
+
+def ramp_failure(status: dict[str, Any]) -> ReleaseFailed:
+    """The release's ramp aborted: why, with the last check's figures when the map still shows it."""
+    ramp = status.get("ramp") or {}
+    checks = ramp.get("checks") or []
+    details: dict[str, Any] = {"lane": status.get("lane")}
+    figures = ""
+    if ramp.get("fromLane"):
+        details["currentLane"] = ramp["fromLane"]  # the lane that stays current
+    if checks:
+        last = checks[-1]
+        details.update(share=last.get("share"), started=last.get("started"), failed=last.get("failed"),
+                       ratio=last.get("ratio"), maxFailedRatio=ramp.get("maxFailedRatio"))
+        figures = (f" (last check at {last.get('share')}%: {last.get('failed')} of {last.get('started')} failed, "
+                   f"ratio {last.get('ratio')}, max {ramp.get('maxFailedRatio')})")
+    stays = f"; lane {ramp['fromLane']} stays current" if ramp.get("fromLane") else ""
+    return ReleaseFailed(f"Release {status.get('id')}: the ramp onto lane {status.get('lane')} aborted: "
+                         f"{ramp_reason(status) or 'no reason given'}{figures}{stays}", code="ramp_aborted",
+                         details=details)
+
+
 def outcome(status: dict[str, Any]) -> int:
-    """0 for a release that is done; a ReleaseFailed naming the router's error otherwise."""
+    """0 for a release that is done (and its ramp, if it started one, completed); a ReleaseFailed
+    naming the router's error otherwise."""
     state = status.get("state")
     if state in DONE:
+        if ramp_outcome(status) == "aborted":
+            failure = ramp_failure(status)
+            failure.shown = True
+            raise failure
         return ExitCode.OK
     error = status.get("error") or {}
     if state == "superseded":
@@ -201,11 +250,13 @@ class ProgressDisplay(Protocol):
 
 
 def follow_release(api: RouterApi, release_id: str, display: ProgressDisplay, *, timeout: float, poll: float,
-                   clock: Callable[[], float], sleep: Callable[[float], None]) -> dict[str, Any]:
-    """Read the release until it ends (its last status) or `timeout` passes (TimedOut)."""
+                   clock: Callable[[], float], sleep: Callable[[float], None], ramp: bool = False) -> dict[str, Any]:
+    """Read the release until it ends (its last status) or `timeout` passes (TimedOut); with
+    `ramp`, a completed release is followed on until the ramp it started ends."""
     deadline = clock() + timeout
     seen: set[tuple[str, str, str]] = set()
     missed = 0
+    ramping = False
     while True:
         try:
             status = api.release(release_id)
@@ -218,6 +269,9 @@ def follow_release(api: RouterApi, release_id: str, display: ProgressDisplay, *,
         else:
             steps = status.get("steps") or ()
             ended = status.get("state") in DONE | ENDED_UNDONE
+            ramping = ramp and status_ramp_running(status)
+            if ramping:
+                ended = False  # activated, and its ramp runs: its end is the pipeline's answer
             if ended or any(step.get("step") in INTAKE_ENDS for step in steps):
                 for step in new_steps(seen, steps):
                     display.step(step)
@@ -225,9 +279,15 @@ def follow_release(api: RouterApi, release_id: str, display: ProgressDisplay, *,
                 return status
             display.waiting(status)
         if clock() >= deadline:
-            raise TimedOut(f"Release {release_id} has not ended after {timeout:g} s (it goes on: run the same "
+            what = f"The ramp of release {release_id} has" if ramping else f"Release {release_id} has"
+            raise TimedOut(f"{what} not ended after {timeout:g} s (it goes on: run the same "
                            f"command again to follow it, posting it again is a no-op).", code="timeout")
         sleep(max(0.0, min(poll, deadline - clock())))
+
+
+def status_ramp_running(status: dict[str, Any]) -> bool:
+    """The release activated its lane and the ramp it started has not ended."""
+    return status.get("state") == "completed" and ramp_outcome(status) is None
 
 
 def step_line(step: dict[str, Any]) -> str:
@@ -236,7 +296,12 @@ def step_line(step: dict[str, Any]) -> str:
 
 
 def final_line(status: dict[str, Any]) -> str:
-    return f"release {status.get('id')} {status.get('state')}: version {status.get('version')} on lane {status.get('lane')}"
+    line = f"release {status.get('id')} {status.get('state')}: version {status.get('version')} on lane {status.get('lane')}"
+    ramp = ramp_outcome(status)
+    if ramp in ("completed", "aborted"):
+        reason = ramp_reason(status)
+        line += f"; ramp {ramp}" + (f": {reason}" if reason else "")
+    return line
 
 
 class PlainProgress:
@@ -307,10 +372,15 @@ class RichProgress(PlainProgress):
                            + (f"  {_escape(step.get('detail'))}" if step.get("detail") else ""))
 
     def waiting(self, status: dict[str, Any]) -> None:
+        ramp = status.get("ramp") or {}
+        if status_ramp_running(status) and ramp.get("state") == "running":
+            self.spinner.update(f"release {status.get('id')}: ramp at {ramp.get('share')}% "
+                                f"(step {ramp.get('step')} of {len(ramp.get('steps') or ())})")
+            return
         self.spinner.update(f"release {status.get('id')}: {status.get('state')}")
 
     def finished(self, status: dict[str, Any]) -> None:
-        colour = "green" if status.get("state") in DONE else "red"
+        colour = "green" if status.get("state") in DONE and ramp_outcome(status) != "aborted" else "red"
         self.console.print(f"[{colour}]{_escape(final_line(status))}[/{colour}]")
 
 
