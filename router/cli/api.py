@@ -18,7 +18,7 @@ from router.cli.errors import AuthRefused, RouterRefused, RouterUnreachable, Usa
 
 DEFAULT_HTTP_TIMEOUT = 30.0  # seconds for one request; following a release has its own --timeout
 _CONTINUATION = "x-ms-continuation-token"
-_ROLE_NAMES = {Role.RELEASE: "release pipeline", Role.ADMIN: "admin", Role.CLIENT: "client"}
+_ROLE_KEYS = {Role.RELEASE: "a release pipeline key", Role.ADMIN: "an admin key", Role.CLIENT: "a client key"}
 
 
 def shown_url(url: str) -> str:
@@ -167,7 +167,7 @@ class RouterApi:
                                 code=code, status=status, details=details)
 
     def _auth_message(self, answer: str, role: Role, said: str) -> str:
-        needed = f"a {_ROLE_NAMES[role]} key (one of the router's {ROLE_SETTINGS[role]})"
+        needed = f"{_ROLE_KEYS[role]} (one of the router's {ROLE_SETTINGS[role]})"
         if self._key is None:
             return f"No key was given ({answer}): this needs {needed}; pass --key or set DFROUTER_KEY."
         if answer.startswith("401"):

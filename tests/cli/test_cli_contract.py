@@ -212,9 +212,9 @@ def test_each_router_answer_has_its_exit_code_and_its_error_code_is_shown(status
 
 
 def test_auth_errors_say_which_roles_key_is_needed():
-    refused = answering(403, {"error": "forbidden", "message": "This route needs a admin key."})
+    refused = answering(403, {"error": "forbidden", "message": "This route needs an admin key."})
     run = dfrouter("versionmap", env=ENV, transport=refused, secrets=(KEY,))
-    assert run.code == ExitCode.AUTH and "admin key" in run.err and "ROUTER_ADMIN_KEYS" in run.err
+    assert run.code == ExitCode.AUTH and "this needs an admin key" in run.err and "ROUTER_ADMIN_KEYS" in run.err
     no_key = dfrouter("release", "--version", "1.0.0", "--package", "https://x.example/a.zip",
                       env={"DFROUTER_URL": ENV["DFROUTER_URL"]}, transport=answering(401, {"error": "unauthorized"}))
     assert no_key.code == ExitCode.AUTH
