@@ -14,6 +14,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from router import runtime
+from router import version_map as vm
 from router.runtime import lane_app
 from router.auth import Role
 from router.continuation import ContinuationTokens, Page
@@ -272,6 +273,9 @@ async def set_current(req: func.HttpRequest, client: df.DurableOrchestrationClie
         plan = parse_ramp(data["ramp"]) if "ramp" in data else None
         await _known_lane(client, lane)
         if plan is not None:
+            # Refused now, before a map command runs (a refusal changes nothing, not even the
+            # router's instances); the map entity checks again authoritatively.
+            vm.start_ramp(await read_version_map(client), lane, plan=plan, at=datetime.now(timezone.utc).isoformat())
             return await _start_ramp(client, lane, plan_to_dict(plan))
         result = await run_map_command(client, "set_current", {"lane": lane}, wake_lane=lane)
         runtime.current().map_cache.invalidate()

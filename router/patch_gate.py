@@ -49,6 +49,23 @@ class PatchNotChecked(Conflict):
     code = "replay_check_required"
 
 
+class RampOfAPatch(Conflict):
+    """A release with a ramp that would be deployed in place: a patch replaces the lane's code for
+    all its traffic at once, so there is nothing to ramp. Refused rather than ignored, so a
+    pipeline that asked for a canary never gets an all-at-once deploy it did not expect."""
+
+    code = "ramp_not_for_a_patch"
+
+
+def refuse_ramp_of_a_patch(lane: Lane | None, release: Release) -> None:
+    """409 when a release carrying a ramp is a patch (`is_patch`)."""
+    if is_patch(lane, release):
+        raise RampOfAPatch(
+            f"Version {release.version} is a patch of lane {release.lane}: it is deployed in place, for all of the "
+            f"lane's traffic at once, so it cannot ramp. Post it without a ramp (a patch must replay cleanly: "
+            f"{CHECK_COMMAND.format(lane=release.lane)}), or release a new MINOR with the ramp.", field="ramp", lane=release.lane)
+
+
 class PatchBreaksReplay(RouterError):
     """The lane's in-flight histories do not replay on the patch: deploying it in place would
     break them (the lifecycle's own check, local provisioner)."""

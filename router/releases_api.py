@@ -18,14 +18,14 @@ from router import runtime
 from router import version_map as vm
 from router.auth import Role
 from router.durable_inputs import ReleaseInput
-from router.errors import NotFound, ReleaseAborted
+from router.errors import BadRequest, NotFound, ReleaseAborted
 from router.http_responses import json_body, json_response, router_url, serve
 from router.lanes import LaneState
 from router.map_client import read_version_map
 from router.release_progress import release_progress
 from router.validation import parse_release_ramp
 from router.runtime_status import TERMINAL, UNSUCCESSFUL, RuntimeStatus
-from router.patch_gate import PatchGate, gate_release
+from router.patch_gate import PatchGate, gate_release, refuse_ramp_of_a_patch
 from router.validation import check_request_id, parse_release, parse_replay_check
 
 bp = df.Blueprint()
@@ -41,6 +41,9 @@ async def _post_release(req: func.HttpRequest, client: df.DurableOrchestrationCl
     rt = runtime.current()
     body = json_body(req)
     release = parse_release(body, rt.settings)  # every field checked before the map is read
+    if "replayCheck" in body and body["replayCheck"] is None:  # a pipeline's empty variable, not "no check"
+        raise BadRequest("replayCheck must be the object check-patch printed; leave it out when there is none.",
+                         field="replayCheck")
     replay_check = parse_replay_check(body.get("replayCheck"), release)
     ramp = parse_release_ramp(json_body(req), release)
     existing = await client.get_status(release.id)
@@ -53,6 +56,8 @@ async def _post_release(req: func.HttpRequest, client: df.DurableOrchestrationCl
     if existing_status is None or retry or existing_status in UNSUCCESSFUL:
         # Checked here so the pipeline gets its 409 now; the entity checks again authoritatively.
         vm.register_release(vmap, release, max_lanes=rt.settings.max_lanes, at=datetime.now(timezone.utc).isoformat())
+        if ramp is not None:
+            refuse_ramp_of_a_patch(lane, release)
         gate = rt.settings.patch_gate
         warning = gate_release(gate, lane, release, replay_check)  # require: a 409 naming check-patch
         # Only a local router runs the release's code itself: on Azure its identity can create

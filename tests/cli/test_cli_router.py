@@ -227,7 +227,9 @@ def test_a_release_with_a_ramp_completes_and_versionmap_shows_the_ramp(fresh_rou
     ramped = cli(router, *release_args("1.1.0", packages["1.1.0"]), "--ramp", "50,100", "--ramp-step-seconds", "1",
                  "--max-failed-ratio", "0.5", "--wait", *POLL, "--timeout", "120", key=router.release_key)
     assert ramped.code == ExitCode.OK, ramped.out + ramped.err
-    # The release completes at the lane's activation, which starts the ramp: the map shows it from then on.
+    # --wait with --ramp follows the ramp past the lane's activation, to its end.
+    assert "ramp_completed" in ramped.out and "; ramp completed" in ramped.lines[-1], ramped.out
+    # The lane's activation started the ramp: the map shows it from then on.
     shown = wait_for(lambda: next((line for line in cli(router, "versionmap").lines
                                    if line.startswith("ramp 1.0 -> 1.1 ")), None), 30, "the ramp in the map")
     assert shown.endswith("steps 50,100% every 1 s, abort above 0.5 failed")

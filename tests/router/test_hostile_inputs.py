@@ -68,6 +68,17 @@ def token(value: Any) -> str:
     return urlsafe_b64encode(json.dumps(value).encode()).decode()
 
 
+RAMP = {"steps": [50, 100], "stepSeconds": 60, "maxFailedRatio": 0.1}
+NEW_LANE = {"version": "3.0.0", "packageUrl": "{root}/app.zip"}
+PATCH = {"version": "1.1.1", "packageUrl": "{root}/app.zip", "sha256": SHA}
+CHECK = {"sha256": SHA, "instancesChecked": 3, "checkedAt": "2026-12-01T16:00:00+00:00", "passed": True}
+
+
+def current_ramp(lane: str = "1.0", **plan: Any) -> dict[str, Any]:
+    """POST /api/current with RAMP, its fields replaced (or added) by `plan`."""
+    return dict(method="POST", path="/api/current", role=Role.ADMIN, json={"lane": lane, "ramp": {**RAMP, **plan}})
+
+
 BAD_VERSION = dict(status=400, error="bad_version")
 BAD = dict(status=400, error="bad_request")
 REJECTED = dict(status=422, error="package_rejected", field="packageUrl")
@@ -339,6 +350,105 @@ CASES: dict[str, Case] = {
                                   content=b'{"lane": "1.1", "lane": "1.0"}', **BAD, field="lane"),
     "current unknown field": Case(method="POST", path="/api/current", role=Role.ADMIN,
                                   json={"lane": "1.0", "force": True}, **BAD, field="force"),
+    # --- progressive ramps (issue 15): POST /api/current and a release's ramp ------------------
+    # Lane 1.0 drains and 1.1 is current here, so a well-formed plan for either is refused by
+    # state (409): a shape that slipped through parse_ramp would show as that 409, not a 400.
+    "ramp steps of floats": Case(**current_ramp(steps=[50.0, 100.0]), **BAD, field="ramp.steps"),
+    "ramp steps with a bool": Case(**current_ramp(steps=[True, 100]), **BAD, field="ramp.steps"),
+    "ramp steps as strings": Case(**current_ramp(steps=["50", "100"]), **BAD, field="ramp.steps"),
+    "ramp steps empty": Case(**current_ramp(steps=[]), **BAD, field="ramp.steps"),
+    "ramp steps repeated": Case(**current_ramp(steps=[50, 50, 100]), **BAD, field="ramp.steps"),
+    "ramp steps not ending at 100": Case(**current_ramp(steps=[5, 50]), **BAD, field="ramp.steps"),
+    "ramp steps over 100": Case(**current_ramp(steps=[50, 101]), **BAD, field="ramp.steps"),
+    "ramp steps 0": Case(**current_ramp(steps=[0, 100]), **BAD, field="ramp.steps"),
+    "ramp steps 10**30": Case(**current_ramp(steps=[10**30]), **BAD, field="ramp.steps"),
+    "ramp stepSeconds a float": Case(**current_ramp(stepSeconds=60.0), **BAD, field="ramp.stepSeconds"),
+    "ramp stepSeconds true": Case(**current_ramp(stepSeconds=True), **BAD, field="ramp.stepSeconds"),
+    "ramp stepSeconds a string": Case(**current_ramp(stepSeconds="600"), **BAD, field="ramp.stepSeconds"),
+    "ramp stepSeconds 0": Case(**current_ramp(stepSeconds=0), **BAD, field="ramp.stepSeconds"),
+    "ramp stepSeconds huge": Case(**current_ramp(stepSeconds=10**30), **BAD, field="ramp.stepSeconds"),
+    "ramp stepSeconds a week and a second": Case(**current_ramp(stepSeconds=7 * 86400 + 1), **BAD,
+                                                 field="ramp.stepSeconds"),
+    "ramp maxFailedRatio true": Case(**current_ramp(maxFailedRatio=True), **BAD, field="ramp.maxFailedRatio"),
+    "ramp maxFailedRatio above 1": Case(**current_ramp(maxFailedRatio=1.5), **BAD, field="ramp.maxFailedRatio"),
+    "ramp maxFailedRatio negative": Case(**current_ramp(maxFailedRatio=-0.1), **BAD, field="ramp.maxFailedRatio"),
+    "ramp maxFailedRatio a string": Case(**current_ramp(maxFailedRatio="0.05"), **BAD, field="ramp.maxFailedRatio"),
+    "ramp maxFailedRatio NaN": Case(method="POST", path="/api/current", role=Role.ADMIN, **BAD, field="body",
+                                    content=b'{"lane": "1.0", "ramp": {"steps": [50, 100], "stepSeconds": 60, '
+                                            b'"maxFailedRatio": NaN}}'),
+    "ramp maxFailedRatio Infinity": Case(method="POST", path="/api/current", role=Role.ADMIN, **BAD, field="body",
+                                         content=b'{"lane": "1.0", "ramp": {"steps": [50, 100], "stepSeconds": 60, '
+                                                 b'"maxFailedRatio": Infinity}}'),
+    "ramp field repeated": Case(method="POST", path="/api/current", role=Role.ADMIN, **BAD, field="steps",
+                                content=b'{"lane": "1.0", "ramp": {"steps": [50, 100], "steps": [100], '
+                                        b'"stepSeconds": 60, "maxFailedRatio": 0.1}}'),
+    "ramp repeated": Case(method="POST", path="/api/current", role=Role.ADMIN, **BAD, field="ramp",
+                          content=b'{"lane": "1.0", "ramp": {"steps": [100], "stepSeconds": 60, "maxFailedRatio": 0.1}, '
+                                  b'"ramp": {"steps": [100], "stepSeconds": 60, "maxFailedRatio": 0.1}}'),
+    "ramp unknown field": Case(**current_ramp(percent=5), **BAD, field="ramp.percent"),
+    "ramp null": Case(method="POST", path="/api/current", role=Role.ADMIN, json={"lane": "1.0", "ramp": None}, **BAD,
+                      field="ramp"),
+    "ramp a list": Case(method="POST", path="/api/current", role=Role.ADMIN, json={"lane": "1.0", "ramp": [50, 100]},
+                        **BAD, field="ramp"),
+    "ramp onto an unknown lane": Case(**current_ramp(lane="9.9"), status=404, error="unknown_lane", field="lane"),
+    "ramp onto a draining lane": Case(**current_ramp(), status=409, error="illegal_transition", field=None),
+    "ramp onto the current lane": Case(**current_ramp(lane="1.1"), status=409, error="illegal_transition",
+                                       field=None),
+    "ramp with a release key": Case(**{**current_ramp(), "role": Role.RELEASE}, status=403, error="forbidden",
+                                    field=KEY_HEADER),
+    "release ramp of floats": Case(**release({**NEW_LANE, "ramp": {**RAMP, "steps": [50.0, 100.0]}}), **BAD,
+                                   field="ramp.steps"),
+    "release ramp stepSeconds huge": Case(**release({**NEW_LANE, "ramp": {**RAMP, "stepSeconds": 10**30}}), **BAD,
+                                          field="ramp.stepSeconds"),
+    "release ramp null": Case(**release({**NEW_LANE, "ramp": None}), **BAD, field="ramp"),
+    "release ramp lazy": Case(**release({**NEW_LANE, "provision": "lazy", "ramp": RAMP}), **BAD, field="ramp"),
+    "release ramp of a patch": Case(**release({"version": "1.1.1", "packageUrl": "{root}/app.zip", "ramp": RAMP}),
+                                    status=409, error="ramp_not_for_a_patch", field="ramp"),
+    # --- replayCheck on a release ---------------------------------------------------------------
+    "replayCheck a string": Case(**release({**PATCH, "replayCheck": "passed"}), **BAD, field="replayCheck"),
+    "replayCheck null": Case(**release({**PATCH, "replayCheck": None}), **BAD, field="replayCheck"),
+    "replayCheck without sha256 on the release": Case(**release({"version": "1.1.1", "packageUrl": "{root}/app.zip",
+                                                                 "replayCheck": CHECK}), **BAD, field="sha256"),
+    "replayCheck for another package": Case(**release({**PATCH, "replayCheck": {**CHECK, "sha256": "cd" * 32}}), **BAD,
+                                            field="replayCheck.sha256"),
+    "replayCheck passed a string": Case(**release({**PATCH, "replayCheck": {**CHECK, "passed": "true"}}), **BAD,
+                                        field="replayCheck.passed"),
+    "replayCheck instancesChecked a float": Case(**release({**PATCH, "replayCheck": {**CHECK, "instancesChecked": 3.0}}),
+                                                 **BAD, field="replayCheck.instancesChecked"),
+    "replayCheck instancesChecked true": Case(**release({**PATCH, "replayCheck": {**CHECK, "instancesChecked": True}}),
+                                              **BAD, field="replayCheck.instancesChecked"),
+    "replayCheck instancesChecked negative": Case(**release({**PATCH, "replayCheck": {**CHECK, "instancesChecked": -1}}),
+                                                  **BAD, field="replayCheck.instancesChecked"),
+    "replayCheck checkedAt garbage": Case(**release({**PATCH, "replayCheck": {**CHECK, "checkedAt": "yesterday"}}),
+                                          **BAD, field="replayCheck.checkedAt"),
+    "replayCheck unknown field": Case(**release({**PATCH, "replayCheck": {**CHECK, "trustMe": True}}), **BAD,
+                                      field="replayCheck.trustMe"),
+    # --- GET /api/lanes/{lane}/histories ----------------------------------------------------------
+    "histories top 0": Case(method="GET", path="/api/lanes/1.0/histories?top=0", role=Role.ADMIN, **BAD, field="top"),
+    "histories top word": Case(method="GET", path="/api/lanes/1.0/histories?top=abc", role=Role.ADMIN, **BAD,
+                               field="top"),
+    "histories top over 1000": Case(method="GET", path="/api/lanes/1.0/histories?top=1001", role=Role.ADMIN, **BAD,
+                                    field="top"),
+    "histories top negative": Case(method="GET", path="/api/lanes/1.0/histories?top=-5", role=Role.ADMIN, **BAD,
+                                   field="top"),
+    "histories token garbage": Case(method="GET", path="/api/lanes/1.0/histories?continuationToken=garbage",
+                                    role=Role.ADMIN, **BAD, field="continuationToken"),
+    "histories token forged": Case(
+        method="GET", path=f"/api/lanes/1.0/histories?continuationToken={token({'lane': '1.0', 'token': 'x', 'sig': '00'})}",
+        role=Role.ADMIN, **BAD, field="continuationToken"),
+    "histories token huge": Case(method="GET", path="/api/lanes/1.0/histories?continuationToken=" + "A" * 5000,
+                                 role=Role.ADMIN, **BAD, field="continuationToken"),
+    "histories token in the header": Case(method="GET", path="/api/lanes/1.0/histories", role=Role.ADMIN,
+                                          headers={"x-ms-continuation-token": "garbage"}, **BAD,
+                                          field="x-ms-continuation-token"),
+    "histories of an unknown lane": Case(method="GET", path="/api/lanes/9.9/histories", role=Role.ADMIN, status=404,
+                                         error="unknown_lane", field="lane"),
+    "histories lane %2E": Case(method="GET", path="/api/lanes/%2E/histories", role=Role.ADMIN, **BAD_VERSION,
+                               field="lane"),
+    "histories with a release key": Case(method="GET", path="/api/lanes/1.0/histories", role=Role.RELEASE, status=403,
+                                         error="forbidden", field=KEY_HEADER),
+    "histories with a client key": Case(method="GET", path="/api/lanes/1.0/histories", role=Role.CLIENT, status=403,
+                                        error="forbidden", field=KEY_HEADER),
     # --- routes ---------------------------------------------------------------------------------
     "an unknown route": Case(method="GET", path="/api/nothing", **ROUTE),
     "the prefix alone": Case(method="GET", path="/api", **ROUTE),
