@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from demo.charge_first_app.build import build_charge_first_app
 from demo.pipeline import check_patch, dfrouter, indented
 from demo.router_client import RouterClient, wait_for
 from demo.stack import FAST_SETTINGS
@@ -26,7 +27,6 @@ from provisioning import packaging
 from samples.build import SAMPLES_DIR, TARGET, VERSIONS, package_sha256
 
 FAILING_APP = Path(__file__).resolve().parent / "failing_order_app"
-CHARGE_FIRST_APP = Path(__file__).resolve().parent / "charge_first_app"
 # Long enough to be waiting through the check and the refusal, short enough to finish during the ramp.
 WAITING_ORDER_SECONDS = 15
 STARTS_PER_STEP = 20
@@ -47,8 +47,9 @@ def patch_gate_scene(router: RouterClient, work_dir: Path, say: Say) -> tuple[Pa
              == "waiting_for_pickup", 60, "order-G to wait for its pickup")
     say(f"order-G started on lane {waiting['lane']}: reserved, charged, waiting {WAITING_ORDER_SECONDS} s for its pickup")
 
-    package = packaging.build_package(CHARGE_FIRST_APP, work_dir / "packages" / "charge-first.zip", target=TARGET,
-                                      requirements=CHARGE_FIRST_APP / "requirements.txt").path
+    charge_first = build_charge_first_app(work_dir / "charge-first-app")
+    package = packaging.build_package(charge_first, work_dir / "packages" / "charge-first.zip", target=TARGET,
+                                      requirements=charge_first / "requirements.txt").path
     say(f"a 'patch' 1.1.1 that charges before it reserves: {package.name} sha256 {package_sha256(package)[:16]}...")
     check_file = work_dir / "check-patch-1.1.1.txt"
     checked = check_patch(router, "1.1", package, check_file)
