@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import devhost
 from provisioning import packaging
 from provisioning.base import Package
 from provisioning.local_packages import LocalPackage, fetch_package, unpack_package
@@ -140,6 +139,10 @@ def replay_env(worker_packages: Path, host_import_dir: Path, base: Mapping[str, 
 def host_import_dir(under: Path) -> Path:
     """A directory holding only the `devhost` package: nothing of the router (`function_app`,
     `router`) may shadow the package's own modules."""
+    # Imported here, not at load: the router deployed to Azure leaves devhost/ out (.funcignore)
+    # and imports this module through its activities; only the local check runs this function.
+    import devhost
+
     import_dir = under / "hostlib"
     import_dir.mkdir(parents=True, exist_ok=True)
     link = import_dir / "devhost"
