@@ -655,6 +655,21 @@ def test_a_token_is_bound_to_its_query(corpus):
     assert other.status_code == 400 and other.json()["field"] == "continuationToken"
 
 
+def test_a_token_of_the_instance_list_does_not_page_a_lanes_histories(corpus):
+    """A histories token is signed for one lane's histories only (router/admin_api.py: the scope
+    names the lane): one GET /api/instances issued is a 400 there, before the lane is read."""
+    issued = page(corpus, {"top": "1"}).json()["continuationToken"]
+
+    async def histories(router: Router, lane: str, token: str) -> httpx.Response:
+        return await router.http.get(f"/api/lanes/{lane}/histories", params={"continuationToken": token},
+                                     headers=as_role(Role.ADMIN))
+
+    for lane in ("1.0", "1.1"):
+        refused = corpus.thread.call(lambda router, lane=lane: histories(router, lane, issued))
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["field"] == "continuationToken"
+
+
 # --- what the lane is sent ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("instance_id", [".", ".."])
