@@ -1,5 +1,6 @@
 """tests/apps/replay_variants.py: each variant of replay_v1 builds into a loadable app that differs
-from v1 by its edits alone, and an edit that no longer matches v1 exactly once fails the build."""
+from v1 by its edits alone, and an edit that no longer matches v1 exactly once fails the build; so
+does the demo's charge-first "patch" (demo/charge_first_app/build.py), built from samples/1.1.0."""
 
 from __future__ import annotations
 
@@ -10,6 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from demo.charge_first_app.build import (
+    CHARGE,
+    RESERVE,
+    SAMPLE,
+    build_charge_first_app,
+    charge_first_source,
+)
 from devhost.engine.testing import registry_from_app
 from tests.apps.replay_variants import (
     V1,
@@ -92,3 +100,19 @@ def test_an_edit_keeps_the_indentation_of_the_line_it_replaces():
     source = edited_source(V1_SOURCE, VARIANTS["replay_added_wait"])
     assert '    yield context.wait_for_external_event("confirm")\n' \
            '    charged = yield context.call_activity("charge", reserved)\n' in source
+
+
+def test_the_demos_charge_first_patch_is_samples_1_1_0_with_its_two_calls_swapped(tmp_path):
+    app_dir = build_charge_first_app(tmp_path / "charge-first")
+    sample = (SAMPLE / "function_app.py").read_text(encoding="utf-8").splitlines()
+    built = (app_dir / "function_app.py").read_text(encoding="utf-8").splitlines()[1:]
+    assert len(sample) == len(built)
+    changed = [(old, new) for old, new in zip(sample, built, strict=True) if old != new]
+    assert [(old.strip(), new.strip()) for old, new in changed] == [
+        ('APP_VERSION = "1.1.0"', 'APP_VERSION = "1.1.1 (charges first)"'), (RESERVE, CHARGE), (CHARGE, RESERVE)]
+    assert {p.name for p in app_dir.iterdir()} == {"function_app.py", "host.json", "requirements.txt"}
+
+
+def test_the_demos_charge_first_build_stops_when_the_sample_no_longer_has_an_edits_text():
+    with pytest.raises(ValueError, match="APP_VERSION"):
+        charge_first_source("APP_VERSION = '1.1.0'\n")
