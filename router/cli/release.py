@@ -67,8 +67,9 @@ def register(subcommands: Any) -> None:
     parser.add_argument("--lazy", action="store_true",
                         help="provision the lane at its first request, not now (done: waiting_for_first_request)")
     parser.add_argument("--wait", action="store_true", help="follow the release until it ends; exit 1 if it fails")
-    parser.add_argument("--timeout", metavar="S", type=positive_seconds, default=DEFAULT_TIMEOUT,
-                        help=f"with --wait: give up after S seconds with exit 5 (default {DEFAULT_TIMEOUT:g})")
+    parser.add_argument("--timeout", metavar="S", type=positive_seconds, default=None,
+                        help=f"with --wait: give up after S seconds with exit 5 (default {DEFAULT_TIMEOUT:g}, "
+                             f"plus the ramp's steps with --ramp)")
     parser.add_argument("--poll", metavar="S", type=positive_seconds, default=DEFAULT_POLL,
                         help=f"with --wait: seconds between two reads of the release (default {DEFAULT_POLL:g})")
     parser.add_argument("--replay-check", type=Path, metavar="FILE",
@@ -135,14 +136,24 @@ def _replay_check_document(text: str) -> Any:
     return None
 
 
+def wait_timeout(args: argparse.Namespace, body: dict[str, Any]) -> float:
+    """--timeout, or the default: a cold lane's time, plus every step of the ramp when one is
+    followed (5,25,50,100 at 600 s is 40 minutes, past the lane's 30)."""
+    if args.timeout is not None:
+        return float(args.timeout)
+    ramp = body.get("ramp") or {}
+    return DEFAULT_TIMEOUT + len(ramp.get("steps") or ()) * float(ramp.get("stepSeconds") or 0)
+
+
 def run_release(args: argparse.Namespace, ctx: CommandContext) -> int:
-    accepted = ctx.api.post_release(release_body(args))
+    body = release_body(args)
+    accepted = ctx.api.post_release(body)
     if not args.wait:
         show_accepted(ctx.output, accepted)
         return ExitCode.OK
     with progress_display(ctx.output) as display:
         display.accepted(accepted)
-        status = follow_release(ctx.api, str(accepted["id"]), display, timeout=args.timeout, poll=args.poll,
+        status = follow_release(ctx.api, str(accepted["id"]), display, timeout=wait_timeout(args, body), poll=args.poll,
                                 clock=ctx.clock, sleep=ctx.sleep, ramp=args.ramp is not None)
         display.finished(status)
     return outcome(status)

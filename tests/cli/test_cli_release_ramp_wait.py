@@ -103,3 +103,17 @@ def test_a_ramp_that_outlasts_the_timeout_exits_5_naming_the_ramp():
     run = follow(*RAMP_ARGS, "--timeout", "30", transport=transport, clock=clock)
     assert run.code == ExitCode.TIMEOUT
     assert "The ramp of release release-abc has not ended after 30 s" in run.err
+
+
+def test_the_default_timeout_with_a_ramp_leaves_room_for_every_step():
+    """The issue's plan, 5,25,50,100 at 600 s, runs 40 minutes after activation: past the 30 minutes
+    a lane alone is given, so the default adds the ramp's steps."""
+    transport, _ = scripted_release(release_status("completed", [*STEPS, STARTED], ramp=ramp("running")))
+    clock = FakeClock()
+    run = follow("--wait", "--ramp", "5,25,50,100", "--poll", "60", transport=transport, clock=clock)
+    assert run.code == ExitCode.TIMEOUT
+    assert clock.now == 1800 + 4 * 600
+    transport, _ = scripted_release(release_status("running", STEPS[:3]))
+    clock = FakeClock()
+    assert follow("--wait", "--poll", "60", transport=transport, clock=clock).code == ExitCode.TIMEOUT
+    assert clock.now == 1800, "without a ramp the default is unchanged"
