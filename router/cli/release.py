@@ -177,7 +177,11 @@ def accepted_lines(accepted: dict[str, Any]) -> list[str]:
 
 def ramp_outcome(status: dict[str, Any]) -> str | None:
     """How the ramp this release started ended: "completed", "aborted", "none" (it started none),
-    or None while it runs. Read from the steps, which stay when a later ramp replaces it in the map."""
+    or None while it runs. The ramp the status shows (the map's latest) is authoritative; else the
+    steps, which stay when a later ramp replaces it in the map."""
+    shown = status.get("ramp")
+    if isinstance(shown, dict) and shown.get("state"):
+        return None if shown["state"] == "running" else str(shown["state"])
     names = [str(step.get("step")) for step in status.get("steps") or ()]
     if RAMP_STARTED not in names:
         return "none"

@@ -117,3 +117,14 @@ def test_the_default_timeout_with_a_ramp_leaves_room_for_every_step():
     clock = FakeClock()
     assert follow("--wait", "--poll", "60", transport=transport, clock=clock).code == ExitCode.TIMEOUT
     assert clock.now == 1800, "without a ramp the default is unchanged"
+
+
+def test_the_ramp_the_status_shows_decides_even_when_its_steps_are_not_all_there():
+    """A lane's story in the map is bounded (router/lanes.py MAX_LANE_EVENTS): the ramp the status
+    carries is read first, so a long ramp whose first steps fell out is still followed to its end."""
+    transport, seen = scripted_release(
+        release_status("completed", STEPS, ramp=ramp("running", 2)),
+        release_status("completed", STEPS, ramp=ramp("completed", 2, reason="0 of 9 failed at the last step")))
+    run = follow(*RAMP_ARGS, transport=transport)
+    assert run.code == ExitCode.OK and len(seen) == 1 + 2
+    assert run.lines[-1].endswith("; ramp completed: 0 of 9 failed at the last step")
