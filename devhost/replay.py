@@ -617,7 +617,11 @@ def read_histories(path: Path) -> Iterator[dict[str, Any]]:
     if not path.exists():
         raise HistoriesError(f"{path}: no such file or directory")
     for file in sorted(path.glob("*.json")) if path.is_dir() else [path]:
-        text = file.read_text(encoding="utf-8")
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            # A zip or a binary file passed by mistake: exit 2 naming it, not a traceback.
+            raise HistoriesError(f"{file}: cannot be read as UTF-8 text ({exc.__class__.__name__})") from None
         try:
             documents = [(1, json.loads(text))]
         except json.JSONDecodeError:

@@ -235,3 +235,13 @@ def test_histories_that_are_not_json_stop_the_command_with_the_file_and_line(tmp
     assert result.returncode == 2
     assert result.stdout == ""
     assert f"{histories}:2: not JSON" in result.stderr
+
+
+def test_histories_that_are_not_text_stop_the_command_with_the_file(tmp_path):
+    histories = tmp_path / "package.zip"
+    histories.write_bytes(b"PK\x03\x04\xb8\xff\x00binary")
+    result = run_replay(REPO_ROOT / "tests" / "apps" / "replay_v1", histories, "--json")
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    assert f"{histories}: cannot be read as UTF-8 text" in result.stderr
+    assert "Traceback" not in result.stderr
