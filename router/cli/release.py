@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol
 
@@ -122,17 +123,28 @@ def read_replay_check(path: Path, version: str) -> dict[str, Any]:
     return document
 
 
+_PLAIN_TITLE = re.compile(r"^lane (\S+): \d+ in-flight instance\(s\) checked")
+
+
 def _replay_check_document(text: str) -> Any:
     try:
         return json.loads(text)
     except ValueError:
         pass
-    for line in text.splitlines():  # check-patch's plain output ends with `replayCheck: {...}`
+    # check-patch's plain output (what the pipeline examples tee) starts with `lane L: N in-flight
+    # instance(s) checked, ...` and ends with `replayCheck: {...}`: keep the lane, so a check of
+    # another lane's histories is refused as it is from --json output.
+    lane = None
+    for line in text.splitlines():
+        title = _PLAIN_TITLE.match(line)
+        if title and lane is None:
+            lane = title.group(1)
         if line.startswith("replayCheck: "):
             try:
-                return json.loads(line.removeprefix("replayCheck: "))
+                check = json.loads(line.removeprefix("replayCheck: "))
             except ValueError:
                 return None
+            return check if lane is None else {"lane": lane, "replayCheck": check}
     return None
 
 

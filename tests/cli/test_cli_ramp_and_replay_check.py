@@ -110,12 +110,15 @@ def test_replay_check_files_that_do_not_fit_are_usage_errors_before_anything_is_
     transport, seen = recording(("POST", "/api/releases"), lambda r: httpx.Response(202, json=ACCEPTED))
     (tmp_path / "other").mkdir()
     other_lane = check_patch_output(tmp_path / "other", as_json=True, lane="2.0")
+    other_lane_plain = check_patch_output(tmp_path / "other", as_json=False, lane="2.0")
     not_a_check = tmp_path / "notes.txt"
     not_a_check.write_text("instances checked: 1\n")
     no_sha = tmp_path / "nosha.json"
     no_sha.write_text(json.dumps({"replayCheck": {"passed": True}}))
     cases = [
         (("--replay-check", str(other_lane)), "lane 2.0"),
+        # The plain output, as the pipeline examples keep it (| tee check-patch.txt).
+        (("--replay-check", str(other_lane_plain)), "lane 2.0"),
         (("--replay-check", str(check_patch_output(tmp_path, as_json=True)), "--sha256", "cd" * 32), "another package"),
         (("--replay-check", str(tmp_path / "missing.json")), "cannot read"),
         (("--replay-check", str(not_a_check)), "no replay check"),
