@@ -21,6 +21,7 @@ class ExitCode(IntEnum):
     CONFLICT = 6
     BUG = 70  # EX_SOFTWARE
     INTERRUPTED = 130
+    BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell shows for a command whose reader went away
 
 
 EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
@@ -34,6 +35,7 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.CONFLICT: "the router's state refuses it (409/410): version not newer, lane quota, current lane",
     ExitCode.BUG: "an unexpected error in dfrouter itself",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
+    ExitCode.BROKEN_PIPE: "the output's reader went away (`| head`): the command stopped there",
 }
 EXIT_CODE_HELP = "\n".join(f"  {code.value:>3}  {text}" for code, text in EXIT_CODE_MEANINGS.items())
 

@@ -86,6 +86,9 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
     except KeyboardInterrupt:
         output.note("dfrouter: interrupted")
         return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        # `dfrouter ... | head`: not a bug in dfrouter. Stop quietly; writing a note could fail the same way.
+        return ExitCode.BROKEN_PIPE
     except Exception as error:  # a bug: say so, keep the traceback for --verbose (redacted all the same)
         output.note(f"dfrouter: unexpected error: {type(error).__name__}: {error}")
         if args.verbose:
@@ -118,4 +121,9 @@ def secrets_in(argv: Sequence[str]) -> list[str]:
 
 def run() -> NoReturn:
     """The `dfrouter` console script."""
-    sys.exit(main())
+    code = main()
+    if code == ExitCode.BROKEN_PIPE:
+        # Python flushes stdout again at exit, which would print a BrokenPipeError of its own
+        # (https://docs.python.org/3/library/signal.html#note-on-sigpipe).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(code)

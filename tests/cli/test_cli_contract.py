@@ -429,3 +429,18 @@ def test_without_rich_a_terminal_gets_plain_lines():
             "output.table('t', ['lane'], [['1.0']]); print(output.fancy, repr(out.getvalue()))")
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert shown.strip() == "False 't\\nlane\\n----\\n1.0\\n'"
+
+
+class ClosedPipe(io.StringIO):
+    """stdout whose reader went away, as `dfrouter ... | head` leaves it after head's lines."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_closed_pipe_stops_quietly_with_its_own_exit_code_not_as_a_bug():
+    err = io.StringIO()
+    code = main(["lanes", "close", "1.0"], stdout=ClosedPipe(), stderr=err, env=ENV,
+                transport=answering(200, {"lane": "1.0", "state": "draining", "closed": True}))
+    assert code == ExitCode.BROKEN_PIPE == 141
+    assert "unexpected error" not in err.getvalue()
