@@ -374,8 +374,9 @@ def number_actions(actions: list[dict[str, Any]], history: list[Scheduled]) -> P
 # --- one history ------------------------------------------------------------------------------
 
 def is_status_document(document: Mapping[str, Any]) -> bool:
-    """A Durable HTTP API status document (vs the older recording, which has `history`)."""
-    return "history" not in document and ("historyEvents" in document or "runtimeStatus" in document)
+    """A Durable HTTP API status document (vs the older recording, which has `history` and
+    `orchestrator`). Anything else is read as a status document, so what it lacks is named."""
+    return not ("history" in document and "orchestrator" in document)
 
 
 def _rebuild_ties(ordered: list[Scheduled], produced: Produced) -> dict[int, int] | None:
@@ -429,6 +430,11 @@ def replay_outcome(handle: Handle, document: Mapping[str, Any]) -> tuple[Verdict
     """The verdict and the orchestrator state (the SDK's answer: actions, output, error) of the
     replay of one status document; the state is {} when nothing was replayed."""
     instance_id, name = str(document.get("instanceId", "")), str(document.get("name", ""))
+    if "historyEvents" not in document and document.get("runtimeStatus") != "Pending":
+        # Fetched without showHistory=true: a clean verdict would say it was checked when it was not.
+        return Verdict(instance_id, name, FAILED, error=(
+            "the status document has no historyEvents: fetch it with "
+            "showHistory=true&showHistoryOutput=true&showInput=true")), {}
     events = list(document.get("historyEvents") or [])
     if not events:
         return Verdict(instance_id, name, CLEAN), {}  # Pending: nothing ran, nothing to contradict

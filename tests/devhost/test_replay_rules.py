@@ -245,3 +245,26 @@ def test_histories_that_are_not_text_stop_the_command_with_the_file(tmp_path):
     assert result.stdout == ""
     assert f"{histories}: cannot be read as UTF-8 text" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_status_document_fetched_without_its_history_fails_instead_of_passing_unchecked():
+    # GET .../instances/{id} answers historyEvents only with showHistory=true (Durable HTTP API,
+    # "Get instance status"); without them nothing was compared, so "clean" would be a false pass.
+    running = document("two_steps", [])
+    del running["historyEvents"]
+    verdict = replay_status(two_steps("create", "configure"), running)
+    assert verdict.verdict == "failed"
+    assert "showHistory=true" in (verdict.error or "")
+    pending = {**running, "runtimeStatus": "Pending"}  # nothing ran yet: nothing to contradict
+    assert replay_status(two_steps("create", "configure"), pending).clean
+
+
+def test_a_line_that_is_neither_a_status_document_nor_an_old_recording_fails_naming_what_it_lacks(tmp_path):
+    histories = tmp_path / "histories.ndjson"
+    histories.write_text(json.dumps({"name": "two_steps", "instanceId": "i-1"}) + "\n")
+    write_app(tmp_path / "package", with_dependency=True)
+    result = run_replay(tmp_path / "package", histories, "--json")
+    assert result.returncode == 1
+    verdict = json.loads(result.stdout)
+    assert verdict["instanceId"] == "i-1" and verdict["verdict"] == "failed"
+    assert "historyEvents" in verdict["error"]
