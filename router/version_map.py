@@ -405,6 +405,10 @@ def set_current(vmap: VersionMap, key: str, *, at: str) -> VersionMap:
     lane = vmap.lane(key)
     if key == vmap.current:
         return _end_ramp(vmap, RampState.ABORTED, f"an administrator made lane {key} current", at)
+    ramp = vmap.running_ramp()
+    if ramp is not None and ramp.lane == key:
+        # Promoting the ramp's own lane finishes the ramp early, as if its last step had passed.
+        return _complete_ramp(vmap, ramp, f"an administrator made lane {key} current at {ramp.share}%", at)
     _require(lane, "make current")
     if lane.deployed_version is None:
         raise IllegalTransition(f"Lane {key} has no deployed version yet.", lane=key)
@@ -466,16 +470,22 @@ def record_ramp_check(
     if outcome.kind == "abort":
         return _end_ramp(replace(vmap, ramp=ramp), RampState.ABORTED, outcome.reason, at)
     if outcome.kind == "complete":
-        ended = replace(ramp, state=RampState.COMPLETED, ended_at=at, reason=outcome.reason)
-        lanes = {**vmap.lanes, key: _log(replace(lane, updated_at=at), at, "ramp_completed", outcome.reason,
-                                         ramp.release_id)}
-        if vmap.current is not None and vmap.current != key:
-            lanes = _superseded_by(lanes, key, vmap.current, at, sweep_older=True)
-        return VersionMap(lanes=lanes, current=key, ramp=ended)
+        return _complete_ramp(replace(vmap, ramp=ramp), ramp, outcome.reason, at)
     advanced = replace(ramp, step=ramp.step + 1, step_ends_at=_plus_seconds(at, ramp.plan.step_seconds))
     lane = _log(lane, at, "ramp_advanced", f"{advanced.share}% ({failed} of {started} failed so far)",
                 ramp.release_id)
     return replace(_with_lane(vmap, lane), ramp=advanced)
+
+
+def _complete_ramp(vmap: VersionMap, ramp: Ramp, reason: str, at: str) -> VersionMap:
+    """The ramp's lane becomes current; only now does the lane it ramped from (and any older) drain."""
+    key = ramp.lane
+    ended = replace(ramp, state=RampState.COMPLETED, ended_at=at, reason=reason)
+    lanes = {**vmap.lanes, key: _log(replace(vmap.lanes[key], updated_at=at), at, "ramp_completed", reason,
+                                     ramp.release_id)}
+    if vmap.current is not None and vmap.current != key:
+        lanes = _superseded_by(lanes, key, vmap.current, at, sweep_older=True)
+    return VersionMap(lanes=lanes, current=key, ramp=ended)
 
 
 def abort_ramp(vmap: VersionMap, key: str, *, started_at: str, reason: str, at: str) -> VersionMap:

@@ -252,3 +252,11 @@ def test_a_bad_ramp_is_a_400_naming_its_field(ramp, field):
         parse_ramp(ramp)
     assert caught.value.status == 400
     assert caught.value.body()["field"] == field
+
+
+def test_making_the_ramp_lane_current_completes_the_ramp_early_and_the_old_lane_drains(ramping):
+    vmap = vm.set_current(ramping, "1.1", at=T1)
+    assert vmap.current == "1.1" and vmap.ramp.state is RampState.COMPLETED
+    assert vmap.ramp.reason == f"an administrator made lane 1.1 current at {ramping.ramp.share}%"
+    assert vmap.lanes["1.0"].state is LaneState.DRAINING, "as when the last step passes"
+    assert vmap.lanes["1.1"].history[-1].event == "ramp_completed"
