@@ -17,7 +17,8 @@ from router import runtime
 from router import version_map as vm
 from router.runtime import lane_app
 from router.auth import Role
-from router.continuation import ContinuationTokens, Page
+from router.continuation import ContinuationTokens, Page, router_signer
+from router.patch_gate import TICKET_HEADER, issue_ticket
 from router.errors import BadRequest, Conflict, LaneGone, RouterError, UnknownLane
 from router.http_responses import ROUTE_PREFIX, json_body, json_response, public_base_url, serve
 from router.map_client import read_version_map, run_map_command
@@ -188,7 +189,9 @@ async def lane_histories(req: func.HttpRequest, client: df.DurableOrchestrationC
             return [document for document in documents if document is not None], lane_token
 
         documents, lane_token = await rt.call_lane(lane_app(lane), page)
-        headers = {}
+        # Every page answers a fresh ticket: check-patch posts its first page's with the replayCheck,
+        # the proof intake needs that these histories came from this router, for this lane, recently.
+        headers = {TICKET_HEADER: issue_ticket(tokens, lane_key, datetime.now(timezone.utc))}
         if lane_token is not None:
             headers[_CONTINUATION_HEADER] = tokens.issue(scope, Page(lane_key, lane_token))
         body = "".join(json.dumps(document, separators=(",", ":")) + "\n" for document in documents)
@@ -212,7 +215,7 @@ def _runtime_statuses(text: str | None) -> list[str]:
 
 
 def _tokens(settings: Settings) -> ContinuationTokens:
-    return ContinuationTokens(settings.role_keys.admin if settings.role_keys else None)
+    return router_signer(settings)
 
 
 async def _known_lane(client: df.DurableOrchestrationClient, lane: str) -> None:

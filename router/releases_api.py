@@ -25,7 +25,8 @@ from router.map_client import read_version_map
 from router.release_progress import release_progress
 from router.validation import parse_release_ramp
 from router.runtime_status import TERMINAL, UNSUCCESSFUL, RuntimeStatus
-from router.patch_gate import PatchGate, gate_release, refuse_ramp_of_a_patch
+from router.continuation import router_signer
+from router.patch_gate import PatchGate, TicketPolicy, gate_release, refuse_ramp_of_a_patch
 from router.validation import check_request_id, parse_release, parse_replay_check
 
 bp = df.Blueprint()
@@ -59,7 +60,9 @@ async def _post_release(req: func.HttpRequest, client: df.DurableOrchestrationCl
         if ramp is not None:
             refuse_ramp_of_a_patch(lane, release)
         gate = rt.settings.patch_gate
-        warning = gate_release(gate, lane, release, replay_check)  # require: a 409 naming check-patch
+        # require: a 409 naming check-patch and why (another lane's check, a ticket not ours, too old)
+        warning = gate_release(gate, lane, release, replay_check, now=datetime.now(timezone.utc),
+                               policy=TicketPolicy(router_signer(rt.settings), rt.settings.patch_gate_max_age_seconds))
         # Only a local router runs the release's code itself: on Azure its identity can create
         # and delete apps, so it never executes a package it was handed (the check runs in the
         # pipeline, check-patch, and intake trusts its replayCheck).

@@ -55,6 +55,8 @@ class Settings:
     verify_local_packages: bool = True
     # What release intake does with a patch that has no passing replay check (router.patch_gate).
     patch_gate: PatchGate = PatchGate.OFF
+    # How long a replay-check ticket (GET /api/lanes/{lane}/histories) stays good for a patch's intake.
+    patch_gate_max_age_seconds: int = 3600
 
     # What the router itself reads of the provisioning config.
 
@@ -91,6 +93,7 @@ class Settings:
                 role_keys=_role_keys(env, provisioner=provisioning.provisioner),
                 local_package_roots=_package_roots(env),
                 patch_gate=PatchGate(reader.choice("ROUTER_PATCH_GATE", tuple(PatchGate), PatchGate.OFF.value)),
+                patch_gate_max_age_seconds=reader.integer("ROUTER_PATCH_GATE_MAX_AGE_SECONDS", 3600, minimum=1),
             )
         except ConfigError as err:
             raise SettingsError(err.message, setting=err.setting) from None

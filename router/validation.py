@@ -27,7 +27,7 @@ from router.errors import BadRequest, BadVersion, PackageRejected, PayloadTooLar
 from router.lanes import PROVISION_MODES, RampPlan, Release
 from router.patch_gate import ReplayCheck
 from router.settings import Settings
-from router.versions import parse_version
+from router.versions import is_lane_key, parse_version
 
 MAX_INSTANCE_ID = 256  # Azure's limit for an orchestration instance id
 MAX_EVENT_NAME = 256
@@ -221,14 +221,18 @@ def parse_release(data: dict[str, Any], settings: Settings) -> Release:
     return Release(str(version), location, (sha256 or "").lower(), provision)
 
 
-REPLAY_CHECK_FIELDS = ("sha256", "instancesChecked", "checkedAt", "passed")
+REPLAY_CHECK_FIELDS = ("sha256", "instancesChecked", "checkedAt", "passed", "lane", "ticket")
+# A ticket is the router's own signed token (router.continuation): URL-safe base64, no padding.
+_TICKET = re.compile(r"^[A-Za-z0-9_-]{1,4096}$")
 
 
 def parse_replay_check(value: object, release: Release, field: str = "replayCheck") -> ReplayCheck | None:
     """A release's `replayCheck` as `router.cli check-patch` prints it: `{"sha256": the package's
-    sha256, "instancesChecked": n, "checkedAt": ISO time with its offset, "passed": bool}`, every
-    field required and typed (nothing coerced), for this release's package: the release must
-    carry its sha256 and it must be the checked one. None when absent; 400 naming the field."""
+    sha256, "instancesChecked": n, "checkedAt": ISO time with its offset, "passed": bool, "lane":
+    the lane whose histories were replayed, "ticket": the router's ticket of those histories}`,
+    every field required and typed (nothing coerced), for this release's package: the release must
+    carry its sha256 and it must be the checked one. None when absent; 400 naming the field.
+    Whether the lane and ticket let a patch through is the gate's decision (router.patch_gate)."""
     if value is None:
         return None
     if not isinstance(value, dict):
@@ -252,13 +256,23 @@ def parse_replay_check(value: object, release: Release, field: str = "replayChec
     passed = value.get("passed")
     if not isinstance(passed, bool):
         raise BadRequest(f"{field}.passed must be true or false.", field=f"{field}.passed")
+    lane = value.get("lane")
+    if not isinstance(lane, str) or not is_lane_key(lane):
+        raise BadRequest(f"{field}.lane must be the lane whose histories were replayed, MAJOR.MINOR such as \"1.0\".",
+                         field=f"{field}.lane")
+    ticket = value.get("ticket")
+    if not isinstance(ticket, str) or not _TICKET.fullmatch(ticket):
+        # Never quoted: it is the router's to read, and a message is no place for a token.
+        raise BadRequest(f"{field}.ticket must be the ticket check-patch took from the router's histories "
+                         "(the X-Replay-Check-Ticket header): URL-safe base64, 4096 characters at most.",
+                         field=f"{field}.ticket")
     if not release.sha256:
         raise BadRequest(f"A release with a {field} must carry its package's sha256, the one that was checked.",
                          field="sha256")
     if sha256.lower() != release.sha256:
         raise BadRequest(f"{field} is for another package: its sha256 is not the release's.",
                          field=f"{field}.sha256")
-    return ReplayCheck(sha256.lower(), checked, checked_at, passed)
+    return ReplayCheck(sha256.lower(), checked, checked_at, passed, lane, ticket)
 
 
 def _is_aware_time(text: str) -> bool:

@@ -15,6 +15,7 @@ import secrets
 import zipfile
 from base64 import urlsafe_b64encode
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,6 +23,8 @@ import httpx
 import pytest
 
 from router.auth import KEY_HEADER, Role, RoleKeys
+from router.continuation import ContinuationTokens
+from router.patch_gate import PatchGate, issue_ticket
 from tests.router.router_harness import Router, RouterThread, state_snapshot
 
 pytestmark = pytest.mark.timeout(120)
@@ -71,7 +74,19 @@ def token(value: Any) -> str:
 RAMP = {"steps": [50, 100], "stepSeconds": 60, "maxFailedRatio": 0.1}
 NEW_LANE = {"version": "3.0.0", "packageUrl": "{root}/app.zip"}
 PATCH = {"version": "1.1.1", "packageUrl": "{root}/app.zip", "sha256": SHA}
-CHECK = {"sha256": SHA, "instancesChecked": 3, "checkedAt": "2026-12-01T16:00:00+00:00", "passed": True}
+# The corpus router's signing (its admin keys), so a row can carry a ticket it issued, or not.
+ROUTER_SIGNER = ContinuationTokens(ROLE_KEYS.admin)
+ISSUED = datetime.now(UTC)  # the rows' tickets are read within the module's run, well inside an hour
+
+
+def ticket(lane: str = "1.1", issued: datetime = ISSUED, signer: ContinuationTokens = ROUTER_SIGNER) -> str:
+    return issue_ticket(signer, lane, issued)
+
+
+CHECK = {"sha256": SHA, "instancesChecked": 3, "checkedAt": "2026-12-01T16:00:00+00:00", "passed": True,
+         "lane": "1.1", "ticket": ticket()}
+# Well-formed checks that prove nothing: intake under ROUTER_PATCH_GATE=require refuses the patch.
+UNPROVEN = dict(status=409, error="replay_check_required", field="replayCheck")
 
 
 def current_ramp(lane: str = "1.0", **plan: Any) -> dict[str, Any]:
@@ -423,6 +438,31 @@ CASES: dict[str, Case] = {
                                           **BAD, field="replayCheck.checkedAt"),
     "replayCheck unknown field": Case(**release({**PATCH, "replayCheck": {**CHECK, "trustMe": True}}), **BAD,
                                       field="replayCheck.trustMe"),
+    "replayCheck without lane": Case(**release({**PATCH, "replayCheck": {k: v for k, v in CHECK.items() if k != "lane"}}),
+                                     **BAD, field="replayCheck.lane"),
+    "replayCheck lane a version": Case(**release({**PATCH, "replayCheck": {**CHECK, "lane": "1.1.1"}}), **BAD,
+                                       field="replayCheck.lane"),
+    "replayCheck lane a number": Case(**release({**PATCH, "replayCheck": {**CHECK, "lane": 1.1}}), **BAD,
+                                      field="replayCheck.lane"),
+    "replayCheck without ticket": Case(**release({**PATCH, "replayCheck": {k: v for k, v in CHECK.items()
+                                                                            if k != "ticket"}}),
+                                       **BAD, field="replayCheck.ticket"),
+    "replayCheck ticket not base64": Case(**release({**PATCH, "replayCheck": {**CHECK, "ticket": "trust me"}}), **BAD,
+                                          field="replayCheck.ticket"),
+    "replayCheck ticket huge": Case(**release({**PATCH, "replayCheck": {**CHECK, "ticket": "A" * 5000}}), **BAD,
+                                    field="replayCheck.ticket"),
+    "replayCheck ticket forged": Case(**release({**PATCH, "replayCheck": {
+        **CHECK, "ticket": ticket(signer=ContinuationTokens(("another-routers-admin-key-" + "x" * 20,)))}}), **UNPROVEN),
+    "replayCheck ticket unsigned": Case(**release({**PATCH, "replayCheck": {**CHECK, "ticket": token(
+        {"kind": "replayCheckTicket", "lane": "1.1", "issuedAt": ISSUED.isoformat()}).rstrip("=")}}), **UNPROVEN),
+    "replayCheck ticket of another lane": Case(**release({**PATCH, "replayCheck": {**CHECK, "ticket": ticket("1.0")}}),
+                                               **UNPROVEN),
+    "replayCheck of another lane": Case(**release({**PATCH, "replayCheck": {**CHECK, "lane": "1.0",
+                                                                            "ticket": ticket("1.0")}}), **UNPROVEN),
+    "replayCheck ticket expired": Case(**release({**PATCH, "replayCheck": {
+        **CHECK, "ticket": ticket(issued=ISSUED - timedelta(days=2))}}), **UNPROVEN),
+    "replayCheck ticket a continuation token": Case(**release({**PATCH, "replayCheck": {
+        **CHECK, "ticket": ROUTER_SIGNER.sign({"lane": "1.1", "token": None, "scope": "{}"})}}), **UNPROVEN),
     # --- GET /api/lanes/{lane}/histories ----------------------------------------------------------
     "histories top 0": Case(method="GET", path="/api/lanes/1.0/histories?top=0", role=Role.ADMIN, **BAD, field="top"),
     "histories top word": Case(method="GET", path="/api/lanes/1.0/histories?top=abc", role=Role.ADMIN, **BAD,
@@ -536,6 +576,7 @@ def corpus(tmp_path_factory):
         role_keys=ROLE_KEYS, local_package_roots=(str(root),), verify_local_packages=True,
         max_body_bytes=MAX_BODY, drain_poll_seconds=3600,
         lane_probe_seconds=3600.0,  # no health probe writes to the map mid-table
+        patch_gate=PatchGate.REQUIRE,  # a patch's replayCheck must prove itself (the UNPROVEN rows)
     )
     thread = RouterThread(base, **overrides).start()
 
@@ -610,6 +651,25 @@ def test_hostile_input_is_refused_and_changes_nothing(corpus, name):
     assert isinstance(document.get("message"), str) and document["message"]
     assert "Traceback" not in response.text and corpus.master_key not in response.text
     assert after == before, f"{name} changed the router's or a lane's state"
+
+
+# Why intake refuses each well-formed check that proves nothing (router.patch_gate.check_problem).
+UNPROVEN_REASONS = {
+    "replayCheck ticket forged": "bad_ticket",
+    "replayCheck ticket unsigned": "bad_ticket",
+    "replayCheck ticket a continuation token": "bad_ticket",
+    "replayCheck ticket of another lane": "ticket_other_lane",
+    "replayCheck of another lane": "other_lane",
+    "replayCheck ticket expired": "expired",
+}
+
+
+@pytest.mark.parametrize("name", list(UNPROVEN_REASONS))
+def test_a_check_that_proves_nothing_is_refused_for_its_reason_without_echoing_its_ticket(corpus, name):
+    response, _, _ = send(corpus, CASES[name])
+    assert response.json()["reason"] == UNPROVEN_REASONS[name], response.text
+    assert "check-patch" in response.json()["message"]
+    assert CASES[name].json["replayCheck"]["ticket"] not in response.text
 
 
 def test_the_corpus_is_big_enough_and_covers_every_class():

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from provisioning.config import ProvisioningConfig
+from router import runtime
+from router.continuation import ContinuationTokens, router_signer
 from router.errors import BadRequest, SettingsError
 from router.lanes import Lane, LaneState, Release
 from router.patch_gate import (
@@ -17,8 +20,11 @@ from router.patch_gate import (
     PatchGate,
     PatchNotChecked,
     ReplayCheck,
+    TicketPolicy,
+    check_problem,
     gate_release,
     is_patch,
+    issue_ticket,
 )
 from router.replay_check import ReplayReport
 from router.settings import Settings
@@ -27,7 +33,13 @@ from tests.router.router_harness import Router, running_router, with_router
 
 SHA = "ab" * 32
 OTHER_SHA = "cd" * 32
-CHECK = {"sha256": SHA, "instancesChecked": 3, "checkedAt": "2026-12-01T16:00:00+00:00", "passed": True}
+# The decision's clock and this router's signing (its admin keys, as router.continuation derives it).
+NOW = datetime(2026, 12, 1, 16, 0, 30, tzinfo=UTC)
+SIGNER = ContinuationTokens(("admin-key-" + "a" * 32,))
+POLICY = TicketPolicy(SIGNER, max_age_seconds=3600)
+TICKET = issue_ticket(SIGNER, "1.0", NOW - timedelta(seconds=30))
+CHECK = {"sha256": SHA, "instancesChecked": 3, "checkedAt": "2026-12-01T16:00:00+00:00", "passed": True,
+         "lane": "1.0", "ticket": TICKET}
 SETTINGS = Settings(verify_local_packages=False)
 
 
@@ -60,11 +72,23 @@ def test_a_bad_patch_gate_fails_at_start_naming_the_setting(raw: str) -> None:
     assert "off or warn or require" in raised.value.message
 
 
+def test_the_tickets_max_age_is_an_hour_unless_set() -> None:
+    assert Settings.from_env({}).patch_gate_max_age_seconds == 3600
+    assert Settings.from_env({"ROUTER_PATCH_GATE_MAX_AGE_SECONDS": "600"}).patch_gate_max_age_seconds == 600
+
+
+@pytest.mark.parametrize("raw", ["0", "-5", "1.5", "an hour"])
+def test_a_bad_max_age_fails_at_start_naming_the_setting(raw: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({"ROUTER_PATCH_GATE_MAX_AGE_SECONDS": raw})
+    assert raised.value.details["setting"] == "ROUTER_PATCH_GATE_MAX_AGE_SECONDS"
+
+
 # --- validation ---------------------------------------------------------------------------------
 
 def test_a_replay_check_is_read_with_every_field() -> None:
     check = parse_replay_check(dict(CHECK, sha256=SHA.upper()), _release())
-    assert check == ReplayCheck(SHA, 3, "2026-12-01T16:00:00+00:00", True)
+    assert check == ReplayCheck(SHA, 3, "2026-12-01T16:00:00+00:00", True, "1.0", TICKET)
     assert check.to_json() == CHECK
     assert parse_replay_check(None, _release()) is None
 
@@ -83,6 +107,15 @@ def test_a_replay_check_is_read_with_every_field() -> None:
     ({"passed": 1}, "replayCheck.passed"),
     ({"extra": 1}, "replayCheck.extra"),
     ({"sha256": OTHER_SHA}, "replayCheck.sha256"),  # a check of another package
+    ({"lane": "1"}, "replayCheck.lane"),
+    ({"lane": "1.0.1"}, "replayCheck.lane"),  # a version, not its lane
+    ({"lane": 1.0}, "replayCheck.lane"),
+    ({"lane": None}, "replayCheck.lane"),
+    ({"ticket": ""}, "replayCheck.ticket"),
+    ({"ticket": 42}, "replayCheck.ticket"),
+    ({"ticket": TICKET + "=="}, "replayCheck.ticket"),  # the router's tickets carry no padding
+    ({"ticket": TICKET + "\n"}, "replayCheck.ticket"),
+    ({"ticket": "a" * 4097}, "replayCheck.ticket"),
 ])
 def test_a_malformed_replay_check_is_a_400_naming_its_field(change: dict[str, Any], field: str) -> None:
     with pytest.raises(BadRequest) as raised:
@@ -123,31 +156,88 @@ def test_only_a_release_deployed_in_place_is_a_patch() -> None:
     assert not is_patch(_lane(release=_release()), _release())  # the same release again
 
 
+def _check(*, passed: bool = True, lane: str = "1.0", ticket: str = TICKET) -> ReplayCheck:
+    return ReplayCheck(SHA, 2, "2026-12-01T16:00:00+00:00", passed, lane, ticket)
+
+
+def _gate(gate: PatchGate, check: ReplayCheck | None, *, lane: Lane | None = None, release: Release | None = None,
+          now: datetime = NOW) -> str:
+    return gate_release(gate, lane or _lane(), release or _release(), check, policy=POLICY, now=now)
+
+
 def test_off_takes_every_release() -> None:
-    assert gate_release(PatchGate.OFF, _lane(), _release(), None) == ""
+    assert _gate(PatchGate.OFF, None) == ""
+    assert _gate(PatchGate.OFF, _check(ticket="forged")) == ""
 
 
 @pytest.mark.parametrize("gate", [PatchGate.WARN, PatchGate.REQUIRE])
-def test_a_passing_check_or_no_patch_passes_the_gate(gate: PatchGate) -> None:
-    passing = ReplayCheck(SHA, 0, "2026-12-01T16:00:00+00:00", True)
-    assert gate_release(gate, _lane(), _release(), passing) == ""
-    assert gate_release(gate, None, _release("2.0.0"), None) == ""
+def test_a_passing_check_with_a_fresh_ticket_of_its_lane_or_no_patch_passes_the_gate(gate: PatchGate) -> None:
+    assert _gate(gate, _check()) == ""
+    assert gate_release(gate, None, _release("2.0.0"), None, policy=POLICY, now=NOW) == ""
+    # Exactly the max age is still good; a ticket a little ahead (another instance's clock) too.
+    at_the_limit = issue_ticket(SIGNER, "1.0", NOW - timedelta(seconds=3600))
+    assert _gate(gate, _check(ticket=at_the_limit)) == ""
+    assert _gate(gate, _check(ticket=issue_ticket(SIGNER, "1.0", NOW + timedelta(seconds=60)))) == ""
 
 
 def test_warn_takes_an_unchecked_patch_with_a_warning_naming_the_command() -> None:
-    warning = gate_release(PatchGate.WARN, _lane(), _release(), None)
+    warning = _gate(PatchGate.WARN, None)
     assert "1.0.1" in warning and CHECK_COMMAND.format(lane="1.0") in warning
 
 
-@pytest.mark.parametrize("check", [None, ReplayCheck(SHA, 2, "2026-12-01T16:00:00+00:00", False)])
-def test_require_refuses_a_patch_without_a_passing_check_with_a_409_naming_the_command(
-        check: ReplayCheck | None) -> None:
+ANOTHER_ROUTER = ContinuationTokens(("admin-key-" + "b" * 32,))
+# Each way a check fails to prove that THIS router's histories of THIS lane were replayed recently.
+UNPROVEN = [
+    pytest.param(None, "missing", "carries no replayCheck", id="no check"),
+    pytest.param(_check(passed=False), "failed", "did not pass", id="failed"),
+    pytest.param(_check(lane="2.0", ticket=issue_ticket(SIGNER, "2.0", NOW)), "other_lane",
+                 "replayed lane 2.0's histories, not lane 1.0's", id="check of another lane"),
+    pytest.param(_check(ticket=issue_ticket(SIGNER, "2.0", NOW)), "ticket_other_lane",
+                 "ticket was issued for lane 2.0's histories", id="ticket of another lane"),
+    pytest.param(_check(ticket=issue_ticket(ANOTHER_ROUTER, "1.0", NOW)), "bad_ticket",
+                 "not issued by this router", id="another router's ticket"),
+    pytest.param(_check(ticket="eyJsYW5lIjoiMS4wIn0"), "bad_ticket", "not issued by this router",
+                 id="hand-written ticket"),
+    pytest.param(_check(ticket=TICKET[:-3] + ("AAA" if not TICKET.endswith("AAA") else "BBB")), "bad_ticket",
+                 "not issued by this router", id="edited ticket"),
+    # A continuation token is signed with the same key, but is no ticket.
+    pytest.param(_check(ticket=SIGNER.sign({"lane": "1.0", "token": None, "scope": "{}"})), "bad_ticket",
+                 "not issued by this router", id="a continuation token"),
+    pytest.param(_check(ticket=issue_ticket(SIGNER, "1.0", NOW - timedelta(seconds=3601))), "expired",
+                 "read 3601 s ago, more than ROUTER_PATCH_GATE_MAX_AGE_SECONDS (3600)", id="expired"),
+    pytest.param(_check(ticket=issue_ticket(SIGNER, "1.0", NOW + timedelta(hours=2))), "bad_ticket",
+                 "dated in the future", id="from the future"),
+]
+
+
+@pytest.mark.parametrize(("check", "reason", "words"), UNPROVEN)
+def test_require_refuses_a_patch_whose_check_proves_nothing_with_a_409_naming_the_command_and_why(
+        check: ReplayCheck | None, reason: str, words: str) -> None:
     with pytest.raises(PatchNotChecked) as raised:
-        gate_release(PatchGate.REQUIRE, _lane(), _release(), check)
+        _gate(PatchGate.REQUIRE, check)
     error = raised.value
     assert error.status == 409 and error.code == "replay_check_required"
     assert error.details["command"] == CHECK_COMMAND.format(lane="1.0")
+    assert error.details["reason"] == reason
+    assert words in error.message, error.message
     assert "python -m router.cli check-patch" in error.message and "MINOR" in error.message
+    if check is not None:
+        assert check.ticket not in error.message and check.ticket not in json.dumps(error.body())
+
+
+@pytest.mark.parametrize(("check", "reason", "words"), UNPROVEN)
+def test_warn_records_why_a_check_proves_nothing(check: ReplayCheck | None, reason: str, words: str) -> None:
+    warning = _gate(PatchGate.WARN, check)
+    assert words in warning and CHECK_COMMAND.format(lane="1.0") in warning
+    assert check is None or check.ticket not in warning
+
+
+def test_the_decision_ages_a_ticket_by_the_time_it_is_given() -> None:
+    check = _check(ticket=issue_ticket(SIGNER, "1.0", NOW))
+    assert _gate(PatchGate.REQUIRE, check, now=NOW + timedelta(seconds=3600)) == ""
+    assert check_problem(check, _release(), POLICY, NOW + timedelta(seconds=3601))[0] == "expired"
+    short = TicketPolicy(SIGNER, max_age_seconds=60)
+    assert check_problem(check, _release(), short, NOW + timedelta(seconds=61))[0] == "expired"
 
 
 # --- intake, through the router -------------------------------------------------------------------
@@ -173,6 +263,12 @@ def _url(version: str) -> str:
     return f"https://packages.test/app-{version}.zip"
 
 
+def _fresh_check(**change: Any) -> dict[str, Any]:
+    """CHECK with a ticket of the running router's own signing, issued now."""
+    ticket = issue_ticket(router_signer(runtime.current().settings), "1.0", datetime.now(UTC))
+    return {**CHECK, "ticket": ticket, **change}
+
+
 def _patch(check: dict[str, Any] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"version": "1.0.1", "packageUrl": _url("1.0.1"), "sha256": SHA}
     if check is not None:
@@ -187,10 +283,13 @@ def test_require_refuses_an_unchecked_patch_and_takes_a_checked_one(tmp_path: Pa
         assert refused.status_code == 409, refused.text
         assert refused.json()["error"] == "replay_check_required"
         assert "python -m router.cli check-patch" in refused.json()["message"]
-        failing = await router.http.post("/api/releases", json=_patch({**CHECK, "passed": False}))
+        failing = await router.http.post("/api/releases", json=_patch(_fresh_check(passed=False)))
         assert failing.status_code == 409, failing.text
+        # Another router's ticket (CHECK's is signed with other keys) proves nothing here.
+        forged = await router.http.post("/api/releases", json=_patch(CHECK))
+        assert forged.status_code == 409 and forged.json()["reason"] == "bad_ticket", forged.text
         assert (await router.lane("1.0"))["release"]["version"] == "1.0.0"  # nothing registered
-        taken = await router.http.post("/api/releases", json=_patch(CHECK))
+        taken = await router.http.post("/api/releases", json=_patch(_fresh_check()))
         assert taken.status_code == 202, taken.text
         await router.wait_for("the patch deployed",
                               lambda: _deployed(router, "1.0.1"))
@@ -297,7 +396,7 @@ async def _local_patch(router: Router, check: dict[str, Any] | None) -> dict[str
 async def test_under_require_a_patch_whose_local_check_cannot_run_fails_and_the_lane_keeps_its_package(router):
     """The fake backend's package paths do not exist, so the lifecycle's replay cannot run: under
     require that refuses the patch rather than deploy it unchecked."""
-    outcome = await _local_patch(router, CHECK)
+    outcome = await _local_patch(router, _fresh_check())
     assert outcome["state"] == "failed", outcome
     assert outcome["error"]["error"] == "package_error", outcome
     assert router.backend.deployed["lane-1.0"] == "1.0.0"  # set_package never ran for the patch

@@ -16,10 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from provisioning.config import ProvisioningConfig
+from router import runtime
+from router.continuation import router_signer
+from router.patch_gate import PatchGate
 
 from tests.router.router_harness import (
     DURABLE_API,
@@ -205,3 +211,60 @@ def test_a_deleted_lane_is_gone_and_a_lane_without_an_app_is_a_conflict(tmp_path
         assert gone.json()["error"] == "lane_gone"
 
     _run(tmp_path, scenario)
+
+
+# --- the replay-check ticket: proof that a check's histories came from this router, for this lane --
+
+TICKET = "x-replay-check-ticket"
+
+
+def test_every_page_answers_a_ticket_of_its_lane_signed_by_the_router(tmp_path: Path) -> None:
+    async def scenario(router: Router) -> None:
+        lane = await _active_lane(router)
+        for number in range(3):
+            lane.instances[f"i{number}"] = _instance(f"i{number}", "Running")
+        signer = router_signer(runtime.current().settings)
+        first = await router.http.get("/api/lanes/1.0/histories", params={"top": "2"})
+        last = await router.http.get("/api/lanes/1.0/histories", headers={CONTINUATION: first.headers[CONTINUATION]})
+        assert CONTINUATION not in last.headers
+        for page in (first, last):
+            ticket = signer.verified(page.headers[TICKET])
+            assert ticket is not None and ticket["kind"] == "replayCheckTicket" and ticket["lane"] == "1.0"
+            assert datetime.fromisoformat(str(ticket["issuedAt"])).tzinfo is not None
+        # A refusal answers none: there were no histories to vouch for.
+        unknown = await router.http.get("/api/lanes/3.1/histories")
+        assert unknown.status_code == 404 and TICKET not in unknown.headers
+
+    _run(tmp_path, scenario)
+
+
+def test_a_patch_takes_its_lanes_ticket_and_refuses_another_lanes_under_require(tmp_path: Path) -> None:
+    """The pipeline's path on Azure (the router never replays): histories, check, release."""
+
+    def url(version: str) -> str:
+        return f"https://packages.test/app-{version}.zip"
+
+    async def scenario(router: Router) -> None:
+        for version in ("1.0.0", "2.0.0"):
+            posted = await router.http.post("/api/releases", json={"version": version, "packageUrl": url(version)})
+            assert posted.status_code == 202, posted.text
+            await router.wait_for_lane(version[:3], "active")
+        ticket_1_0 = (await router.http.get("/api/lanes/1.0/histories")).headers[TICKET]
+        ticket_2_0 = (await router.http.get("/api/lanes/2.0/histories")).headers[TICKET]
+
+        def patch(lane: str, ticket: str) -> dict[str, Any]:
+            check = {"sha256": "ab" * 32, "instancesChecked": 0, "checkedAt": "2026-12-01T16:00:00+00:00",
+                     "passed": True, "lane": lane, "ticket": ticket}
+            return {"version": "1.0.1", "packageUrl": url("1.0.1"), "sha256": "ab" * 32, "replayCheck": check}
+
+        # 2.0's ticket relabelled as 1.0's check: the ticket says which lane it was read from.
+        refused = await router.http.post("/api/releases", json=patch("1.0", ticket_2_0))
+        assert refused.status_code == 409, refused.text
+        body = refused.json()
+        assert body["error"] == "replay_check_required" and body["reason"] == "ticket_other_lane"
+        assert "check-patch" in body["message"] and ticket_2_0 not in refused.text
+        taken = await router.http.post("/api/releases", json=patch("1.0", ticket_1_0))
+        assert taken.status_code == 202, taken.text
+
+    _run(tmp_path, scenario, patch_gate=PatchGate.REQUIRE,
+         provisioning=ProvisioningConfig(provisioner="azure", allowed_package_hosts=("packages.test",)))
