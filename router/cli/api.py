@@ -18,6 +18,7 @@ from router.cli.errors import AuthRefused, RouterRefused, RouterUnreachable, Usa
 
 DEFAULT_HTTP_TIMEOUT = 30.0  # seconds for one request; following a release has its own --timeout
 _CONTINUATION = "x-ms-continuation-token"
+_TICKET = "X-Replay-Check-Ticket"  # router.patch_gate.TICKET_HEADER, not imported: the CLI stays free of semver
 _ROLE_KEYS = {Role.RELEASE: "a release pipeline key", Role.ADMIN: "an admin key", Role.CLIENT: "a client key"}
 
 
@@ -107,8 +108,9 @@ class RouterApi:
         body: dict[str, Any] = {"lane": lane, **({"ramp": ramp} if ramp is not None else {})}
         return self.request("POST", "/api/current", Role.ADMIN, json=body)
 
-    def histories_page(self, lane: str, top: int, token: str | None) -> tuple[str, str | None]:
-        """One page of the lane's in-flight histories (NDJSON text) and the next page's token."""
+    def histories_page(self, lane: str, top: int, token: str | None) -> tuple[str, str | None, str | None]:
+        """One page of the lane's in-flight histories (NDJSON text), the next page's token, and the
+        router's replay-check ticket of the page (X-Replay-Check-Ticket: which lane, when)."""
         path = f"/api/lanes/{quote(lane, safe='')}/histories"
         headers = {_CONTINUATION: token} if token else {}
         response = self._send("GET", path, params={"top": str(top)}, headers=headers)
@@ -117,7 +119,8 @@ class RouterApi:
         if not response.headers.get("content-type", "").startswith("application/x-ndjson"):
             raise RouterUnreachable(f"GET {path} did not answer NDJSON: is {shown_url(self.base_url)} the "
                                     "router's base URL (without /api)?", status=response.status_code)
-        return response.text, response.headers.get(_CONTINUATION) or None
+        return (response.text, response.headers.get(_CONTINUATION) or None,
+                response.headers.get(_TICKET) or None)
 
     # --- the one exchange ----------------------------------------------------------------------
 

@@ -10,6 +10,15 @@ inputs and outputs), unpacks the package and replays every history against it in
 `replayCheck` to post in the release's body, and exits 1 if any history diverged or failed:
 release a new MINOR instead. Run it where the patch's code may run (a pipeline's agent), not in
 the router.
+
+The `replayCheck` carries the lane and the router's ticket of the first page of histories
+(X-Replay-Check-Ticket): intake under ROUTER_PATCH_GATE=require takes it only for that lane and
+for ROUTER_PATCH_GATE_MAX_AGE_SECONDS (an hour by default), so run it just before the release.
+
+A lane the router has no release for (or whose lane was deleted) has nothing in flight: the
+version is not a patch but a new lane. The command says so and exits 0 without a `replayCheck`,
+and `release --replay-check` on that output sends none: the first release of a MINOR, x.y.1,
+goes through the gate as every new lane does.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from router.cli.command import CommandContext, add_command, positive_int
-from router.cli.errors import CliError, ExitCode, UsageError
+from router.cli.errors import CliError, ExitCode, RouterRefused, UsageError
 
 if TYPE_CHECKING:
     from router.replay_check import ReplayReport
@@ -34,6 +43,11 @@ if TYPE_CHECKING:
 
 HEADERS = ("instance", "orchestrator", "verdict", "first difference")
 PAGE = 100  # histories per request
+
+
+# The router's answers for a lane with nothing deployed in place: no release yet, or deleted.
+NOT_A_PATCH = ("unknown_lane", "lane_gone")
+NO_RELEASE_YET = "lane {lane} has no release yet: this is not a patch, nothing to check"
 
 
 class ReplayNotRun(CliError):
@@ -67,7 +81,12 @@ def run_check_patch(args: argparse.Namespace, ctx: CommandContext) -> int:
     with tempfile.TemporaryDirectory(prefix="check-patch-") as scratch:
         root = Path(scratch)
         histories = root / "histories.ndjson"
-        count = _download(ctx, lane, histories, args.page_size)
+        try:
+            count, ticket = _download(ctx, lane, histories, args.page_size)
+        except RouterRefused as refused:
+            if refused.code not in NOT_A_PATCH:
+                raise
+            return _not_a_patch(ctx, lane, refused.code)
         try:
             app_dir, sha256 = asyncio.run(unpack_zip(package, root / "packages"))
             report = asyncio.run(run_replay(app_dir, histories, expected=count,
@@ -79,7 +98,8 @@ def run_check_patch(args: argparse.Namespace, ctx: CommandContext) -> int:
                                code=error.code) from None
     # The `replayCheck` release intake takes (router.validation.parse_replay_check).
     check = {"sha256": sha256, "instancesChecked": report.checked,
-             "checkedAt": datetime.now(UTC).isoformat(timespec="seconds"), "passed": report.passed}
+             "checkedAt": datetime.now(UTC).isoformat(timespec="seconds"), "passed": report.passed,
+             "lane": lane, "ticket": ticket}
     _show(ctx, lane, report, check)
     return ExitCode.OK if report.passed else ExitCode.FAILED
 
@@ -94,19 +114,34 @@ def _lane(text: str) -> str:
     return text
 
 
-def _download(ctx: CommandContext, lane: str, into: Path, page_size: int) -> int:
-    """Every in-flight history of the lane into `into` (NDJSON); how many."""
-    count, token, seen = 0, None, set()
+def _not_a_patch(ctx: CommandContext, lane: str, code: str | None) -> int:
+    said = NO_RELEASE_YET.format(lane=lane) + (" (its lane was deleted)" if code == "lane_gone" else "")
+    if ctx.output.as_json:
+        ctx.output.document({"lane": lane, "patch": False, "message": said})
+    else:
+        ctx.output.line(said)
+    return ExitCode.OK
+
+
+def _download(ctx: CommandContext, lane: str, into: Path, page_size: int) -> tuple[int, str]:
+    """Every in-flight history of the lane into `into` (NDJSON); how many, and the router's ticket
+    of the first page (the histories' start: the oldest moment the check vouches for)."""
+    count, token, seen, ticket = 0, None, set(), None
     with open(into, "w", encoding="utf-8") as stream:
         while True:
-            text, token = ctx.api.histories_page(lane, page_size, token)
+            text, token, page_ticket = ctx.api.histories_page(lane, page_size, token)
+            if ticket is None:
+                if page_ticket is None:
+                    raise ReplayNotRun("The router answered the histories without an X-Replay-Check-Ticket: it is "
+                                       "older than this CLI, and its intake would not take the check.")
+                ticket = page_ticket
             for line in text.splitlines():
                 if line.strip():
                     json.loads(line)  # the router answers one status document per line
                     stream.write(line + "\n")
                     count += 1
             if token is None:
-                return count
+                return count, ticket
             if token in seen:
                 raise ReplayNotRun("The router repeated a continuation token of the histories.")
             seen.add(token)

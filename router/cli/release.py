@@ -11,6 +11,8 @@ with the 202's body, `{"type": "step"}` per step, `{"type": "status"}` with the 
 lane must be the release's) or its plain output (the `replayCheck: {...}` line), or the
 `replayCheck` object alone. The release then carries the checked package's sha256 (taken from the
 check when --sha256 is not given), so the router deploys exactly the package that was replayed.
+When check-patch found no release on the lane ("lane x.y has no release yet", --json `"patch":
+false`), the version is a new lane's first, not a patch: the release is sent without a replayCheck.
 --ramp STEPS sends a progressive ramp: the new lane takes that share of version-less starts step by
 step, and the previous lane drains only once it reaches 100%. With --wait, following goes on past
 the lane's activation until the ramp ends, from the ramp's steps in the release's status
@@ -82,8 +84,8 @@ def register(subcommands: Any) -> None:
 def release_body(args: argparse.Namespace) -> dict[str, Any]:
     body: dict[str, Any] = {"version": args.version, "packageUrl": args.package}
     sha256 = args.sha256
-    if args.replay_check is not None:
-        check = read_replay_check(args.replay_check, args.version)
+    check = read_replay_check(args.replay_check, args.version) if args.replay_check is not None else None
+    if check is not None:
         checked = str(check.get("sha256", ""))
         if sha256 and checked.lower() != sha256.lower():
             raise UsageError(f"--replay-check {args.replay_check} is for another package: its sha256 is not "
@@ -100,9 +102,10 @@ def release_body(args: argparse.Namespace) -> dict[str, Any]:
     return body
 
 
-def read_replay_check(path: Path, version: str) -> dict[str, Any]:
-    """The `replayCheck` object in what check-patch wrote to `path` (see the module's doc); the
-    router checks its fields (router/validation.py parse_replay_check)."""
+def read_replay_check(path: Path, version: str) -> dict[str, Any] | None:
+    """The `replayCheck` object in what check-patch wrote to `path` (see the module's doc), or None
+    when check-patch found the lane without a release (nothing to check); the router checks its
+    fields (router/validation.py parse_replay_check)."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -111,12 +114,14 @@ def read_replay_check(path: Path, version: str) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise UsageError(f"--replay-check: {str(path)!r} holds no replay check: expected the output of "
                          f"`dfrouter check-patch` (--json or plain) or its replayCheck object.")
-    if "replayCheck" in document:
+    if "replayCheck" in document or document.get("patch") is False:
         lane = document.get("lane")
         release_lane = ".".join(version.split(".")[:2])
         if lane is not None and lane != release_lane:
             raise UsageError(f"--replay-check: the check replayed lane {lane}'s histories, but version {version} "
                              f"goes to lane {release_lane}.")
+        if document.get("patch") is False:
+            return None  # check-patch: the lane has no release yet, so this is no patch
         document = document["replayCheck"]
     if not isinstance(document, dict) or "sha256" not in document:
         raise UsageError(f"--replay-check: {str(path)!r} holds no replayCheck object with the package's sha256.")
@@ -124,6 +129,7 @@ def read_replay_check(path: Path, version: str) -> dict[str, Any]:
 
 
 _PLAIN_TITLE = re.compile(r"^lane (\S+): \d+ in-flight instance\(s\) checked")
+_PLAIN_NO_RELEASE = re.compile(r"^lane (\S+) has no release yet: this is not a patch")
 
 
 def _replay_check_document(text: str) -> Any:
@@ -136,6 +142,9 @@ def _replay_check_document(text: str) -> Any:
     # another lane's histories is refused as it is from --json output.
     lane = None
     for line in text.splitlines():
+        no_release = _PLAIN_NO_RELEASE.match(line)
+        if no_release:
+            return {"lane": no_release.group(1), "patch": False}
         title = _PLAIN_TITLE.match(line)
         if title and lane is None:
             lane = title.group(1)

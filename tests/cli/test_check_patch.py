@@ -69,8 +69,11 @@ def test_a_clean_patch_exits_0_and_prints_the_replay_check_intake_takes(router, 
     assert (document["instancesChecked"], document["clean"], document["diverged"], document["failed"]) == (1, 1, 0, 0)
     assert document["instances"] == [{"instanceId": "order-1", "name": "chain", "verdict": "clean"}]
     check_document = document["replayCheck"]
-    assert set(check_document) == {"sha256", "instancesChecked", "checkedAt", "passed"}
+    assert set(check_document) == {"sha256", "instancesChecked", "checkedAt", "passed", "lane", "ticket"}
     assert check_document["sha256"] == package_sha256(lane["replay_v1_patch_ok"])
+    # The router's ticket of the histories it handed out: this lane, signed with its admin keys.
+    assert check_document["lane"] == "1.0" and check_document["ticket"]
+    assert router.master_key not in check_document["ticket"]
 
 
 def test_the_replay_sees_only_the_packages_own_python_packages(router, lane, tmp_path):
@@ -91,8 +94,10 @@ def test_the_replay_sees_only_the_packages_own_python_packages(router, lane, tmp
 
 
 def test_refusals_exit_with_the_cli_codes(router, lane, tmp_path):
+    # A lane with no release yet (the first x.y.1 of a MINOR): nothing in flight, nothing to check.
     unknown = check(router, "--lane", "7.7", "--package", str(lane["replay_v1_patch_ok"]))
-    assert unknown.code == ExitCode.BAD_INPUT and "unknown_lane" in unknown.err
+    assert unknown.code == ExitCode.OK, unknown.err
+    assert unknown.out.strip() == "lane 7.7 has no release yet: this is not a patch, nothing to check"
     client_key = check(router, "--lane", "1.0", "--package", str(lane["replay_v1_patch_ok"]), key=router.function_key)
     assert client_key.code == ExitCode.AUTH, client_key.err
     bad_lane = check(router, "--lane", "one", "--package", str(lane["replay_v1_patch_ok"]))

@@ -27,6 +27,7 @@ from tests.cli.support import dfrouter
 KEY = "cli-ramp-test-key-" + "r" * 40
 ENV = {"DFROUTER_URL": "https://router.example.net", "DFROUTER_KEY": KEY}
 SHA = "ab" * 32
+TICKET = "eyJraW5kIjoicmVwbGF5Q2hlY2tUaWNrZXQifQ-router-signed"  # opaque to the CLI: the router reads it
 ACCEPTED = {"id": "release-abc", "version": "1.0.1", "lane": "1.0",
             "statusQueryGetUri": "https://router.example.net/api/releases/release-abc", "duplicate": False,
             "retry": False}
@@ -55,7 +56,8 @@ def check_patch_output(tmp_path: Path, *, as_json: bool, passed: bool = True, la
     verdict = (InstanceVerdict("order-1", "chain", "clean") if passed else
                InstanceVerdict("order-1", "chain", "diverged", event_index=1, expected="reserve", produced="charge"))
     report = ReplayReport((verdict,))
-    check = {"sha256": SHA, "instancesChecked": 1, "checkedAt": "2026-12-01T10:00:00+00:00", "passed": passed}
+    check = {"sha256": SHA, "instancesChecked": 1, "checkedAt": "2026-12-01T10:00:00+00:00", "passed": passed,
+             "lane": lane, "ticket": TICKET}
     out = io.StringIO()
     output = Output(RedactingStream(out, []), RedactingStream(io.StringIO(), []), as_json=as_json, fancy=False)
     check_patch._show(type("Ctx", (), {"output": output})(), lane, report, check)  # type: ignore[arg-type]
@@ -78,13 +80,13 @@ def test_release_posts_the_replay_check_check_patch_wrote_with_the_checked_packa
     # router/validation.py parse_replay_check: the release must carry the sha256 that was checked.
     assert posted["sha256"] == SHA
     assert posted["replayCheck"] == {"sha256": SHA, "instancesChecked": 1, "checkedAt": "2026-12-01T10:00:00+00:00",
-                                     "passed": True}
+                                     "passed": True, "lane": "1.0", "ticket": TICKET}
 
 
 def test_release_takes_the_replay_check_object_alone(tmp_path):
     alone = tmp_path / "replay-check.json"
     alone.write_text(json.dumps({"sha256": SHA, "instancesChecked": 0, "checkedAt": "2026-12-01T10:00:00Z",
-                                 "passed": True}))
+                                 "passed": True, "lane": "1.0", "ticket": TICKET}))
     transport, seen = recording(("POST", "/api/releases"), lambda r: httpx.Response(202, json=ACCEPTED))
     assert release("--replay-check", str(alone), "--sha256", SHA.upper(), transport=transport).code == ExitCode.OK
     assert json.loads(seen[0].content)["replayCheck"]["instancesChecked"] == 0
@@ -104,6 +106,74 @@ def test_a_failed_check_is_sent_and_the_gates_409_exits_6_naming_check_patch(tmp
     assert json.loads(seen[0].content)["replayCheck"]["passed"] is False
     assert "replay_check_required" in run.err and "check-patch" in run.err and "new MINOR" in run.err
     assert json.loads(run.lines[-1])["error"] == "replay_check_required"
+
+
+def no_release_output(tmp_path: Path, *, as_json: bool, lane: str = "1.0") -> Path:
+    """What check-patch prints for a lane the router has no release for, written by its own code."""
+    out = io.StringIO()
+    output = Output(RedactingStream(out, []), RedactingStream(io.StringIO(), []), as_json=as_json, fancy=False)
+    check_patch._not_a_patch(type("Ctx", (), {"output": output})(), lane, "unknown_lane")  # type: ignore[arg-type]
+    path = tmp_path / ("no-release.json" if as_json else "no-release.txt")
+    path.write_text(out.getvalue(), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("as_json", [True, False], ids=["check-patch --json", "check-patch plain output"])
+def test_a_first_release_of_a_minor_is_sent_without_a_replay_check_when_check_patch_found_no_lane(tmp_path, as_json):
+    """examples/*/release.yml run the gate for PATCH > 0: x.y.1 may be its lane's first release."""
+    transport, seen = recording(("POST", "/api/releases"), lambda r: httpx.Response(202, json=ACCEPTED))
+    run = release("--replay-check", str(no_release_output(tmp_path, as_json=as_json)), transport=transport)
+    assert run.code == ExitCode.OK, run.err
+    assert "replayCheck" not in json.loads(seen[0].content)
+    # Another lane's "no release" is still a mistake of the pipeline's, not a pass.
+    (tmp_path / "other").mkdir()
+    other = release("--replay-check", str(no_release_output(tmp_path / "other", as_json=as_json, lane="2.0")),
+                    transport=transport)
+    assert other.code == ExitCode.BAD_INPUT and "lane 2.0" in other.err
+    assert len(seen) == 1
+
+
+def histories_answer(status: int, body: dict[str, Any] | str, headers: dict[str, str] | None = None
+                     ) -> Callable[[httpx.Request], httpx.Response]:
+    def answer(_: httpx.Request) -> httpx.Response:
+        if isinstance(body, dict):
+            return httpx.Response(status, json=body, headers=headers)
+        return httpx.Response(status, text=body, headers={"content-type": "application/x-ndjson", **(headers or {})})
+
+    return answer
+
+
+@pytest.mark.parametrize(("error", "said"), [
+    ("unknown_lane", "lane 1.0 has no release yet: this is not a patch, nothing to check"),
+    ("lane_gone", "lane 1.0 has no release yet: this is not a patch, nothing to check (its lane was deleted)"),
+])
+def test_check_patch_on_a_lane_without_a_release_exits_0_printing_no_replay_check(tmp_path, error, said):
+    """The router's 404 unknown_lane / 410 lane_gone (router/admin_api.py lane_histories): nothing in flight."""
+    package = tmp_path / "app.zip"
+    package.write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    status = 404 if error == "unknown_lane" else 410
+    transport, _ = recording(("GET", "/api/lanes/1.0/histories"),
+                             histories_answer(status, {"error": error, "message": "No release.", "lane": "1.0"}))
+    for as_json in (False, True):
+        run = dfrouter("check-patch", "--lane", "1.0", "--package", str(package), *(["--json"] if as_json else []),
+                       env=ENV, transport=transport, secrets=(KEY,))
+        assert run.code == ExitCode.OK, run.err
+        assert "replayCheck" not in run.out
+        if as_json:
+            assert json.loads(run.out) == {"lane": "1.0", "patch": False, "message": said}
+        else:
+            assert run.out.strip() == said
+
+
+def test_check_patch_refuses_histories_without_the_routers_ticket(tmp_path):
+    """A router older than the ticket: its intake would not take the check, so none is printed."""
+    package = tmp_path / "app.zip"
+    package.write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    transport, _ = recording(("GET", "/api/lanes/1.0/histories"), histories_answer(200, ""))
+    run = dfrouter("check-patch", "--lane", "1.0", "--package", str(package), env=ENV, transport=transport,
+                   secrets=(KEY,))
+    assert run.code == ExitCode.FAILED and "X-Replay-Check-Ticket" in run.err
+    assert "replayCheck" not in run.out
 
 
 def test_replay_check_files_that_do_not_fit_are_usage_errors_before_anything_is_sent(tmp_path):

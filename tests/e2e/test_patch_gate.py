@@ -10,6 +10,7 @@ GET /api/lanes/{lane}/histories and the real `devhost replay`.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -96,6 +97,7 @@ def test_require_refuses_a_breaking_patch_and_the_waiting_instance_completes_on_
     # Checked while nothing waits on the lane: it passes, and goes stale once an instance waits.
     code, stale = check_patch(router, apps["replay_reordered"])
     assert code == 0 and stale["instancesChecked"] == 0 and stale["replayCheck"]["passed"] is True
+    assert stale["replayCheck"]["lane"] == "1.0" and stale["replayCheck"]["ticket"]
 
     status_url = start_waiting_chain(router, "order-waiting")
 
@@ -116,6 +118,14 @@ def test_require_refuses_a_breaking_patch_and_the_waiting_instance_completes_on_
     assert found["replayCheck"]["sha256"] == package_sha256(apps["replay_reordered"])
     failing = post(router, "1.0.1", apps["replay_reordered"], found["replayCheck"])
     assert failing.status_code == 409, failing.text
+
+    # The stale check with a hand-written ticket (a zero MAC over a plausible document): the
+    # router did not issue it, so it proves nothing about these histories.
+    document = {"kind": "replayCheckTicket", "lane": "1.0", "issuedAt": stale["replayCheck"]["checkedAt"]}
+    handmade = base64.urlsafe_b64encode(bytes(32) + json.dumps(document).encode()).decode().rstrip("=")
+    forged = post(router, "1.0.1", apps["replay_reordered"], {**stale["replayCheck"], "ticket": handmade})
+    assert forged.status_code == 409, forged.text
+    assert forged.json()["reason"] == "bad_ticket" and handmade not in forged.text
 
     # A passing check that went stale: intake takes it, the local lifecycle's own check does not.
     taken = post(router, "1.0.1", apps["replay_reordered"], stale["replayCheck"])
