@@ -213,3 +213,26 @@ def test_each_step_gets_the_key_of_its_role(pipeline):
     assert "DFROUTER_ADMIN_KEY" in gate["env"]["DFROUTER_KEY"]
     release_key = release.get("env", {}).get("DFROUTER_KEY") or document["jobs"]["release"]["env"]["DFROUTER_KEY"]
     assert "DFROUTER_KEY" in release_key and "ADMIN" not in release_key
+
+
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_the_first_patch_number_of_a_new_minor_passes_the_gate_and_releases_without_a_check(pipeline, tmp_path):
+    """The gate runs for PATCH > 0, so the first release of a new MINOR numbered x.y.1 meets a lane
+    the router does not know: check-patch says so and exits 0 (tests/cli/test_cli_ramp_and_replay_check.py),
+    and the patch branch's `release --replay-check check-patch.txt` then sends no replayCheck."""
+    import io
+
+    from router.cli import check_patch
+    from router.cli.output import Output, RedactingStream
+    from router.cli.release import release_body
+
+    out = io.StringIO()
+    output = Output(RedactingStream(out, []), RedactingStream(io.StringIO(), []), as_json=False, fancy=False)
+    lines = command_lines(PIPELINES[pipeline])
+    gate = parse(next(argv for argv in lines if argv[1:2] == ["check-patch"]))
+    check_patch._not_a_patch(type("Ctx", (), {"output": output})(), gate.lane, "unknown_lane")  # type: ignore[arg-type]
+    (tmp_path / "check-patch.txt").write_text(out.getvalue(), encoding="utf-8")  # what `| tee` keeps
+    (release,) = [parse(argv) for argv in lines if argv[:2] == ["router.cli", "release"] and "--replay-check" in argv]
+    release.replay_check = tmp_path / str(release.replay_check)
+    body = release_body(release)
+    assert "replayCheck" not in body and body["sha256"] == "0" * 64
