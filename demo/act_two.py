@@ -3,7 +3,9 @@
 Runs on the router act 1 left (lane 1.1 current, ROUTER_PATCH_GATE=require). Three scenes:
 - the patch gate: a "patch" 1.1.1 that charges before it reserves (demo/charge_first_app) is
   checked with `check-patch` against an order waiting on lane 1.1, which diverges and is named;
-  `dfrouter release --replay-check` with that check is refused (409), so nothing is deployed;
+  `dfrouter release --replay-check` with that check is refused (409), so nothing is deployed, and
+  so is act 1's passing check of lane 1.0 relabelled for lane 1.1 (its router-signed ticket names
+  the lane whose histories it replayed);
 - the same build released as the new MINOR 1.2.0 with a progressive ramp that advances step by
   step, the share of version-less starts on the new lane shown at each step, lane 1.1 draining
   only at the end, and the waiting order finishing there on the 1.1.0 code;
@@ -23,6 +25,7 @@ from demo.charge_first_app.build import build_charge_first_app
 from demo.pipeline import check_patch, dfrouter, indented
 from demo.router_client import RouterClient, wait_for
 from demo.stack import FAST_SETTINGS
+from router.cli.release import read_replay_check
 from provisioning import packaging
 from samples.build import SAMPLES_DIR, TARGET, VERSIONS, package_sha256
 
@@ -63,6 +66,17 @@ def patch_gate_scene(router: RouterClient, work_dir: Path, say: Say) -> tuple[Pa
         + indented(refused.err))
     if refused.code != 6 or "409 replay_check_required" not in refused.err:
         raise SystemExit(f"the breaking patch was not refused: {refused.code} {refused.out} {refused.err}")
+    # Act 1's passing check, posted as if it were this package's check of lane 1.1.
+    act_one = read_replay_check(work_dir / "check-patch-1.0.1.txt", "1.0.1")
+    if act_one is None:
+        raise SystemExit("act 1's check-patch output holds no replayCheck")
+    relabelled = {**act_one, "lane": "1.1", "sha256": package_sha256(package)}
+    borrowed = router.post_release("1.1.1", str(package), package_sha256(package), replay_check=relabelled)
+    said = borrowed.json() if borrowed.headers.get("content-type", "").startswith("application/json") else {}
+    say(f"POST /api/releases 1.1.1 with act 1's passing check of lane 1.0 relabelled as lane 1.1 -> "
+        f"{borrowed.status_code} {said.get('error')} ({said.get('reason')})")
+    if borrowed.status_code != 409 or said.get("reason") != "ticket_other_lane":
+        raise SystemExit(f"a borrowed check was not refused: {borrowed.status_code} {borrowed.text}")
     lane = router.version_map()["lanes"]["1.1"]
     say(f"lane 1.1 still runs {lane['deployed_version']}: order-G waits on the code it started on")
     return package, waiting
