@@ -65,7 +65,7 @@ async def _post_release(req: func.HttpRequest, client: df.DurableOrchestrationCl
                                policy=TicketPolicy(router_signer(rt.settings), rt.settings.patch_gate_max_age_seconds))
         # Only a local router runs the release's code itself: on Azure its identity can create
         # and delete apps, so it never executes a package it was handed (the check runs in the
-        # pipeline, check-patch, and intake trusts its replayCheck).
+        # pipeline, check-patch, and intake checks its replayCheck's ticket).
         replay_gate = gate.value if gate is not PatchGate.OFF and rt.settings.provisioner == "local" else ""
         if existing_status is not None:
             await client.purge_instance_history(release.id)  # the same release, posted to retry it
