@@ -15,12 +15,15 @@ import json
 import sqlite3
 import sys
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from devhost.engine.engine import DATABASE_FILE
 from provisioning.errors import AppNameTaken, TransientProvisioningError
-from router.patch_gate import PatchGate
+from router import runtime
+from router.continuation import router_signer
+from router.patch_gate import PatchGate, issue_ticket
 from tests.router.router_harness import Router, running_router, url_of
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
@@ -225,8 +228,10 @@ async def patch_gate_warned(router: Router) -> None:
 
 async def patch_gate_refused(router: Router) -> None:
     """Under require, the lifecycle's replay check that cannot pass fails the patch."""
+    # A ticket of this router's own, issued now: intake takes the check, the lifecycle's replay refuses.
+    ticket = issue_ticket(router_signer(runtime.current().settings), "1.0", datetime.now(UTC))
     await _patch(router, {"sha256": "ab" * 32, "instancesChecked": 1, "checkedAt": "2026-12-01T16:00:00+00:00",
-                          "passed": True})
+                          "passed": True, "lane": "1.0", "ticket": ticket})
     await record_generation(router, "lane_lifecycle", "patch_refused", "lane-lifecycle-1.0", "check_patch_replay")
 
 
