@@ -19,7 +19,7 @@ from router.runtime import lane_app
 from router.auth import Role
 from router.continuation import ContinuationTokens, Page, router_signer
 from router.patch_gate import TICKET_HEADER, issue_ticket
-from router.errors import BadRequest, Conflict, LaneGone, RouterError, UnknownLane
+from router.errors import BadRequest, Conflict, LaneGone, LaneTimeout, RouterError, UnknownLane
 from router.http_responses import ROUTE_PREFIX, json_body, json_response, public_base_url, serve
 from router.map_client import read_version_map, run_map_command
 from router.map_view import ramp_view, version_map_view
@@ -35,6 +35,10 @@ from router.versions import lane_sort_key, parse_lane_key
 
 bp = df.Blueprint()
 log = logging.getLogger("router.admin")
+
+# How long GET /api/status waits for one lane's count: under the release CLI's default HTTP
+# timeout (30 s), so a hung lane is named in the answer rather than timing out the gate's call.
+STATUS_LANE_SECONDS = 20.0
 _CONTINUATION_HEADER = "x-ms-continuation-token"
 
 
@@ -63,16 +67,27 @@ async def get_status(req: func.HttpRequest, client: df.DurableOrchestrationClien
     async def handle() -> func.HttpResponse:
         rt = runtime.current()
         vmap = await read_version_map(client)
-        lanes: dict[str, Any] = {}
-        for key in _lanes_with_apps(vmap):
+        keys = _lanes_with_apps(vmap)
+
+        async def counted(key: str) -> dict[str, Any]:
+            state = vmap.lanes[key].state.value
             try:
-                counts = await rt.call_lane(
+                # Bounded: a lane that hangs would otherwise hold the answer for its client's every
+                # retry, past the caller's own timeout, and the gate would blame the router.
+                counts = await asyncio.wait_for(rt.call_lane(
                     lane_app(vmap.lanes[key]), lambda endpoint: rt.lane_client.count_in_flight(endpoint)
-                )
-                lanes[key] = {"running": counts.running, "pending": counts.pending, "suspended": counts.suspended,
-                              "state": vmap.lanes[key].state.value}
+                ), STATUS_LANE_SECONDS)
+            except asyncio.TimeoutError:
+                error = LaneTimeout(f"Lane {key} did not answer within {STATUS_LANE_SECONDS:g} s.", lane=key)
+                return {"state": state, "error": error.body()}
             except RouterError as error:
-                lanes[key] = {"state": vmap.lanes[key].state.value, "error": error.body()}
+                return {"state": state, "error": error.body()}
+            return {"running": counts.running, "pending": counts.pending, "suspended": counts.suspended,
+                    "state": state}
+
+        # Lanes are asked at once: one slow lane costs its own time, not every later lane's.
+        lanes: dict[str, Any] = dict(zip(keys, await asyncio.gather(*(counted(key) for key in keys))))
+        for key in keys:
             lane = vmap.lanes[key]
             if lane.unhealthy is not None:  # the condition the lifecycle saw, with its reason and time
                 lanes[key]["unhealthy"] = {"code": lane.unhealthy.code, "message": lane.unhealthy.message,
