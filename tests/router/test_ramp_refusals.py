@@ -5,6 +5,7 @@ that changes nothing: not the map, not the router's orchestrations, not a lane, 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from provisioning.errors import AppNameTaken
@@ -34,9 +35,15 @@ async def ramping(router: Router) -> None:
     assert (await router.http.post("/api/current", json={"lane": "1.0"})).status_code == 200
     started = await router.http.post("/api/current", json={"lane": "1.1", "ramp": plan(50, 100)})
     assert started.status_code == 202, started.text
+    await settled(router)  # the ramp's driver is on its timer, the command ended
 
-    async def quiet() -> bool:  # the ramp's driver is on its timer, the command ended
+
+async def settled(router: Router) -> None:
+    """Wait until nothing moves: a lane reported active may still have its release orchestration
+    and lifecycle writing for a moment, which a before/after snapshot would take for the refusal's."""
+    async def quiet() -> bool:
         first = await state_snapshot(router)
+        await asyncio.sleep(0.3)  # longer than an orchestration's step between two writes here
         return first == await state_snapshot(router) and bool(first["router_instances"])
 
     await router.wait_for("the router to settle", quiet)
@@ -62,6 +69,7 @@ async def test_a_ramp_onto_a_failed_lane_is_a_409(router):
     router.backend.fail["create_app"] = [AppNameTaken("taken")]
     await router.release("1.1.0")
     await router.wait_for_lane("1.1", "failed")
+    await settled(router)
     answer = await refused(router, "/api/current", {"lane": "1.1", "ramp": plan(50, 100)}, 409, "illegal_transition")
     assert "1.1" in answer["message"]
 
@@ -72,6 +80,7 @@ async def test_a_release_with_a_ramp_that_is_a_patch_is_refused_and_without_the_
     canary that cannot happen, so intake refuses it (docs/reliability.md, README Progressive ramps)."""
     await router.release("1.0.0")
     await router.wait_for_lane("1.0", "active")
+    await settled(router)
     body = {"version": "1.0.1", "packageUrl": "/packages/1.0.1.zip"}
     answer = await refused(router, "/api/releases", {**body, "ramp": plan(50, 100)}, 409, "ramp_not_for_a_patch")
     assert answer["field"] == "ramp" and "new MINOR" in answer["message"]
