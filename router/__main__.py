@@ -29,12 +29,14 @@ from pathlib import Path
 
 from devhost import launcher
 from provisioning.local import LocalLaneBackend
+from router.auth import ROLE_SETTINGS
 
 REPO = Path(__file__).resolve().parent.parent
 DEV_SETTINGS = REPO / "local.settings.dev.json"
 DEV_STATE = Path(".devhost") / "dev-router"  # under the app directory: `make clean` removes it
 DEFAULT_PORT = 7071
-KEY_SETTINGS = {"client": "ROUTER_CLIENT_KEYS", "release": "ROUTER_RELEASE_KEYS", "admin": "ROUTER_ADMIN_KEYS"}
+# role name -> its keys' app setting: the router's own table, so a dev key lands where auth reads it.
+KEY_SETTINGS = {role.value: setting for role, setting in ROLE_SETTINGS.items()}
 
 
 @dataclass(frozen=True)
