@@ -38,6 +38,10 @@ from opentelemetry import metrics, trace
 from opentelemetry.context import Context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from provisioning.env_reader import EnvReader
+from provisioning.errors import ConfigError
+from router.errors import SettingsError
+
 log = logging.getLogger("router.telemetry")
 
 CONNECTION_STRING_SETTING = "APPLICATIONINSIGHTS_CONNECTION_STRING"
@@ -393,14 +397,17 @@ class TelemetrySettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> TelemetrySettings:
-        log_format = environ.get(LOG_FORMAT_SETTING, "json").strip().lower() or "json"
-        if log_format not in ("json", "text"):
-            raise ValueError(f"{LOG_FORMAT_SETTING} must be json or text, not {log_format!r}")
-        return cls(
-            connection_string=environ.get(CONNECTION_STRING_SETTING, "").strip(),
-            console=environ.get(CONSOLE_SETTING, "").strip().lower() in ("1", "true", "yes"),
-            json_logs=log_format == "json",
-        )
+        """Read with the settings' own reader (the same words for a flag, the same error naming
+        the setting); read apart from `Settings` because it runs first, before anything logs."""
+        reader = EnvReader(environ)
+        try:
+            return cls(
+                connection_string=reader.text(CONNECTION_STRING_SETTING, ""),
+                console=reader.flag(CONSOLE_SETTING, False),
+                json_logs=reader.choice(LOG_FORMAT_SETTING, ("json", "text"), "json") == "json",
+            )
+        except ConfigError as err:
+            raise SettingsError(err.message, setting=err.setting) from None
 
 
 _configure_lock = threading.Lock()

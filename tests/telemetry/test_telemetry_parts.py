@@ -13,6 +13,7 @@ import pytest
 
 from devhost.http_trigger import InvocationContext, _TraceContext
 from router import telemetry
+from router.errors import SettingsError
 from router.telemetry import (
     ContextFilter, IncomingTrace, JsonFormatter, TraceParent, annotate, incoming_trace, payload_fields, redact,
     request_context,
@@ -167,8 +168,10 @@ def test_an_activitys_fields_come_from_its_input() -> None:
     assert payload_fields("not an object") == {}
 
 
-def test_a_bad_log_format_setting_is_refused_by_name() -> None:
-    with pytest.raises(ValueError, match="ROUTER_LOG_FORMAT"):
-        telemetry.TelemetrySettings.from_env({"ROUTER_LOG_FORMAT": "xml"})
+def test_a_bad_telemetry_setting_is_refused_by_name() -> None:
+    for setting, bad in (("ROUTER_LOG_FORMAT", "xml"), ("ROUTER_OTEL_CONSOLE", "maybe")):
+        with pytest.raises(SettingsError, match=setting) as refused:
+            telemetry.TelemetrySettings.from_env({setting: bad})
+        assert refused.value.details.get("setting") == setting
     settings = telemetry.TelemetrySettings.from_env({"ROUTER_OTEL_CONSOLE": "TRUE"})
     assert settings.console and settings.json_logs and not settings.connection_string
