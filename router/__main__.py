@@ -76,8 +76,12 @@ def host_settings(file_values: Mapping[str, str], keys: DevKeys, environ: Mappin
     """What the router host runs with: the dev file, the dev keys, and the real environment over
     both (Core Tools' rule). A key setting from the environment replaces all three dev keys, since
     once one role has keys of its own every role needs its own."""
-    own_keys = any(environ.get(setting) for setting in KEY_SETTINGS.values())
-    return {**file_values, **({} if own_keys else keys.settings()), **environ}
+    return {**file_values, **({} if has_own_keys(environ) else keys.settings()), **environ}
+
+
+def has_own_keys(environ: Mapping[str, str]) -> bool:
+    """The environment sets a role's keys: then it sets them all, and no dev key is used or shown."""
+    return any(environ.get(setting) for setting in KEY_SETTINGS.values())
 
 
 def banner(base_url: str, keys: DevKeys | None, settings: Mapping[str, str], keep_lanes: bool) -> str:
@@ -135,7 +139,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     state = args.state if args.state.is_absolute() else REPO / args.state
     keys = load_or_create_keys(state / "keys.json")
     settings = host_settings(dev_settings(args.settings), keys, environ)
-    shown_keys = None if any(environ.get(s) for s in KEY_SETTINGS.values()) else keys
+    shown_keys = None if has_own_keys(environ) else keys
     command = launcher.HostCommand(
         app_dir=REPO, port=args.port, data_dir=state / "data", log_path=state / "host-output.log",
         env=launcher.host_env(settings), enable_auth=True,
