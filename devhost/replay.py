@@ -233,12 +233,8 @@ def number(scheduled: list[Scheduled], tie_order: Mapping[int, int] | None = Non
 def _answer_event(item: Scheduled) -> dict[str, Any]:
     """The host-shape completion of a task, naming it by its number (TaskScheduledId, TimerId)."""
     answer = item.answer or {}
-    kind = answer["EventType"]
-    kind_number = {"TimerFired": EventType.TIMER_FIRED, "TaskCompleted": EventType.TASK_COMPLETED,
-                   "TaskFailed": EventType.TASK_FAILED,
-                   "SubOrchestrationInstanceCompleted": EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED,
-                   "SubOrchestrationInstanceFailed": EventType.SUB_ORCHESTRATION_INSTANCE_FAILED}[kind]
-    event: dict[str, Any] = {"EventType": int(kind_number), "EventId": -1, "IsPlayed": True,
+    kind = answer["EventType"]  # TimerFired or a _MERGED completion: all known to the SDK
+    event: dict[str, Any] = {"EventType": int(_event_type(kind)), "EventId": -1, "IsPlayed": True,
                              "Timestamp": answer["Timestamp"]}
     if kind == "TimerFired":
         event.update(TimerId=item.task_id, FireAt=answer.get("FireAt"))
