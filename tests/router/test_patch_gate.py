@@ -355,6 +355,20 @@ def test_verdict_lines_of_devhost_replay_make_a_report() -> None:
     assert ReplayReport(()).passed and ReplayReport(()).summary() == ""
 
 
+def test_what_devhost_replay_writes_is_what_check_patch_reads() -> None:
+    # The two sides of the --json format are separate copies (the deployed router has no devhost):
+    # this pins them together.
+    from devhost.replay import Verdict
+    from router.replay_check import InstanceVerdict, parse_verdicts
+
+    written = [Verdict("a", "chain", "clean"),
+               Verdict("b", "chain", "diverged", 3, "activity 'reserve'", "nothing: the orchestrator returned"),
+               Verdict("c", "timed", "failed", error="ValueError: boom")]
+    stdout = "".join(json.dumps(v.to_json()) + "\n" for v in written)
+    assert parse_verdicts(stdout) == [InstanceVerdict(v.instance_id, v.name, v.verdict, v.event_index, v.expected,
+                                                      v.produced, v.error) for v in written]
+
+
 @pytest.mark.parametrize("stdout", ["not json\n", '{"instanceId": "a"}\n', '[1]\n',
                                     '{"instanceId": "a", "verdict": "maybe"}\n'])
 def test_anything_but_verdict_lines_is_a_replay_that_did_not_run(stdout: str) -> None:
