@@ -17,7 +17,7 @@ import asyncio
 import json
 from collections import Counter
 from urllib.parse import quote, urlencode
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -286,18 +286,13 @@ class LaneClient:
         """Ids of one page of the lane's Running, Pending and Suspended orchestrations (entities
         left out, found as the drain count finds them) and the next page's token (None: last)."""
         page, token = await self._instances_page(lane_app, _IN_FLIGHT_QUERY, top, continuation_token, False, None)
-        known = self._known_entities.get(lane_app.base_url, set())
         ids: list[str] = []
         for instance in page:
             if RuntimeStatus.parse(instance.get("runtimeStatus")) not in IN_FLIGHT:
                 continue
             instance_id = str(instance.get("instanceId", ""))
-            if instance_id.startswith("@"):
-                if instance_id in known:
-                    continue
-                if await self._is_entity(lane_app, instance_id):
-                    self._remember_entity(lane_app.base_url, instance_id)
-                    continue
+            if instance_id.startswith("@") and await self._skips_entity(lane_app, instance_id):
+                continue
             ids.append(instance_id)
         return ids, token
 
@@ -342,21 +337,9 @@ class LaneClient:
     async def count_in_flight(self, lane_app: LaneEndpoint) -> InFlight:
         """Running, pending and suspended orchestrations on the lane, across every page."""
         tally = _Tally()
-        token: str | None = None
-        seen_tokens: set[str] = set()
-        for _ in range(self._options.max_pages):
-            # Unscrubbed: only counts and times leave this method, never the instances.
-            page, token = await self._instances_page(
-                lane_app, _IN_FLIGHT_QUERY, self._options.page_size, token, False, None
-            )
+        # Unscrubbed: only counts and times leave this method, never the instances.
+        async for page in self._all_pages(lane_app, _IN_FLIGHT_QUERY):
             await self._add_page(lane_app, tally, page, check_entity_ids=True)
-            if token is None:
-                break
-            if token in seen_tokens:
-                raise LaneUnreachable("the lane's instance query repeats a continuation token")
-            seen_tokens.add(token)
-        else:
-            raise LaneUnreachable(f"the lane's instance query did not end after {self._options.max_pages} pages")
         return tally.in_flight(complete=True)
 
     async def drain_count(self, lane_app: LaneEndpoint) -> InFlight:
@@ -387,23 +370,30 @@ class LaneClient:
         how many of them Failed: what a ramp's step check compares with its limit. Entities are
         left out (they show as Running forever and are no one's start)."""
         started = failed = 0
-        token: str | None = None
-        seen_tokens: set[str] = set()
-        for _ in range(self._options.max_pages):
-            # Unscrubbed: only counts leave this method, never the instances.
-            page, token = await self._instances_page(
-                lane_app, None, self._options.page_size, token, False, None, created_from=created_from
-            )
-            known = self._known_entities.get(lane_app.base_url, set())
+        # Unscrubbed: only counts leave this method, never the instances.
+        async for page in self._all_pages(lane_app, None, created_from=created_from):
             for instance in page:
                 instance_id = str(instance.get("instanceId", ""))
-                if instance_id.startswith("@") and (instance_id in known or await self._is_entity(lane_app, instance_id)):
-                    self._remember_entity(lane_app.base_url, instance_id)
+                if instance_id.startswith("@") and await self._skips_entity(lane_app, instance_id):
                     continue
                 started += 1
                 failed += int(RuntimeStatus.parse(instance.get("runtimeStatus")) is RuntimeStatus.FAILED)
+        return StartedSince(started, failed)
+
+    async def _all_pages(
+        self, lane_app: LaneEndpoint, runtime_status: Sequence[str] | None, *, created_from: str | None = None
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every page of the lane's instances as the lane wrote it (unscrubbed), following the
+        continuation token; raises when the token repeats or the pages do not end."""
+        token: str | None = None
+        seen_tokens: set[str] = set()
+        for _ in range(self._options.max_pages):
+            page, token = await self._instances_page(
+                lane_app, runtime_status, self._options.page_size, token, False, None, created_from=created_from
+            )
+            yield page
             if token is None:
-                return StartedSince(started, failed)
+                return
             if token in seen_tokens:
                 raise LaneUnreachable("the lane's instance query repeats a continuation token")
             seen_tokens.add(token)
@@ -424,10 +414,19 @@ class LaneClient:
                 if not check_entity_ids:
                     tally.entity_like.append(instance)
                     continue
-                if await self._is_entity(lane_app, instance_id):
-                    self._remember_entity(lane_app.base_url, instance_id)
+                if await self._skips_entity(lane_app, instance_id):
                     continue  # entities show as Running forever; they hold no lane alive
             tally.add(status, _parse_time(instance.get("createdTime")))
+
+    async def _skips_entity(self, lane_app: LaneEndpoint, instance_id: str) -> bool:
+        """Whether an "@name@key" id is an entity's, from what the lane answered before or by
+        asking it (once per id, remembered)."""
+        if instance_id in self._known_entities.get(lane_app.base_url, ()):
+            return True
+        if await self._is_entity(lane_app, instance_id):
+            self._remember_entity(lane_app.base_url, instance_id)
+            return True
+        return False
 
     def _remember_entity(self, base_url: str, instance_id: str) -> None:
         # An entity's id stays an entity's (the router refuses "@" ids for orchestrations);
