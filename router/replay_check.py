@@ -176,14 +176,14 @@ async def run_replay(
             process.kill()
             await process.wait()
             raise ReplayRunError(f"devhost replay did not finish within {timeout:g} s") from None
-    verdicts = parse_verdicts(stdout.decode("utf-8", errors="replace"))
+    report = ReplayReport(tuple(parse_verdicts(stdout.decode("utf-8", errors="replace"))))
     # Non-zero is its answer when an instance diverged or failed; with none, the command itself failed.
-    if process.returncode != 0 and all(v.verdict == "clean" for v in verdicts):
+    if process.returncode != 0 and report.passed:
         tail = stderr.decode("utf-8", errors="replace").strip().splitlines()[-5:]
         raise ReplayRunError(f"devhost replay exited {process.returncode}: {' | '.join(tail) or 'no output'}")
-    if expected is not None and len(verdicts) != expected:
-        raise ReplayRunError(f"devhost replay answered for {len(verdicts)} of {expected} histories")
-    return ReplayReport(tuple(verdicts))
+    if expected is not None and report.checked != expected:
+        raise ReplayRunError(f"devhost replay answered for {report.checked} of {expected} histories")
+    return report
 
 
 async def unpack_zip(package_zip: Path, into: Path, sha256: str | None = None) -> tuple[Path, str]:
