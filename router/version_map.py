@@ -194,16 +194,15 @@ def activate(
         # A newer ramp replaces one still running: the newest release is the one being tried.
         ramped = _end_ramp(replace(vmap, lanes=lanes), RampState.ABORTED, f"lane {key} activated with a ramp", at)
         return start_ramp(ramped, key, plan=ramp, at=at, release_id=release_id or lane.release.id)
-    lanes = _superseded_by(lanes, key, vmap.current, at, sweep_older=True)
+    lanes = _superseded_by(lanes, key, vmap.current, at)
     return _end_ramp(replace(vmap, lanes=lanes, current=key), RampState.ABORTED, f"lane {key} activated", at)
 
 
-def _superseded_by(lanes: dict[str, Lane], key: str, previous: str | None, at: str, *, sweep_older: bool) -> dict[str, Lane]:
-    """Lane `key` became current: the previous current lane and (with `sweep_older`) every older
-    active lane drain."""
+def _superseded_by(lanes: dict[str, Lane], key: str, previous: str | None, at: str) -> dict[str, Lane]:
+    """Lane `key` became current: the previous current lane and every older active lane drain."""
     lanes = dict(lanes)
     for other_key, other in lanes.items():
-        older = sweep_older and lane_sort_key(other_key) < lane_sort_key(key)
+        older = lane_sort_key(other_key) < lane_sort_key(key)
         if other_key != key and other.state is LaneState.ACTIVE and (older or other_key == previous):
             lanes[other_key] = replace(_step(other, LaneState.DRAINING, at, "superseded", key), drain=DrainStatus())
     return lanes
@@ -484,7 +483,7 @@ def _complete_ramp(vmap: VersionMap, ramp: Ramp, reason: str, at: str) -> Versio
     lanes = {**vmap.lanes, key: _log(replace(vmap.lanes[key], updated_at=at), at, "ramp_completed", reason,
                                      ramp.release_id)}
     if vmap.current is not None and vmap.current != key:
-        lanes = _superseded_by(lanes, key, vmap.current, at, sweep_older=True)
+        lanes = _superseded_by(lanes, key, vmap.current, at)
     return VersionMap(lanes=lanes, current=key, ramp=ended)
 
 
