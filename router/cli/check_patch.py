@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from router.cli.command import CommandContext, add_command, positive_int
 from router.cli.errors import CliError, ExitCode, RouterRefused, UsageError
+from router.errors import LaneGone, UnknownLane
 
 if TYPE_CHECKING:
     from router.replay_check import ReplayReport
@@ -45,8 +46,9 @@ HEADERS = ("instance", "orchestrator", "verdict", "first difference")
 PAGE = 100  # histories per request
 
 
-# The router's answers for a lane with nothing deployed in place: no release yet, or deleted.
-NOT_A_PATCH = ("unknown_lane", "lane_gone")
+# The router's answers for a lane with nothing deployed in place: no release yet, or deleted
+# (router.errors imports no Functions package, so the CLI takes the codes from it).
+NOT_A_PATCH = (UnknownLane.code, LaneGone.code)
 NO_RELEASE_YET = "lane {lane} has no release yet: this is not a patch, nothing to check"
 
 
@@ -115,7 +117,7 @@ def _lane(text: str) -> str:
 
 
 def _not_a_patch(ctx: CommandContext, lane: str, code: str | None) -> int:
-    said = NO_RELEASE_YET.format(lane=lane) + (" (its lane was deleted)" if code == "lane_gone" else "")
+    said = NO_RELEASE_YET.format(lane=lane) + (" (its lane was deleted)" if code == LaneGone.code else "")
     if ctx.output.as_json:
         ctx.output.document({"lane": lane, "patch": False, "message": said})
     else:

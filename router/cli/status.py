@@ -12,6 +12,7 @@ from typing import Any
 
 from router.cli.command import CommandContext, add_command
 from router.cli.errors import ExitCode, RouterRefused
+from router.errors import UnknownLane
 
 HEADERS = ("lane", "state", "running", "pending", "suspended", "note")
 
@@ -81,4 +82,4 @@ def check_known_lane(ctx: CommandContext, lane: str) -> None:
     known = ctx.api.version_map().get("lanes") or {}
     if lane not in known:
         raise RouterRefused(f"No lane {lane}: the router knows {', '.join(known) or 'no lane'}.",
-                            status=404, code="unknown_lane", details={"knownLanes": list(known)})
+                            status=404, code=UnknownLane.code, details={"knownLanes": list(known)})
