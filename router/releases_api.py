@@ -46,7 +46,7 @@ async def _post_release(req: func.HttpRequest, client: df.DurableOrchestrationCl
         raise BadRequest("replayCheck must be the object check-patch printed; leave it out when there is none.",
                          field="replayCheck")
     replay_check = parse_replay_check(body.get("replayCheck"), release)
-    ramp = parse_release_ramp(json_body(req), release)
+    ramp = parse_release_ramp(body, release)
     existing = await client.get_status(release.id)
     existing_status = RuntimeStatus.parse(existing.runtime_status) if existing else None
     vmap = await read_version_map(client)
@@ -69,8 +69,8 @@ async def _post_release(req: func.HttpRequest, client: df.DurableOrchestrationCl
         replay_gate = gate.value if gate is not PatchGate.OFF and rt.settings.provisioner == "local" else ""
         if existing_status is not None:
             await client.purge_instance_history(release.id)  # the same release, posted to retry it
-        await client.start_new("release", release.id, ReleaseInput(ramp=ramp, 
-            release=release, timing=rt.timing(), gate_warning=warning, replay_gate=replay_gate).to_dict())
+        await client.start_new("release", release.id, ReleaseInput(
+            release=release, timing=rt.timing(), ramp=ramp, gate_warning=warning, replay_gate=replay_gate).to_dict())
     status_url = router_url(req, f"releases/{release.id}")
     return json_response(
         202,
