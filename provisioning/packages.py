@@ -85,12 +85,12 @@ def check_package_location(url: str, allowed_hosts: tuple[str, ...], *, local_al
 
 
 def describe_location(url: str) -> str:
-    """The package location without query or credentials, fit for logs and messages."""
+    """The package location without query, fragment or credentials, fit for logs and messages."""
     parts = urlsplit(url)
-    if parts.scheme in ("http", "https"):
+    if parts.scheme in ("http", "https"):  # urlsplit lower-cases the scheme
         host = parts.netloc.rpartition("@")[2]  # user:password@ never shown
         return f"{parts.scheme}://{host}{parts.path}"
-    return url.split("?", 1)[0]
+    return url.split("?", 1)[0].split("#", 1)[0]
 
 
 def verify_sha256(package: Package, actual: str) -> None:

@@ -10,9 +10,9 @@ import hashlib
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from provisioning.base import AppRef
+from provisioning.packages import describe_location
 from router.errors import UnknownLane
 from router.urls import REDACTED
 from router.versions import lane_key, lane_sort_key, parse_version
@@ -79,11 +79,7 @@ class Release:
 def without_secret(location: str) -> str:
     """A package location without what may be a secret: query, fragment and user:password@ are
     dropped, and `?<redacted>` says something was (a redacted location is never deployed)."""
-    parts = urlsplit(location)
-    if parts.scheme.lower() in ("http", "https"):
-        bare = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
-    else:
-        bare = location.split("?", 1)[0].split("#", 1)[0]
+    bare = describe_location(location)
     return bare if bare == location else f"{bare}?{REDACTED}"
 
 

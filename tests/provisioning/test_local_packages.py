@@ -178,3 +178,9 @@ def test_the_backend_downloads_through_its_transport(tmp_path: Path, sample_zip:
             )
         )
     assert list((tmp_path / "downloads").iterdir()) == []
+
+
+def test_describe_location_drops_a_fragment_as_well_as_a_query():
+    # A fragment may carry a token too (the version map's redaction, lanes.without_secret, relies on this).
+    assert describe_location("/srv/builds/app.zip#sig=SECRETSIG") == "/srv/builds/app.zip"
+    assert describe_location("https://h.example/p.zip#sig=x") == "https://h.example/p.zip"
